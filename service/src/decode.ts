@@ -1,0 +1,286 @@
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Turns an uploaded photo into the exact RGB tensor bytes the classifier wants (size × size × 3, HWC, 8-bit
+ * sRGB), whatever the file's orientation, alpha, colour space or bit depth. Two interchangeable decoders:
+ * sharp (libvips, the default and the fast one) and jimp (pure JavaScript, the fallback and the benchmark's
+ * baseline). Both libraries are loaded lazily so a process that never uses one does not pay for it.
+ */
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif';
+export type DecoderName = 'sharp' | 'jimp';
+export type ResizeMode = 'cover' | 'fill';
+
+export interface DecodeOptions {
+  /** Output edge length in pixels: the classifier's `input.size`. */
+  size: number;
+  /** `cover` crops the centre to a square; `fill` stretches the whole photo. The classifier's `input.resize`. */
+  resize: ResizeMode;
+  /** Images with more pixels than this (width × height) are refused before they are decoded. */
+  maxPixels: number;
+  decoder: DecoderName;
+}
+
+export interface DecodedImage {
+  /** size × size × 3 bytes, row-major HWC, 8-bit sRGB. */
+  rgb: Uint8Array;
+  /** The photo's own dimensions as a person sees it (after EXIF orientation), before resizing. */
+  width: number;
+  height: number;
+  format: ImageFormat;
+  decodeMs: number;
+}
+
+export type DecodeErrorCode = 'unsupported' | 'corrupt' | 'too_many_pixels';
+
+/** A problem with the uploaded bytes themselves (the HTTP layer maps the code to 415 or 422). */
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+  constructor(
+    readonly code: DecodeErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const ACCEPTED = 'JPEG, PNG, WebP or GIF';
+
+/**
+ * Identifies the format from the file's first bytes. A client's Content-Type or file name is never trusted:
+ * only what the bytes are decides which decoder touches them.
+ */
+export function sniffFormat(buf: Uint8Array): ImageFormat | undefined {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (b.length >= 8 && b.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
+  if (b.length >= 6 && (b.toString('latin1', 0, 6) === 'GIF87a' || b.toString('latin1', 0, 6) === 'GIF89a')) {
+    return 'gif';
+  }
+  if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP') {
+    return 'webp';
+  }
+  return undefined;
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+export async function decodeImage(buf: Buffer, opts: DecodeOptions): Promise<DecodedImage> {
+  if (!Number.isInteger(opts.size) || opts.size < 1) {
+    throw new RangeError(`decodeImage: size must be a positive integer, got ${opts.size}`);
+  }
+  const started = performance.now();
+  const format = sniffFormat(buf);
+  if (!format) {
+    throw new DecodeError(
+      'unsupported',
+      buf.length === 0
+        ? `The upload is empty. Send a ${ACCEPTED} photo.`
+        : `This file is not a ${ACCEPTED} image (judged by its contents, not its name). Send a photo in one of those formats.`,
+    );
+  }
+  const decoded =
+    opts.decoder === 'jimp'
+      ? await decodeWithJimp(buf, format, opts)
+      : await decodeWithSharp(buf, format, opts);
+  return { ...decoded, format, decodeMs: performance.now() - started };
+}
+
+type Pixels = Omit<DecodedImage, 'format' | 'decodeMs'>;
+
+function tooManyPixels(width: number, height: number, maxPixels: number): DecodeError {
+  const mp = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
+  return new DecodeError(
+    'too_many_pixels',
+    `The image is ${width}×${height} (${mp(width * height)}), more than the ${mp(maxPixels)} this service decodes. ` +
+      'Scale it down and try again.',
+  );
+}
+
+function corrupt(format: ImageFormat, cause: unknown): DecodeError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new DecodeError(
+    'corrupt',
+    `The ${format.toUpperCase()} file could not be decoded; it looks truncated or damaged (${detail.trim()}). ` +
+      'Upload the original photo again.',
+    { cause },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// sharp
+
+type SharpModule = typeof import('sharp');
+let sharpModule: Promise<SharpModule> | undefined;
+function loadSharp(): Promise<SharpModule> {
+  sharpModule ??= import('sharp').then((m) => m.default);
+  return sharpModule;
+}
+
+async function decodeWithSharp(buf: Buffer, format: ImageFormat, opts: DecodeOptions): Promise<Pixels> {
+  const sharp = await loadSharp();
+  // failOn is spelled out because laxer settings ('none') decode a truncated JPEG with a grey bottom half; a
+  // half-grey photo classified with confidence is worse than a clear 422.
+  const input = { limitInputPixels: opts.maxPixels, failOn: 'warning' as const, pages: 1, page: 0 };
+
+  let meta: Awaited<ReturnType<ReturnType<SharpModule>['metadata']>>;
+  try {
+    meta = await sharp(buf, input).metadata();
+  } catch (err) {
+    throw mapSharpError(err, format, opts.maxPixels);
+  }
+  // Header-only check: refuse a decompression bomb before a single pixel is decoded.
+  const rawWidth = meta.width;
+  const rawHeight = meta.pageHeight ?? meta.height;
+  if (!rawWidth || !rawHeight) throw corrupt(format, new Error('no image dimensions in the header'));
+  if (rawWidth * rawHeight > opts.maxPixels) throw tooManyPixels(rawWidth, rawHeight, opts.maxPixels);
+  const swapsAxes = (meta.orientation ?? 1) >= 5;
+
+  try {
+    const { data, info } = await sharp(buf, input)
+      .rotate() // EXIF auto-orientation: phones store portraits sideways
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb') // CMYK via libvips' built-in profile, greyscale expanded to three channels
+      .resize(opts.size, opts.size, { fit: opts.resize, position: 'centre' })
+      .removeAlpha()
+      .raw({ depth: 'uchar' }) // 16-bit PNGs come out as 8-bit like everything else
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || data.length !== opts.size * opts.size * 3) {
+      throw new Error(`unexpected decoder output ${info.width}×${info.height}×${info.channels}`);
+    }
+    return {
+      rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: swapsAxes ? rawHeight : rawWidth,
+      height: swapsAxes ? rawWidth : rawHeight,
+    };
+  } catch (err) {
+    throw mapSharpError(err, format, opts.maxPixels);
+  }
+}
+
+function mapSharpError(err: unknown, format: ImageFormat, maxPixels: number): DecodeError {
+  if (err instanceof DecodeError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) {
+    return new DecodeError(
+      'too_many_pixels',
+      `The image has more than the ${(maxPixels / 1e6).toFixed(1)} MP this service decodes. Scale it down and try again.`,
+      { cause: err },
+    );
+  }
+  return corrupt(format, err);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// jimp
+
+const importJimp = () => import('jimp');
+let jimpModule: ReturnType<typeof importJimp> | undefined;
+function loadJimp(): ReturnType<typeof importJimp> {
+  jimpModule ??= importJimp();
+  return jimpModule;
+}
+
+async function decodeWithJimp(buf: Buffer, format: ImageFormat, opts: DecodeOptions): Promise<Pixels> {
+  if (format === 'webp') {
+    throw new DecodeError(
+      'unsupported',
+      'WebP needs the sharp decoder; this server runs the pure-JavaScript one (IMAGE_DECODER=jimp), which reads ' +
+        'JPEG, PNG and GIF. Send one of those, or run the service with IMAGE_DECODER=sharp.',
+    );
+  }
+  const dims = headerDimensions(buf, format);
+  if (!dims) throw corrupt(format, new Error('no image dimensions in the header'));
+  if (dims.width * dims.height > opts.maxPixels) throw tooManyPixels(dims.width, dims.height, opts.maxPixels);
+
+  const { Jimp } = await loadJimp();
+  let image: Awaited<ReturnType<typeof Jimp.fromBuffer>>;
+  try {
+    image = await Jimp.fromBuffer(buf, {
+      // jpeg-js would otherwise paint a truncated file's missing rows grey and carry on (see the sharp side).
+      'image/jpeg': { tolerantDecoding: false, maxResolutionInMP: opts.maxPixels / 1e6 },
+    });
+  } catch (err) {
+    throw corrupt(format, err);
+  }
+  // jimp has already applied EXIF orientation; flatten before resizing so transparent pixels' hidden colours
+  // cannot bleed into their neighbours.
+  const { width, height } = image.bitmap;
+  flattenOntoWhite(image.bitmap.data);
+  if (opts.resize === 'cover') image.cover({ w: opts.size, h: opts.size });
+  else image.resize({ w: opts.size, h: opts.size });
+  return { rgb: rgbaToRgb(image.bitmap.data, opts.size * opts.size), width, height };
+}
+
+function flattenOntoWhite(rgba: Buffer): void {
+  for (let i = 0; i < rgba.length; i += 4) {
+    const a = rgba[i + 3]!;
+    if (a === 255) continue;
+    const keep = a / 255;
+    const white = 255 * (1 - keep);
+    rgba[i] = Math.round(rgba[i]! * keep + white);
+    rgba[i + 1] = Math.round(rgba[i + 1]! * keep + white);
+    rgba[i + 2] = Math.round(rgba[i + 2]! * keep + white);
+    rgba[i + 3] = 255;
+  }
+}
+
+function rgbaToRgb(rgba: Buffer, pixels: number): Uint8Array {
+  const rgb = new Uint8Array(pixels * 3);
+  for (let p = 0; p < pixels; p++) {
+    rgb[p * 3] = rgba[p * 4]!;
+    rgb[p * 3 + 1] = rgba[p * 4 + 1]!;
+    rgb[p * 3 + 2] = rgba[p * 4 + 2]!;
+  }
+  return rgb;
+}
+
+/**
+ * Width and height from the file header alone (the stored orientation), so the pure-JS path can refuse a
+ * decompression bomb before allocating its bitmap. Returns undefined when the header is unreadable.
+ */
+export function headerDimensions(
+  buf: Buffer,
+  format: ImageFormat,
+): { width: number; height: number } | undefined {
+  switch (format) {
+    case 'png':
+      // IHDR is always the first chunk: signature (8) + length (4) + type (4), then width and height.
+      if (buf.length < 24 || buf.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+      return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+    case 'gif':
+      // The logical screen bounds every frame.
+      if (buf.length < 10) return undefined;
+      return { width: buf.readUInt16LE(6), height: buf.readUInt16LE(8) };
+    case 'jpeg':
+      return jpegDimensions(buf);
+    case 'webp':
+      return undefined;
+  }
+}
+
+function jpegDimensions(buf: Buffer): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 4 <= buf.length) {
+    if (buf[i] !== 0xff) return undefined;
+    const marker = buf[i + 1]!;
+    if (marker === 0xff) {
+      i += 1; // fill byte
+      continue;
+    }
+    // Markers without a length field.
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    const length = buf.readUInt16BE(i + 2);
+    // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (i + 9 > buf.length) return undefined;
+      return { height: buf.readUInt16BE(i + 5), width: buf.readUInt16BE(i + 7) };
+    }
+    i += 2 + length;
+  }
+  return undefined;
+}
