@@ -1,0 +1,109 @@
+/**
+ * Works on a layers model's JSON topology before TF.js builds it: finds the functional network inside the
+ * wrappers exporters put around it, keeps only what the requested layers need, and rebuilds its input size.
+ */
+
+interface LayerEntry {
+  class_name: string;
+  name?: string;
+  config: Record<string, unknown> & { name?: string; layers?: LayerEntry[] };
+  inbound_nodes?: unknown[];
+}
+
+interface FunctionalConfig extends Record<string, unknown> {
+  layers: (LayerEntry & { name: string })[];
+  input_layers: [string, number, number][];
+  output_layers: [string, number, number][];
+}
+
+const FUNCTIONAL = new Set(['Model', 'Functional']);
+
+function describe(entry: LayerEntry): string {
+  return `${entry.class_name} '${entry.config.name ?? entry.name ?? '?'}'`;
+}
+
+/**
+ * The functional model the backbone is: the topology itself when it is one, or, for a Sequential (Teachable
+ * Machine nests Sequential → Sequential → Model, then its own head), its first layer, recursively.
+ */
+export function findFunctionalConfig(topology: Record<string, unknown>): FunctionalConfig {
+  let entry = (topology['model_config'] ?? topology) as LayerEntry;
+  for (let depth = 0; !FUNCTIONAL.has(entry.class_name); depth++) {
+    const first = entry.class_name === 'Sequential' ? entry.config.layers?.[0] : undefined;
+    if (!first || depth > 8) {
+      throw new Error(
+        `The backbone model is a ${describe(entry)}, not a functional (Keras 'Model') network or a Sequential ` +
+          'whose first layer is one; cannot find named layers in it.',
+      );
+    }
+    entry = first;
+  }
+  return entry.config as FunctionalConfig;
+}
+
+/** Names of the layers a tensor-producing entry reads from (Keras JSON: [[[layer, node, tensor, kwargs], …], …]). */
+function inboundLayerNames(layer: LayerEntry): string[] {
+  const names: string[] = [];
+  const walk = (v: unknown): void => {
+    if (!Array.isArray(v)) return;
+    if (typeof v[0] === 'string' && typeof v[1] === 'number') names.push(v[0]);
+    else v.forEach(walk);
+  };
+  walk(layer.inbound_nodes ?? []);
+  return names;
+}
+
+/**
+ * A standalone topology whose outputs are the requested layers, in order, and which holds only the layers they
+ * depend on (a classifier head past them may not even build at another input size), with its input at inputSize.
+ */
+export function backboneTopology(
+  topology: Record<string, unknown>,
+  outputLayers: string[],
+  inputSize: number,
+): Record<string, unknown> {
+  const config = structuredClone(findFunctionalConfig(topology));
+  const byName = new Map(config.layers.map((l) => [l.name, l]));
+  for (const name of outputLayers) {
+    if (!byName.has(name)) {
+      const last = config.layers
+        .slice(-4)
+        .map((l) => l.name)
+        .join(', ');
+      throw new Error(
+        `The backbone has no layer '${name}' (it has ${config.layers.length} layers, ending ${last}).`,
+      );
+    }
+  }
+  const needed = new Set<string>();
+  const stack = [...outputLayers];
+  while (stack.length > 0) {
+    const name = stack.pop() as string;
+    if (needed.has(name)) continue;
+    needed.add(name);
+    const layer = byName.get(name);
+    if (layer) stack.push(...inboundLayerNames(layer));
+  }
+  if (config.input_layers.length !== 1) throw new Error('The backbone must have exactly one image input.');
+  const inputName = config.input_layers[0]?.[0] as string;
+  const input = byName.get(inputName);
+  if (!input || input.class_name !== 'InputLayer')
+    throw new Error(`Backbone input layer '${inputName}' not found.`);
+  const shape = input.config['batch_input_shape'] as (number | null)[] | undefined;
+  // The nets are fully convolutional up to the cut, so only the input layer names a size.
+  input.config['batch_input_shape'] = [null, inputSize, inputSize, shape?.[3] ?? 3];
+
+  config.layers = config.layers.filter((l) => needed.has(l.name));
+  config.output_layers = outputLayers.map((name) => [name, 0, 0]);
+  return {
+    class_name: 'Model',
+    config,
+    keras_version: topology['keras_version'],
+    backend: topology['backend'],
+  };
+}
+
+/** Names of every layer of the functional backbone: its weights, whatever the cut, are what the digest covers. */
+export function backboneLayerNames(topology: Record<string, unknown>): Set<string> {
+  return new Set(findFunctionalConfig(topology).layers.map((l) => l.name));
+}
