@@ -1,0 +1,219 @@
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  appendFileSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { stringify } from 'csv-stringify/sync';
+import { request } from 'undici';
+import { formatSiegeRow, SIEGE_LOG_HEADER } from '../shared/siege-log';
+import { RUN_FILES } from '../shared/run-files';
+import type { Profile } from './profile';
+import { LATENCY_COLUMNS, StageTally, type LatencyRow, type RequestOutcome } from './stage-tally';
+import { classifyRequestError, runStage } from './virtual-users';
+
+/** The target cannot be load-tested: wrong URL, nothing listening, or not the service. Exit code 2. */
+export class BadTargetError extends Error {}
+
+export interface LoadTestOptions {
+  /** base URL of the service, e.g. http://34.1.2.3 or http://127.0.0.1:3000 */
+  url: string;
+  path: string;
+  profile: Profile;
+  outDir: string;
+  timeoutMs: number;
+  keepAlive: boolean;
+  interrupt?: AbortSignal;
+  onStageStart?: (index: number) => void;
+  onOutcome?: (outcome: RequestOutcome, tally: StageTally) => void;
+  onStageEnd?: (row: LatencyRow) => void;
+}
+
+export interface LoadTestResult {
+  outDir: string;
+  stagesRun: number;
+  interrupted: boolean;
+  requests: number;
+  ok: number;
+}
+
+export function parseBaseUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new BadTargetError(`--url "${raw}" is not a URL; expected something like http://127.0.0.1:3000`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new BadTargetError(`--url "${raw}" must start with http:// or https://`);
+  }
+  if (url.search || url.hash)
+    throw new BadTargetError(`--url "${raw}": give the base URL without ?query or #hash`);
+  return url;
+}
+
+/** scheme://host:port plus the base path, joined to the target path without doubling slashes */
+function targetPath(base: URL, path: string): string {
+  return `${base.pathname.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+/** One request before the clock starts, so a typo fails in a second with a reason, not after 30 minutes of errors. */
+async function preflight(
+  base: URL,
+  path: string,
+  timeoutMs: number,
+): Promise<{ status: number; ms: number }> {
+  const target = new URL(targetPath(base, path), base.origin).href;
+  const t0 = performance.now();
+  let status: number;
+  try {
+    const res = await request(target, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    status = res.statusCode;
+    await res.body.dump();
+  } catch (err) {
+    const kind = classifyRequestError(err);
+    const reason = (err as { code?: string }).code ?? (err as Error).message;
+    throw new BadTargetError(
+      kind === 'timeout'
+        ? `GET ${target} did not answer within ${timeoutMs} ms; is the service up and ready?`
+        : `cannot reach ${target} (${reason}); check --url and that the service is running and reachable from here`,
+    );
+  }
+  if (status < 200 || status >= 300) {
+    throw new BadTargetError(
+      `GET ${target} answered HTTP ${status}, not 2xx; is --url the GourmetGram service (its /test classifies a bundled photo)?`,
+    );
+  }
+  return { status, ms: performance.now() - t0 };
+}
+
+/** `model_info` from the service's /metrics, so a run records which model it measured. Best effort. */
+async function readModelInfo(base: URL): Promise<Record<string, string> | null> {
+  try {
+    const res = await request(new URL(targetPath(base, '/metrics'), base.origin).href, {
+      headersTimeout: 3000,
+      bodyTimeout: 3000,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) return null;
+    const line = text.split('\n').find((l) => l.startsWith('model_info{'));
+    if (!line) return null;
+    const labels: Record<string, string> = {};
+    for (const m of line.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[m[1] as string] = m[2] as string;
+    return labels;
+  } catch {
+    return null;
+  }
+}
+
+const csvCast = { number: (n: number) => (Number.isFinite(n) ? String(n) : '') };
+
+class RunFiles {
+  private readonly requests: WriteStream;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    if (existsSync(join(dir, RUN_FILES.siegeLog))) {
+      throw new BadTargetError(
+        `${dir} already holds a load-test run; pick a new --out so runs are not mixed`,
+      );
+    }
+    writeFileSync(join(dir, RUN_FILES.siegeLog), SIEGE_LOG_HEADER);
+    writeFileSync(
+      join(dir, RUN_FILES.latency),
+      stringify([], { header: true, columns: [...LATENCY_COLUMNS] }),
+    );
+    this.requests = createWriteStream(join(dir, RUN_FILES.requests));
+    this.requests.write('stage,sent_at,latency_ms,status,bytes,error\n');
+  }
+
+  request(stage: number, o: RequestOutcome): void {
+    this.requests.write(
+      `${stage},${new Date(o.sentAt).toISOString()},${o.latencyMs.toFixed(1)},${o.status ?? ''},${o.bytes},${o.error ?? ''}\n`,
+    );
+  }
+
+  // Appended as each stage ends, so Ctrl-C or a crash keeps every finished stage.
+  stage(tally: StageTally, startedAt: number, endedAt: number, interrupted: boolean): LatencyRow {
+    appendFileSync(join(this.dir, RUN_FILES.siegeLog), formatSiegeRow(tally.siegeRow(startedAt, endedAt)));
+    const row = tally.latencyRow(startedAt, endedAt, interrupted);
+    appendFileSync(
+      join(this.dir, RUN_FILES.latency),
+      stringify([row], { columns: [...LATENCY_COLUMNS], cast: csvCast }),
+    );
+    return row;
+  }
+
+  meta(meta: object): void {
+    writeFileSync(join(this.dir, RUN_FILES.meta), JSON.stringify(meta, null, 2) + '\n');
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.requests.end(resolve));
+  }
+}
+
+export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestResult> {
+  const base = parseBaseUrl(options.url);
+  const path = targetPath(base, options.path);
+  const preflightResult = await preflight(base, options.path, options.timeoutMs);
+  const modelInfo = await readModelInfo(base);
+  const files = new RunFiles(options.outDir);
+  const meta = {
+    tool: 'gourmetgram loadtest',
+    url: base.href,
+    path,
+    profile: options.profile,
+    timeoutMs: options.timeoutMs,
+    keepAlive: options.keepAlive,
+    startedAt: new Date().toISOString(),
+    endedAt: null as string | null,
+    interrupted: false,
+    preflight: preflightResult,
+    modelInfo,
+  };
+  files.meta(meta);
+
+  const result: LoadTestResult = {
+    outDir: options.outDir,
+    stagesRun: 0,
+    interrupted: false,
+    requests: 0,
+    ok: 0,
+  };
+  try {
+    for (const [index, stage] of options.profile.stages.entries()) {
+      if (options.interrupt?.aborted) break;
+      options.onStageStart?.(index);
+      const tally = new StageTally(index, stage);
+      const timing = await runStage({
+        origin: base.origin,
+        path,
+        stage,
+        timeoutMs: options.timeoutMs,
+        keepAlive: options.keepAlive,
+        interrupt: options.interrupt,
+        onOutcome: (outcome) => {
+          tally.add(outcome);
+          files.request(index + 1, outcome);
+          options.onOutcome?.(outcome, tally);
+        },
+      });
+      const row = files.stage(tally, timing.startedAt, timing.endedAt, timing.interrupted);
+      result.stagesRun++;
+      result.requests += row.requests;
+      result.ok += row.ok;
+      options.onStageEnd?.(row);
+      if (timing.interrupted) break;
+    }
+  } finally {
+    result.interrupted = options.interrupt?.aborted ?? false;
+    files.meta({ ...meta, endedAt: new Date().toISOString(), interrupted: result.interrupted });
+    await files.close();
+  }
+  return result;
+}

@@ -1,0 +1,132 @@
+/**
+ * npm run monitor -- [--namespace <ns>] [--selector <labels>] [--instance <stack>] [--interval 5] [--duration <s>]
+ *                    [--out <file>]
+ *
+ * Samples the classifier pods' replicas, requests, limits and usage every few seconds into the course's CSV.
+ * Runs until --duration or Ctrl-C; every row is written as it is taken. Exit code 2: cluster unreachable.
+ */
+import { existsSync, openSync, readSync, closeSync, appendFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { ClusterUnreachableError, ResourceSampler } from './cluster';
+import { RESOURCE_COLUMNS, type ResourceSample } from './sample';
+
+const DEFAULT_SELECTOR = 'app.kubernetes.io/name=gourmetgram,app.kubernetes.io/component=classifier';
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+const HEADER = stringify([], { header: true, columns: [...RESOURCE_COLUMNS] });
+
+function toCsv(sample: ResourceSample): string {
+  return stringify([sample], { columns: [...RESOURCE_COLUMNS], cast: { number: (n) => String(n) } });
+}
+
+/** Appends to a file that already holds our header (a monitor restarted mid-run), else starts it. */
+function prepareOut(file: string): void {
+  if (existsSync(file)) {
+    const fd = openSync(file, 'r');
+    const buf = Buffer.alloc(HEADER.length);
+    readSync(fd, buf, 0, HEADER.length, 0);
+    closeSync(fd);
+    if (buf.toString() === HEADER) return;
+  }
+  writeFileSync(file, HEADER);
+}
+
+async function main(): Promise<number> {
+  const opts = new Command('monitor')
+    .description('Samples the GourmetGram pods (replicas, CPU/memory requested, limited, used) into a CSV')
+    .option('--namespace <ns>', 'namespace the stack deployed to', 'gourmetgram')
+    .option('--selector <labels>', 'label selector for the classifier pods', DEFAULT_SELECTOR)
+    .option('--instance <stack>', 'only this stack (adds app.kubernetes.io/instance=<stack> to the selector)')
+    .option('--interval <seconds>', 'seconds between samples', positiveNumber, 5)
+    .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)', positiveNumber)
+    .option('--out <file>', 'CSV to write (default: stdout)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--context <name>', 'kubeconfig context')
+    .parse()
+    .opts<{
+      namespace: string;
+      selector: string;
+      instance?: string;
+      interval: number;
+      duration?: number;
+      out?: string;
+      kubeconfig?: string;
+      context?: string;
+    }>();
+
+  const selector = opts.instance
+    ? `${opts.selector},app.kubernetes.io/instance=${opts.instance}`
+    : opts.selector;
+  const warn = (message: string) => console.error(`monitor: ${message}`);
+  let sampler: ResourceSampler;
+  try {
+    sampler = new ResourceSampler(
+      { kubeconfig: opts.kubeconfig, context: opts.context, namespace: opts.namespace, selector },
+      warn,
+    );
+  } catch (err) {
+    warn((err as Error).message);
+    return 2;
+  }
+
+  const write = opts.out
+    ? (text: string) => appendFileSync(opts.out as string, text)
+    : (text: string) => process.stdout.write(text);
+  if (opts.out) prepareOut(opts.out);
+  else write(HEADER);
+  warn(
+    `pods "${selector}" in namespace ${opts.namespace} on ${sampler.server}, every ${opts.interval} s` +
+      `${opts.duration ? ` for ${opts.duration} s` : ' until Ctrl-C'} → ${opts.out ?? 'stdout'}`,
+  );
+
+  const stop = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
+  const startedAt = Date.now();
+  const endAt = opts.duration ? startedAt + opts.duration * 1000 : Infinity;
+  let taken = 0;
+  for (let tick = 0; !stop.signal.aborted; tick++) {
+    const due = startedAt + tick * opts.interval * 1000;
+    if (due > endAt) break;
+    // A slow API answer skips the sample it overran rather than bunching samples up.
+    if (Date.now() > due + opts.interval * 1000) continue;
+    try {
+      await sleep(Math.max(0, due - Date.now()), undefined, { signal: stop.signal });
+    } catch {
+      break;
+    }
+    try {
+      const sample = await sampler.sample();
+      write(toCsv(sample));
+      if (taken === 0 && sample.n_replica === 0) {
+        warn(
+          `no pods match "${selector}" in namespace ${opts.namespace} yet; check --namespace/--instance ` +
+            '(every object of a stack carries app.kubernetes.io/instance=<stack>)',
+        );
+      }
+      taken++;
+    } catch (err) {
+      if (err instanceof ClusterUnreachableError && taken === 0) {
+        warn(err.message);
+        return 2;
+      }
+      warn(`sample skipped: ${(err as Error).message}`);
+    }
+  }
+  warn(`${taken} samples written`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error('monitor failed:', err);
+    process.exit(1);
+  },
+);
