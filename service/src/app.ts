@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { Config } from './config';
+import type { Engine } from './engine';
+import { toHttpError } from './http-error';
+import type { Metrics } from './metrics';
+import { createOipRouter } from './oip';
+import { Predictor, type PhotoPrediction } from './prediction';
+import type { Lifecycle } from './shutdown';
+import { createUploadReceiver } from './upload';
+import { errorPage, modelInputDataUrl, resultPage, uploadPage } from './views';
+
+/** The routes. Everything they use is handed in, so a test or main.ts decides what runs behind them. */
+export interface AppDeps {
+  config: Pick<Config, 'maxUploadBytes' | 'maxPixels' | 'imageDecoder'>;
+  engine: Engine;
+  metrics: Metrics;
+  logger: Logger;
+  lifecycle: Lifecycle;
+  assetsDir: string;
+  /** the bundled photo GET /test classifies */
+  testPhoto: Buffer;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Browsers (and the no-JS form post) get HTML; curl, programs and load tests get JSON. */
+const wantsHtml = (req: Request) => req.accepts(['json', 'html']) === 'html';
+
+function routeLabel(req: Request): string {
+  const route = req.route as { path?: string } | undefined;
+  if (route?.path) return `${req.baseUrl}${route.path}`;
+  if (req.originalUrl.startsWith('/static/')) return '/static';
+  // Unmatched paths share one label so scanners cannot blow up the metric's cardinality.
+  return 'unmatched';
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { engine, metrics, lifecycle } = deps;
+  const predictor = new Predictor(engine, {
+    maxPixels: deps.config.maxPixels,
+    decoder: deps.config.imageDecoder,
+  });
+  const uploads = createUploadReceiver(deps.config.maxUploadBytes);
+  const isReady = () => engine.ready && !lifecycle.draining;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      // Probes and scrapes arrive every few seconds; logging each would drown the requests that matter.
+      autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+    }),
+  );
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      metrics.httpRequestDuration.observe(
+        { method: req.method, route: routeLabel(req), status_code: String(res.statusCode) },
+        (performance.now() - started) / 1000,
+      );
+    });
+    next();
+  });
+  app.use(helmet());
+  app.use(lifecycle.middleware);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = isReady();
+    res.status(ready ? 200 : 503).json({
+      ready,
+      modelLoaded: engine.model !== undefined,
+      draining: lifecycle.draining,
+    });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.use('/static', express.static(path.join(deps.assetsDir, 'static'), { maxAge: '1h', index: false }));
+  app.get('/', (_req, res) => {
+    const labels = engine.model?.labels.map((l) => l.name) ?? [];
+    res
+      .type('html')
+      .send(uploadPage({ classes: labels, maxUploadBytes: deps.config.maxUploadBytes, ready: isReady() }));
+  });
+
+  const answer = async (req: Request, res: Response, result: PhotoPrediction) => {
+    metrics.predictions.inc({ label: result.prediction.label });
+    if (wantsHtml(req)) {
+      const photoUrl = await modelInputDataUrl(result.modelInput.rgb, result.modelInput.size);
+      res.type('html').send(resultPage({ prediction: result.prediction, photoUrl, image: result.image }));
+    } else {
+      res.json(result.prediction);
+    }
+  };
+
+  app.post('/predict', async (req, res) => {
+    const started = performance.now();
+    const upload = await uploads.receive(req, res);
+    await answer(req, res, await predictor.predictPhoto(upload.buffer, started));
+  });
+  app.get('/test', async (req, res) => {
+    await answer(req, res, await predictor.predictPhoto(deps.testPhoto));
+  });
+
+  app.use(
+    '/v2',
+    createOipRouter({
+      engine,
+      isReady,
+      maxUploadBytes: deps.config.maxUploadBytes,
+      maxPixels: deps.config.maxPixels,
+      decoder: deps.config.imageDecoder,
+      onPrediction: (label) => metrics.predictions.inc({ label }),
+    }),
+  );
+
+  app.use((req: Request, res: Response) => {
+    const message = `Nothing at ${req.method} ${req.path}: upload a photo at / or POST it to /predict.`;
+    if (wantsHtml(req)) res.status(404).type('html').send(errorPage(404, message));
+    else res.status(404).json({ error: message, code: 'not_found' });
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const http = toHttpError(err);
+    // Client errors are already logged by pino-http with the request; only our failures need the stack.
+    if (http.status >= 500 && http.code === 'internal') req.log.error({ err }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(http.status).set(http.headers);
+    if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
+    else res.json({ error: http.message, code: http.code });
+  });
+
+  return app;
+}

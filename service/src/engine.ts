@@ -1,0 +1,324 @@
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { FromWorker, ModelDescription, ToWorker, WorkerInit } from './worker-protocol';
+
+/**
+ * The inference engine: a pool of worker threads behind one bounded queue. It sheds load by deadline (a request
+ * whose expected wait exceeds queueMaxWaitMs is refused at once) and can gather queued images into micro-batches.
+ * It knows nothing of HTTP: callers get results or typed errors.
+ */
+
+export interface EngineObserver {
+  queueDepth?(depth: number): void;
+  inFlight?(count: number): void;
+  /** one call per finished batch */
+  inference?(msPerImage: number, images: number): void;
+  rejected?(reason: 'queue_full'): void;
+  workerTensors?(worker: number, numTensors: number): void;
+  log?(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface EngineOptions {
+  workers: number;
+  init: WorkerInit;
+  queueMaxWaitMs: number;
+  batchMaxSize: number;
+  batchMaxWaitMs: number;
+  /** safety cap on queued images, whatever the estimate says */
+  maxQueueLength?: number;
+  /** the worker script; tests substitute their own */
+  workerFile?: string;
+  observer?: EngineObserver;
+}
+
+export interface ClassifyResult {
+  probabilities: Float32Array;
+  /** model time of the batch this image ran in, divided by the batch size */
+  inferenceMs: number;
+  queueMs: number;
+  batchSize: number;
+}
+
+/** The expected wait is longer than allowed: answer 503 and ask the client to come back after retryAfterSeconds. */
+export class OverloadedError extends Error {
+  override name = 'OverloadedError';
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly expectedWaitMs: number,
+  ) {
+    super(
+      `The classifier is busy (expected wait ${Math.round(expectedWaitMs)} ms); retry in ${retryAfterSeconds} s.`,
+    );
+  }
+}
+
+export class NotReadyError extends Error {
+  override name = 'NotReadyError';
+  constructor() {
+    super('The model is still loading; retry in a few seconds.');
+  }
+}
+
+export class InferenceError extends Error {
+  override name = 'InferenceError';
+}
+
+interface QueuedImage {
+  image: Uint8Array;
+  enqueuedAt: number;
+  resolve(result: ClassifyResult): void;
+  reject(err: Error): void;
+}
+
+interface PoolWorker {
+  index: number;
+  thread: Worker;
+  ready: boolean;
+  job?: { id: number; items: QueuedImage[]; startedAt: number };
+  numTensors: number;
+}
+
+/** Compiled JavaScript in the image runs worker.js; under tsx (dev, tests) the same folder holds worker.ts. */
+export function defaultWorkerFile(): string {
+  return path.join(__dirname, `worker${path.extname(__filename)}`);
+}
+
+/**
+ * A TypeScript worker (dev and tests, under tsx) is started through a two-line CommonJS bootstrap that registers
+ * tsx's require hook first: a worker thread does not inherit the parent's --import loaders for its entry file.
+ */
+function startWorker(workerFile: string, workerData: WorkerInit): Worker {
+  if (!workerFile.endsWith('.ts')) return new Worker(workerFile, { workerData });
+  const bootstrap = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(workerFile)});`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
+export class Engine {
+  private readonly workers: PoolWorker[] = [];
+  private readonly queue: QueuedImage[] = [];
+  private readonly workerFile: string;
+  private readonly maxQueueLength: number;
+  private msPerImage = 0;
+  private nextJobId = 1;
+  private batchTimer?: NodeJS.Timeout;
+  private closing = false;
+  private description?: ModelDescription;
+  private inFlightImages = 0;
+
+  constructor(private readonly options: EngineOptions) {
+    this.workerFile = options.workerFile ?? defaultWorkerFile();
+    this.maxQueueLength = options.maxQueueLength ?? 10_000;
+  }
+
+  /** Starts every worker; resolves when all have loaded and warmed the model, rejects with the first failure. */
+  async start(): Promise<ModelDescription> {
+    const started = Array.from({ length: this.options.workers }, (_, i) => this.spawn(i));
+    await Promise.all(started);
+    return this.description!;
+  }
+
+  get ready(): boolean {
+    return !this.closing && this.workers.length > 0 && this.workers.some((w) => w.ready);
+  }
+
+  /** What the workers loaded: undefined until the first worker is ready. */
+  get model(): ModelDescription | undefined {
+    return this.description;
+  }
+
+  get stats(): {
+    workers: number;
+    queued: number;
+    inFlight: number;
+    msPerImage: number;
+    numTensors: number[];
+  } {
+    return {
+      workers: this.workers.length,
+      queued: this.queue.length,
+      inFlight: this.inFlightImages,
+      msPerImage: this.msPerImage,
+      numTensors: this.workers.map((w) => w.numTensors),
+    };
+  }
+
+  /**
+   * How long a request of n images arriving now would wait for a worker. Every ready worker serves one image
+   * every msPerImage on average, and a busy one is on average half-way through its current batch.
+   */
+  expectedWaitMs(n = 1): number {
+    const ready = this.workers.filter((w) => w.ready);
+    if (ready.length === 0) return Infinity;
+    const idle = ready.filter((w) => !w.job).length;
+    if (idle > 0 && this.queue.length === 0 && n <= idle) return 0;
+    return ((this.queue.length + n) / ready.length + 0.5) * this.msPerImage;
+  }
+
+  /** Classifies images (RGB bytes at the model's input size); one result per image, in order. */
+  classify(images: Uint8Array[]): Promise<ClassifyResult[]> {
+    if (!this.ready || !this.description) return Promise.reject(new NotReadyError());
+    const { size } = this.description.input;
+    for (const image of images) {
+      if (image.length !== size * size * 3) {
+        return Promise.reject(
+          new InferenceError(
+            `An image must be ${size}x${size} RGB (${size * size * 3} bytes), got ${image.length}.`,
+          ),
+        );
+      }
+    }
+    const wait = this.expectedWaitMs(images.length);
+    if (wait > this.options.queueMaxWaitMs || this.queue.length + images.length > this.maxQueueLength) {
+      this.options.observer?.rejected?.('queue_full');
+      const finite = Number.isFinite(wait) ? wait : this.options.queueMaxWaitMs;
+      return Promise.reject(new OverloadedError(Math.max(1, Math.ceil(finite / 1000)), finite));
+    }
+    const enqueuedAt = performance.now();
+    const promises = images.map(
+      (image) =>
+        new Promise<ClassifyResult>((resolve, reject) => {
+          this.queue.push({ image, enqueuedAt, resolve, reject });
+        }),
+    );
+    this.options.observer?.queueDepth?.(this.queue.length);
+    this.dispatch();
+    return Promise.all(promises);
+  }
+
+  /** Waits for queued and running images to finish, then stops the workers. New work is refused meanwhile. */
+  async close(): Promise<void> {
+    this.closing = true;
+    while (this.queue.length > 0 || this.workers.some((w) => w.job)) {
+      await new Promise((r) => setTimeout(r, 10));
+      this.dispatch();
+    }
+    clearTimeout(this.batchTimer);
+    await Promise.all(this.workers.map((w) => w.thread.terminate()));
+  }
+
+  private spawn(index: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const thread = startWorker(this.workerFile, this.options.init);
+      const worker: PoolWorker = { index, thread, ready: false, numTensors: 0 };
+      this.workers[index] = worker;
+      thread.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'ready':
+            worker.ready = true;
+            worker.numTensors = message.numTensors;
+            this.description ??= message.model;
+            if (this.msPerImage === 0) this.msPerImage = message.warmupMsPerImage;
+            this.options.observer?.workerTensors?.(index, message.numTensors);
+            this.options.observer?.log?.('info', 'inference worker ready', {
+              worker: index,
+              backend: message.model.backend,
+              warmupMsPerImage: Math.round(message.warmupMsPerImage * 10) / 10,
+            });
+            resolve();
+            this.dispatch();
+            break;
+          case 'result':
+            worker.numTensors = message.numTensors;
+            this.options.observer?.workerTensors?.(index, message.numTensors);
+            this.finishJob(worker, message.jobId, message.inferenceMs, message.probabilities);
+            break;
+          case 'failed':
+            this.failJob(worker, new InferenceError(`Inference failed: ${message.message}`));
+            break;
+          case 'log':
+            this.options.observer?.log?.(message.level, message.msg, { worker: index, ...message.fields });
+            break;
+        }
+      });
+      thread.on('error', (err) => {
+        this.options.observer?.log?.('error', 'inference worker failed', { worker: index, err: err.message });
+        if (!worker.ready) reject(new Error(`The model could not be loaded: ${err.message}`));
+        this.failJob(worker, new InferenceError('The inference worker stopped; please retry.'));
+      });
+      thread.on('exit', (code) => {
+        const wasServing = worker.ready;
+        worker.ready = false;
+        this.failJob(worker, new InferenceError('The inference worker stopped; please retry.'));
+        // A worker that was serving dies only on a crash (out of memory, a native fault): replace it. One that
+        // never got ready would fail again the same way, so it is not retried.
+        if (!this.closing && wasServing) {
+          this.options.observer?.log?.('warn', 'replacing inference worker', {
+            worker: index,
+            exitCode: code,
+          });
+          this.spawn(index).catch(() => undefined);
+        }
+      });
+    });
+  }
+
+  private dispatch(): void {
+    const batchMax = this.options.batchMaxSize;
+    for (const worker of this.workers) {
+      if (this.queue.length === 0) break;
+      if (!worker || !worker.ready || worker.job) continue;
+      // Wait a little for a fuller batch, but never past the oldest image's batching allowance.
+      if (batchMax > 1 && this.queue.length < batchMax && this.options.batchMaxWaitMs > 0 && !this.closing) {
+        const waited = performance.now() - this.queue[0]!.enqueuedAt;
+        const remaining = this.options.batchMaxWaitMs - waited;
+        if (remaining > 0) {
+          this.batchTimer ??= setTimeout(() => {
+            this.batchTimer = undefined;
+            this.dispatch();
+          }, remaining);
+          return;
+        }
+      }
+      const items = this.queue.splice(0, batchMax);
+      const job = { id: this.nextJobId++, items, startedAt: performance.now() };
+      worker.job = job;
+      // Each image gets its own buffer so it can be transferred, not copied, to the worker.
+      const images = items.map((item) => new Uint8Array(item.image));
+      const message: ToWorker = { type: 'classify', jobId: job.id, images };
+      worker.thread.postMessage(
+        message,
+        images.map((i) => i.buffer),
+      );
+      this.inFlightImages += items.length;
+      this.options.observer?.inFlight?.(this.inFlightImages);
+    }
+    this.options.observer?.queueDepth?.(this.queue.length);
+  }
+
+  private finishJob(
+    worker: PoolWorker,
+    jobId: number,
+    inferenceMs: number,
+    probabilities: Float32Array[],
+  ): void {
+    const job = worker.job;
+    if (!job || job.id !== jobId) return;
+    worker.job = undefined;
+    this.inFlightImages -= job.items.length;
+    const perImage = inferenceMs / job.items.length;
+    // An exponential moving average follows a slower machine or a busier neighbour within a few batches.
+    this.msPerImage = this.msPerImage === 0 ? perImage : 0.8 * this.msPerImage + 0.2 * perImage;
+    this.options.observer?.inference?.(perImage, job.items.length);
+    this.options.observer?.inFlight?.(this.inFlightImages);
+    job.items.forEach((item, i) => {
+      item.resolve({
+        probabilities: probabilities[i]!,
+        inferenceMs: perImage,
+        queueMs: job.startedAt - item.enqueuedAt,
+        batchSize: job.items.length,
+      });
+    });
+    this.dispatch();
+  }
+
+  private failJob(worker: PoolWorker, err: Error): void {
+    const job = worker.job;
+    if (!job) return;
+    worker.job = undefined;
+    this.inFlightImages -= job.items.length;
+    this.options.observer?.inFlight?.(this.inFlightImages);
+    for (const item of job.items) item.reject(err);
+    this.dispatch();
+  }
+}

@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+/**
+ * Starts the classifier as its own process (as in production: its own event loop, worker threads and signals)
+ * on a free port, and stops it. Shared by the service, container and tools tests.
+ */
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** Offline, on wasm, one worker, quiet: what every test wants unless it says otherwise. */
+export const TEST_ENV: Record<string, string> = {
+  HOST: '127.0.0.1',
+  PORT: '0',
+  TFJS_BACKEND: 'wasm',
+  WORKERS: '1',
+  BACKBONE_URL: 'none',
+  LOG_LEVEL: 'info',
+};
+
+export interface StartOptions {
+  /** added to TEST_ENV (and the parent's PATH/HOME); a value of '' removes a TEST_ENV entry */
+  env?: Record<string, string>;
+  /** the command; default: the TypeScript entry point under tsx */
+  command?: string[];
+  cwd?: string;
+  /** wait until /readyz answers 200 (default true) */
+  waitReady?: boolean;
+  timeoutMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  /** every log line the process wrote, parsed when it is JSON */
+  logs: Record<string, unknown>[];
+  stderr: string[];
+  /** resolves with the exit code once the process has ended */
+  exited: Promise<number | null>;
+  /** SIGTERM (or the given signal), then the exit code; SIGKILL if it has not exited after killAfterMs */
+  stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<number | null>;
+  waitReady(timeoutMs?: number): Promise<void>;
+}
+
+export const SERVICE_COMMAND = [
+  process.execPath,
+  '--import',
+  'tsx',
+  path.join(REPO_ROOT, 'service/src/main.ts'),
+];
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+  for (const [k, v] of Object.entries({ ...TEST_ENV, ...options.env })) if (v !== '') env[k] = v;
+  const [cmd, ...args] = options.command ?? SERVICE_COMMAND;
+  const proc = spawn(cmd!, args, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timeout = setTimeout(
+      () =>
+        reject(
+          new Error(`server did not listen within ${options.timeoutMs ?? 60_000} ms: ${stderr.join('')}`),
+        ),
+      options.timeoutMs ?? 60_000,
+    );
+    let buffered = '';
+    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          entry = { msg: line };
+        }
+        logs.push(entry);
+        if (typeof entry.port === 'number' && String(entry.msg).startsWith('listening')) {
+          clearTimeout(timeout);
+          resolve(entry.port);
+        }
+      }
+    });
+    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+    void exited.then((code) => {
+      clearTimeout(timeout);
+      reject(new Error(`server exited (code ${code}) before listening: ${stderr.join('')}`));
+    });
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  const server: RunningServer = {
+    url,
+    port,
+    proc,
+    logs,
+    stderr,
+    exited,
+    async stop(signal = 'SIGTERM', killAfterMs = 30_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async waitReady(timeoutMs = options.timeoutMs ?? 120_000) {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        if (proc.exitCode !== null)
+          throw new Error(`server exited (code ${proc.exitCode}): ${stderr.join('')}`);
+        const ok = await fetch(`${url}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`server not ready within ${timeoutMs} ms`);
+    },
+  };
+  if (options.waitReady ?? true) {
+    try {
+      await server.waitReady();
+    } catch (err) {
+      await server.stop('SIGKILL');
+      throw err;
+    }
+  }
+  return server;
+}

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, usableCpus } from '../../service/src/config';
+import { REPO_ROOT, SERVICE_COMMAND } from '../helpers/server';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.port, 3000);
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.tfjsBackend, 'auto');
+    assert.equal(c.imageDecoder, 'sharp');
+    assert.equal(c.maxUploadBytes, 10 * 1024 * 1024);
+    assert.equal(c.maxPixels, 40_000_000);
+    assert.equal(c.queueMaxWaitMs, 2000);
+    assert.equal(c.batchMaxSize, 1);
+    assert.equal(c.batchMaxWaitMs, 0);
+    assert.equal(c.shutdownTimeoutMs, 20_000);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.workers, usableCpus());
+    assert.equal(c.backboneUrl, undefined);
+    assert.equal(c.backboneFallback, true);
+  });
+
+  it('reads every variable', () => {
+    const c = loadConfig({
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      WORKERS: '3',
+      TFJS_BACKEND: 'wasm',
+      IMAGE_DECODER: 'jimp',
+      MAX_UPLOAD_BYTES: '1000',
+      MAX_PIXELS: '2000',
+      QUEUE_MAX_WAIT_MS: '300',
+      BATCH_MAX_SIZE: '8',
+      BATCH_MAX_WAIT_MS: '5',
+      SHUTDOWN_TIMEOUT_MS: '4000',
+      LOG_LEVEL: 'warn',
+      MODEL_DIR: '/models/x',
+      BACKBONE_URL: 'file:///b/model.json',
+      BACKBONE_CACHE_DIR: '/cache',
+    });
+    assert.deepEqual(
+      [c.port, c.host, c.workers, c.tfjsBackend, c.imageDecoder, c.maxUploadBytes, c.maxPixels],
+      [8080, '127.0.0.1', 3, 'wasm', 'jimp', 1000, 2000],
+    );
+    assert.deepEqual(
+      [c.queueMaxWaitMs, c.batchMaxSize, c.batchMaxWaitMs, c.shutdownTimeoutMs, c.logLevel],
+      [300, 8, 5, 4000, 'warn'],
+    );
+    assert.deepEqual(
+      [c.modelDir, c.backboneUrl, c.backboneCacheDir],
+      ['/models/x', 'file:///b/model.json', '/cache'],
+    );
+    // A backbone the user named is not silently swapped for another.
+    assert.equal(c.backboneFallback, false);
+    assert.equal(loadConfig({ BACKBONE_URL: 'none', BACKBONE_FALLBACK: 'true' }).backboneFallback, true);
+  });
+
+  it('treats an empty variable as unset', () => {
+    assert.equal(loadConfig({ PORT: '', WORKERS: ' ' }).port, 3000);
+  });
+
+  const bad: [Record<string, string>, string][] = [
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ WORKERS: '0' }, 'WORKERS'],
+    [{ WORKERS: '1.5' }, 'WORKERS'],
+    [{ TFJS_BACKEND: 'webgl' }, 'TFJS_BACKEND'],
+    [{ IMAGE_DECODER: 'imagemagick' }, 'IMAGE_DECODER'],
+    [{ MAX_UPLOAD_BYTES: '-1' }, 'MAX_UPLOAD_BYTES'],
+    [{ MAX_PIXELS: '10MP' }, 'MAX_PIXELS'],
+    [{ QUEUE_MAX_WAIT_MS: '0' }, 'QUEUE_MAX_WAIT_MS'],
+    [{ BATCH_MAX_SIZE: '0' }, 'BATCH_MAX_SIZE'],
+    [{ SHUTDOWN_TIMEOUT_MS: 'soon' }, 'SHUTDOWN_TIMEOUT_MS'],
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ BACKBONE_URL: 'ftp://example.com/model.json' }, 'BACKBONE_URL'],
+    [{ BACKBONE_FALLBACK: 'maybe' }, 'BACKBONE_FALLBACK'],
+  ];
+  for (const [env, name] of bad) {
+    it(`names ${name} when ${JSON.stringify(env)}`, () => {
+      assert.throws(
+        () => loadConfig(env),
+        (err: Error) => err instanceof ConfigError && err.message.includes(`${name}=`),
+      );
+    });
+  }
+
+  it('names every bad variable at once', () => {
+    assert.throws(() => loadConfig({ PORT: 'x', WORKERS: 'y' }), /PORT=.*WORKERS=/);
+  });
+
+  it('stops the process with exit code 2 and the variable named on stderr', () => {
+    const [cmd, ...args] = SERVICE_COMMAND;
+    const run = spawnSync(cmd!, args, {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, HOME: os.tmpdir(), QUEUE_MAX_WAIT_MS: 'forever' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /QUEUE_MAX_WAIT_MS="forever"/);
+    assert.doesNotMatch(run.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  });
+
+  it('counts the CPUs a cgroup quota allows', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpu-max-'));
+    const file = path.join(dir, 'cpu.max');
+    fs.writeFileSync(file, '100000 100000\n');
+    assert.equal(usableCpus(file), 1);
+    fs.writeFileSync(file, 'max 100000\n');
+    assert.equal(usableCpus(file), os.availableParallelism());
+    assert.equal(usableCpus(path.join(dir, 'missing')), os.availableParallelism());
+    fs.rmSync(dir, { recursive: true });
+  });
+});
