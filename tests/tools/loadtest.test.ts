@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,13 +50,13 @@ describe('load profiles', () => {
   it('reads a JSON profile with repeats, and says what is wrong with a bad one', () => {
     const dir = tmp('gg-profile-');
     const good = join(dir, 'p.json');
-    require('node:fs').writeFileSync(
+    writeFileSync(
       good,
       JSON.stringify({ stages: [{ users: 2, delaySeconds: 0, durationSeconds: 1, repeat: 3 }] }),
     );
     assert.equal(loadProfile(good).stages.length, 3);
     const bad = join(dir, 'bad.json');
-    require('node:fs').writeFileSync(bad, JSON.stringify({ stages: [{ users: 0, durationSeconds: 1 }] }));
+    writeFileSync(bad, JSON.stringify({ stages: [{ users: 0, durationSeconds: 1 }] }));
     assert.throws(() => loadProfile(bad), /bad\.json is invalid[\s\S]*users[\s\S]*delaySeconds/);
     assert.throws(() => loadProfile('nope'), /neither course nor quick nor a readable JSON file/);
   });
