@@ -44,6 +44,9 @@ export async function initBackend(name: BackendName): Promise<string> {
     pointWasmAtItsFiles();
     wasmPathsSet = true;
   }
+  // Production mode skips debug-only checks and the cpu backend's "install tfjs-node" banner, which would only
+  // confuse a user who chose cpu or runs the fallback on purpose.
+  tf.enableProdMode();
   const ok = await tf.setBackend(wanted);
   if (!ok) throw new Error(`TF.js backend '${wanted}' failed to initialise.`);
   await tf.ready();
