@@ -1,0 +1,34 @@
+// What every GourmetGram pod shares, serving or training: the hardening the policy pack checks, and the one
+// writable place a read-only root filesystem leaves.
+
+import type * as k8s from '@pulumi/kubernetes';
+
+/** The image's `node` user (uid 1000). Numeric, because runAsNonRoot cannot verify a user given by name. */
+export const APP_UID = 1000;
+
+export const podSecurityContext: k8s.types.input.core.v1.PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: APP_UID,
+  runAsGroup: APP_UID,
+  // Volumes (the model PVC) become writable by the app's group.
+  fsGroup: APP_UID,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export const containerSecurityContext: k8s.types.input.core.v1.SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  privileged: false,
+  capabilities: { drop: ['ALL'] },
+};
+
+/** The root filesystem is read-only; whatever needs scratch space (TF.js, sharp, npm's cache) writes here. */
+export const TMP_DIR = '/tmp';
+export const tmpVolume: k8s.types.input.core.v1.Volume = { name: 'tmp', emptyDir: { sizeLimit: '512Mi' } };
+export const tmpMount: k8s.types.input.core.v1.VolumeMount = { name: 'tmp', mountPath: TMP_DIR };
+
+/**
+ * The home directory is read-only too. BACKBONE_CACHE_DIR is deliberately left as the image sets it: the
+ * image bakes the digest-checked backbone there, and pointing it elsewhere would make every pod download it.
+ */
+export const writableDirsEnv: k8s.types.input.core.v1.EnvVar[] = [{ name: 'HOME', value: TMP_DIR }];

@@ -1,0 +1,141 @@
+// Training in the cluster, as a Kubernetes Job from the same image the service runs: the photos and the
+// trained model live on one PersistentVolumeClaim, and the classifier can then load its model from there
+// (modelSource: volume) instead of the one baked into the image.
+//
+// Volume layout: data/<trainingDataDir>/ holds the Food-11 folders (copied in by the user, see README),
+// models/current/ receives the trained model.
+
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import type { TrainingConfig } from './config';
+import { APP_NAME, appLabels } from './labels';
+import { containerSecurityContext, podSecurityContext, tmpMount, tmpVolume, writableDirsEnv } from './pod';
+
+export const TRAINING_CONTAINER = 'train';
+export const WAIT_CONTAINER = 'wait-for-data';
+
+export interface ModelStoreArgs {
+  config: TrainingConfig;
+  stack: string;
+  namespace: pulumi.Input<string>;
+  provider: k8s.Provider;
+}
+
+/** The claim that holds training data and trained models; it outlives the Job. */
+export class ModelStore extends pulumi.ComponentResource {
+  readonly claim: k8s.core.v1.PersistentVolumeClaim;
+
+  constructor(name: string, args: ModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('gourmetgram:app:ModelStore', name, {}, opts);
+    this.claim = new k8s.core.v1.PersistentVolumeClaim(
+      name,
+      {
+        metadata: {
+          name: `${APP_NAME}-models`,
+          namespace: args.namespace,
+          labels: appLabels(args.stack, 'training'),
+          // Storage classes that bind on first use (GKE's default) leave the claim Pending until the Job or
+          // the Deployment mounts it; waiting for "Bound" here would never end.
+          annotations: { 'pulumi.com/skipAwait': 'true' },
+        },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: args.config.storageClass || undefined,
+          resources: { requests: { storage: args.config.volumeSize } },
+        },
+      },
+      { parent: this, provider: args.provider },
+    );
+    this.registerOutputs({ claimName: this.claim.metadata.name });
+  }
+}
+
+export interface TrainingJobArgs {
+  config: TrainingConfig;
+  stack: string;
+  namespace: pulumi.Input<string>;
+  image: pulumi.Input<string>;
+  claimName: pulumi.Input<string>;
+  provider: k8s.Provider;
+}
+
+/** The training command the image provides (docs/interfaces.md), on data in the volume. */
+export function trainingCommand(dataDir: string): string[] {
+  return ['node', 'dist/model/cli/train.js', '--data', `/data/${dataDir}`, '--out', '/models/current'];
+}
+
+export class TrainingJob extends pulumi.ComponentResource {
+  readonly job: k8s.batch.v1.Job;
+
+  constructor(name: string, args: TrainingJobArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('gourmetgram:app:TrainingJob', name, {}, opts);
+    const { config } = args;
+    const labels = appLabels(args.stack, 'training');
+    const dataDir = `/data/${config.dataDir}`;
+    const volumeMounts = [
+      tmpMount,
+      { name: 'store', mountPath: '/data', subPath: 'data' },
+      { name: 'store', mountPath: '/models', subPath: 'models' },
+    ];
+    // The claim starts empty. Rather than fail at once, the Job waits for the photos to be copied in (the
+    // README shows the `kubectl cp` into this very container), then trains.
+    const waitForData = [
+      'const fs = require("node:fs");',
+      `const dir = ${JSON.stringify(dataDir)};`,
+      'const ready = () => fs.existsSync(dir + "/.complete");',
+      'const tick = () => { if (ready()) process.exit(0); console.log("waiting for " + dir + "/.complete"); };',
+      'tick(); setInterval(tick, 10000);',
+    ].join(' ');
+
+    this.job = new k8s.batch.v1.Job(
+      name,
+      {
+        metadata: { name: `${APP_NAME}-train`, namespace: args.namespace, labels },
+        spec: {
+          // A failed training is worth one more try (a node can go away), not an endless loop.
+          backoffLimit: 1,
+          template: {
+            metadata: { labels },
+            spec: {
+              restartPolicy: 'Never',
+              automountServiceAccountToken: false,
+              securityContext: podSecurityContext,
+              initContainers: [
+                {
+                  name: WAIT_CONTAINER,
+                  image: args.image,
+                  command: ['node', '-e', waitForData],
+                  securityContext: containerSecurityContext,
+                  resources: {
+                    requests: { cpu: '10m', memory: '64Mi' },
+                    limits: { cpu: '100m', memory: '128Mi' },
+                  },
+                  volumeMounts,
+                },
+              ],
+              containers: [
+                {
+                  name: TRAINING_CONTAINER,
+                  image: args.image,
+                  workingDir: '/app',
+                  command: trainingCommand(config.dataDir),
+                  env: writableDirsEnv,
+                  securityContext: containerSecurityContext,
+                  // Requests equal limits: training is a batch job that should neither be starved nor
+                  // starve the classifier pods sharing its node.
+                  resources: { requests: config.resources, limits: config.resources },
+                  volumeMounts,
+                },
+              ],
+              volumes: [tmpVolume, { name: 'store', persistentVolumeClaim: { claimName: args.claimName } }],
+            },
+          },
+        },
+      },
+      // Pulumi waits for the Job to complete (so a Deployment that reads the model starts after it);
+      // training takes longer than the default ten minutes.
+      { parent: this, provider: args.provider, customTimeouts: { create: '3h', update: '3h' } },
+    );
+    this.registerOutputs({ jobName: this.job.metadata.name });
+  }
+}

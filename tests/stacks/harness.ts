@@ -1,0 +1,211 @@
+// Runs the Pulumi program under Pulumi's unit-test mocks, configured by the committed Pulumi.yaml and
+// Pulumi.<stack>.yaml exactly as the CLI would (project defaults, then the stack file, then whatever a user
+// would `pulumi config set` on top), and records every resource it declares.
+//
+// The program keeps module-level state, so one process runs one stack: each *.test.ts file is its own
+// process under `node --test`.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import YAML from 'yaml';
+
+export const ROOT = path.join(__dirname, '..', '..');
+export const PROJECT = 'gourmetgram';
+
+type ConfigValue = string | number | boolean | string[];
+// Resource inputs are whatever the SDK serialised; tests narrow them where they look.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = any;
+
+interface ProjectFile {
+  name: string;
+  config: Record<string, { type: string; default?: ConfigValue; description?: string }>;
+}
+
+export function readProjectFile(): ProjectFile {
+  return YAML.parse(fs.readFileSync(path.join(ROOT, 'Pulumi.yaml'), 'utf8')) as ProjectFile;
+}
+
+/** The stack file's project keys, without the `gourmetgram:` prefix. */
+export function readStackFile(stack: string): Record<string, ConfigValue> {
+  const file = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), 'utf8')) as {
+    config?: Record<string, ConfigValue>;
+  };
+  const values: Record<string, ConfigValue> = {};
+  for (const [key, value] of Object.entries(file.config ?? {})) {
+    const [namespace, name] = key.split(':');
+    if (namespace === PROJECT && name) values[name] = value;
+  }
+  return values;
+}
+
+/** How the CLI hands a value to the program: strings as they are, everything else as JSON. */
+function asConfigString(value: ConfigValue): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Project defaults, overlaid by the stack file, overlaid by `overrides` (what a user sets on top). */
+export function stackConfig(
+  stack: string,
+  overrides: Record<string, ConfigValue> = {},
+): Record<string, string> {
+  const merged: Record<string, ConfigValue> = {};
+  for (const [key, declaration] of Object.entries(readProjectFile().config)) {
+    if (declaration.default !== undefined) merged[key] = declaration.default;
+  }
+  Object.assign(merged, readStackFile(stack), overrides);
+  return Object.fromEntries(Object.entries(merged).map(([key, value]) => [key, asConfigString(value)]));
+}
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  inputs: Record<string, Loose>;
+  provider?: string;
+  custom: boolean;
+}
+
+export interface StackRun {
+  stack: string;
+  resources: RecordedResource[];
+  invokes: string[];
+  outputs: Record<string, unknown>;
+  secretOutputs: Set<string>;
+  ofType(type: string): RecordedResource[];
+  one(type: string): RecordedResource;
+}
+
+const fakeDigest = (text: string) => `sha256:${crypto.createHash('sha256').update(text).digest('hex')}`;
+export const FAKE_LB_IP = '203.0.113.10';
+export const FAKE_NODE_IP = '203.0.113.7';
+export const FAKE_ASSIGNED_NODE_PORT = 31555;
+
+/** Outputs a cloud or the Kubernetes API server would fill in. */
+function mockState(type: string, name: string, inputs: Record<string, Loose>): Record<string, Loose> {
+  const state = { ...inputs };
+  if (type.startsWith('kubernetes:') && !type.startsWith('kubernetes:index')) {
+    state.metadata = { name: `${name}-generated`, ...inputs.metadata };
+  }
+  switch (type) {
+    case 'docker:index/image:Image': {
+      const repo = String(inputs.imageName).replace(/:[^:/]+$/, '');
+      state.repoDigest = `${repo}@${fakeDigest(String(inputs.imageName))}`;
+      break;
+    }
+    case 'kubernetes:core/v1:Service': {
+      const spec = inputs.spec ?? {};
+      const ports = (spec.ports ?? []).map((port: Record<string, unknown>) =>
+        spec.type === 'ClusterIP' ? port : { nodePort: FAKE_ASSIGNED_NODE_PORT, ...port },
+      );
+      state.spec = { ...spec, ports };
+      state.status = { loadBalancer: spec.type === 'LoadBalancer' ? { ingress: [{ ip: FAKE_LB_IP }] } : {} };
+      break;
+    }
+    case 'gcp:container/cluster:Cluster':
+      state.name = `${name}-cluster`;
+      state.endpoint = '198.51.100.1';
+      state.masterAuth = { clusterCaCertificate: Buffer.from('test CA').toString('base64') };
+      break;
+    case 'gcp:container/nodePool:NodePool':
+      state.instanceGroupUrls = [
+        'https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instanceGroupManagers/gke-pool-1',
+      ];
+      break;
+    case 'gcp:serviceaccount/account:Account':
+      state.email = `${inputs.accountId}@test-project.iam.gserviceaccount.com`;
+      break;
+  }
+  return state;
+}
+
+function mockCall(token: string, inputs: Record<string, Loose>): Record<string, unknown> {
+  switch (token) {
+    case 'gcp:organizations/getClientConfig:getClientConfig':
+      return { accessToken: 'test-access-token', project: 'test-project' };
+    case 'gcp:compute/getInstanceGroup:getInstanceGroup':
+      return { instances: [`${String(inputs.selfLink).replace(/instanceGroups\/.*/, '')}instances/node-1`] };
+    case 'gcp:compute/getInstance:getInstance':
+      return { networkInterfaces: [{ accessConfigs: [{ natIp: FAKE_NODE_IP }] }] };
+    case 'docker:index/getRegistryImage:getRegistryImage':
+      return { name: inputs.name, sha256Digest: fakeDigest(String(inputs.name)) };
+    default:
+      throw new Error(`no mock for invoke ${token}`);
+  }
+}
+
+function outputValue(value: unknown): Promise<unknown> {
+  if (!pulumi.Output.isInstance(value)) return Promise.resolve(value);
+  return new Promise((resolve) => value.apply((v) => resolve(v)));
+}
+
+/** Waits until no new resource has been registered for a while: some wait on other resources' outputs. */
+async function settle(resources: RecordedResource[]): Promise<void> {
+  let seen = -1;
+  let quiet = 0;
+  while (quiet < 5) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    quiet = resources.length === seen ? quiet + 1 : 0;
+    seen = resources.length;
+  }
+}
+
+/**
+ * Configures the mocks for `stack`, imports the program (index.ts) and returns what it declared. Throws
+ * what the program throws (a bad config ends it before any resource).
+ */
+export async function runStack(
+  stack: string,
+  overrides: Record<string, ConfigValue> = {},
+): Promise<StackRun> {
+  const resources: RecordedResource[] = [];
+  const invokes: string[] = [];
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+  );
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          provider: args.provider,
+          custom: args.custom ?? true,
+        });
+        return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
+      },
+      call(args) {
+        invokes.push(args.token);
+        return mockCall(args.token, args.inputs);
+      },
+    },
+    PROJECT,
+    stack,
+    false,
+  );
+  const program = (await import(path.join(ROOT, 'index.ts'))) as Record<string, unknown>;
+  const outputs: Record<string, unknown> = {};
+  const secretOutputs = new Set<string>();
+  for (const [name, value] of Object.entries(program)) {
+    if (name === 'default' || name === '__esModule') continue;
+    outputs[name] = await outputValue(value);
+    if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.add(name);
+  }
+  await settle(resources);
+  const ofType = (type: string) => resources.filter((r) => r.type === type);
+  return {
+    stack,
+    resources,
+    invokes,
+    outputs,
+    secretOutputs,
+    ofType,
+    one(type: string) {
+      const found = ofType(type);
+      if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+      return found[0]!;
+    },
+  };
+}
