@@ -93,6 +93,12 @@ export function backboneTopology(
   // The nets are fully convolutional up to the cut, so only the input layer names a size.
   input.config['batch_input_shape'] = [null, inputSize, inputSize, shape?.[3] ?? 3];
 
+  if (!needed.has(inputName)) {
+    throw new Error(
+      `Cannot trace layers ${outputLayers.join(', ')} back to the input '${inputName}': the topology's ` +
+        'inbound_nodes are in a format this loader does not read (a Keras 2 / TF.js layers export is expected).',
+    );
+  }
   config.layers = config.layers.filter((l) => needed.has(l.name));
   config.output_layers = outputLayers.map((name) => [name, 0, 0]);
   return {
