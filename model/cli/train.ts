@@ -1,0 +1,358 @@
+import { existsSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import sharp from 'sharp';
+import {
+  CLEAN_BACKBONE,
+  DEFAULT_BACKBONE_CACHE_DIR,
+  NPM_BACKBONE,
+  TEACHABLE_MACHINE_MOBILENET_V2_035_URL,
+  initBackend,
+  loadBackbone,
+  saveLayersModel,
+  type BackboneSpec,
+} from '../src';
+import { loadDataset, DatasetError, type Sample } from '../train/dataset';
+import { VARIANTS, type Variant } from '../train/decode';
+import { ensureFeatures, type ExtractionJob } from '../train/extract';
+import { DEFAULT_HEAD, predictHead, trainHead, type FeatureMatrix, type HeadConfig } from '../train/head';
+import { confusionMatrix, reportFromConfusion, reportToMarkdown, type Report } from '../train/metrics';
+import { argmaxRows } from '../train/predictions';
+import { writeHeadIntoModel } from '../train/model-dir';
+
+/** Layers the shipped heads read, per backbone kind: chosen by the experiments in model/README.md. */
+export const DEFAULT_LAYERS: Record<'layers' | 'nsfwjs', string[]> = {
+  layers: ['block_13_expand_relu', 'block_16_expand_relu', 'block_16_project_BN', 'out_relu'],
+  nsfwjs: NPM_BACKBONE.layers,
+};
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0.`);
+  return n;
+};
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0.`);
+  return n;
+};
+
+function parseAugment(v: string): Variant[] {
+  if (v === 'none') return [];
+  const list = v.split(',').map((s) => s.trim()) as Variant[];
+  const bad = list.filter((x) => !VARIANTS.includes(x) || x === 'plain');
+  if (bad.length)
+    throw new InvalidArgumentError(
+      `unknown augmentation ${bad.join(', ')}; use flip, lowres, lowres-flip or none.`,
+    );
+  return list;
+}
+
+/** --base: 'npm' (the backbone inside nsfwjs), an http(s):// or file:// URL, or a local folder / model.json. */
+export function resolveBase(base: string): { kind: 'layers' | 'nsfwjs'; url?: string } {
+  if (base === 'npm' || base.startsWith('nsfwjs')) return { kind: 'nsfwjs' };
+  if (/^(https?|file):\/\//i.test(base)) return { kind: 'layers', url: base };
+  if (!existsSync(base)) {
+    throw new DatasetError(
+      `--base ${base}: no such file or folder (give a model.json, its folder, a URL, or 'npm').`,
+    );
+  }
+  const json = statSync(base).isDirectory() ? path.join(base, 'model.json') : base;
+  if (!existsSync(json)) throw new DatasetError(`--base ${base}: no model.json there.`);
+  return { kind: 'layers', url: pathToFileURL(path.resolve(json)).href };
+}
+
+interface TrainOptions {
+  data: string[];
+  base: string;
+  source?: string;
+  backboneId?: string;
+  layers?: string;
+  inputSize?: number;
+  out: string;
+  headId?: string;
+  seed: number;
+  validationPercent: number;
+  augment: Variant[];
+  hidden: number;
+  epochs: number;
+  dropout: number;
+  inputDropout: number;
+  l2: number;
+  learningRate: number;
+  balance: boolean;
+  testTimeFlip: boolean;
+  workers: number;
+  cacheDir: string;
+  backboneCacheDir: string;
+  modelVersion: string;
+}
+
+function matrixOf(rows: Float32Array[], cols: number): FeatureMatrix {
+  const data = new Float32Array(rows.length * cols);
+  rows.forEach((r, i) => data.set(r, i * cols));
+  return { data, rows: rows.length, cols };
+}
+
+/** Photos larger than the low-resolution set get its look as an extra training view; 64 px photos already have it. */
+async function largerThanLowres(files: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of files) {
+    const m = await sharp(f).metadata();
+    if (Math.min(m.width ?? 0, m.height ?? 0) > 96) out.push(f);
+  }
+  return out;
+}
+
+async function main(opts: TrainOptions): Promise<void> {
+  const started = Date.now();
+  const base = resolveBase(opts.base);
+  const template = base.kind === 'nsfwjs' ? NPM_BACKBONE : CLEAN_BACKBONE;
+  const source =
+    base.kind === 'nsfwjs'
+      ? NPM_BACKBONE.source
+      : (opts.source ??
+        (base.url && /^https?:/i.test(base.url) ? base.url : TEACHABLE_MACHINE_MOBILENET_V2_035_URL));
+  const spec: BackboneSpec = {
+    ...template,
+    id: opts.backboneId ?? template.id,
+    source,
+    layers: opts.layers ? opts.layers.split(',').map((s) => s.trim()) : DEFAULT_LAYERS[base.kind],
+    inputSize: opts.inputSize ?? template.inputSize,
+  };
+  const headId = opts.headId ?? (base.kind === 'nsfwjs' ? 'npm' : 'clean');
+  const resize = 'cover' as const;
+
+  const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
+  const train = dataset.samples.filter((s) => s.split === 'train');
+  const validation = dataset.samples.filter((s) => s.split === 'validation');
+  if (train.length === 0)
+    throw new DatasetError('No training photos found (all were held out for validation).');
+  const present = new Set(train.map((s) => s.label));
+  const missing = dataset.labels.filter((l) => !present.has(l.index)).map((l) => l.id);
+
+  const backend = await initBackend('wasm');
+  const backbone = await loadBackbone(spec, { url: base.url, cacheDir: opts.backboneCacheDir });
+  console.log(
+    `Backbone ${spec.id} (${backbone.loadedFrom}), digest ${backbone.digest.slice(0, 12)}…, ` +
+      `${backbone.featureDim} features from ${spec.layers.join(' + ')} at ${spec.inputSize} px; TF.js ${backend}.`,
+  );
+  console.log(
+    `Data: ${dataset.layout} layout, ${train.length} training and ${validation.length} validation photos, ` +
+      `${dataset.labels.length} labels` +
+      (missing.length ? ` (no training photos for ${missing.join(', ')})` : '') +
+      '.',
+  );
+
+  const jobs: ExtractionJob[] = [{ variant: 'plain', files: dataset.samples.map((s) => s.path) }];
+  for (const variant of opts.augment) {
+    const files = train.map((s) => s.path);
+    jobs.push({ variant, files: variant.startsWith('lowres') ? await largerThanLowres(files) : files });
+  }
+
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'features  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left',
+      etaBuffer: 200,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const features = await ensureFeatures(backbone, resize, jobs, {
+    featureCacheDir: opts.cacheDir,
+    workers: opts.workers,
+    request: { spec, url: base.url, backboneCacheDir: opts.backboneCacheDir },
+    onStart: (pending, cached) => {
+      console.log(`Features: ${cached} cached, ${pending} to extract (${opts.workers} worker(s)).`);
+      if (pending > 0) bar.start(pending, 0);
+    },
+    onProgress: (n) => bar.increment(n),
+  });
+  bar.stop();
+
+  const rows: Float32Array[] = [];
+  const labels: number[] = [];
+  for (const job of jobs) {
+    const byFile = features.get(job.variant)!;
+    const wanted = job.variant === 'plain' ? train : train.filter((s) => byFile.has(s.path));
+    for (const s of wanted) {
+      rows.push(byFile.get(s.path)!);
+      labels.push(s.label);
+    }
+  }
+  const config: HeadConfig = {
+    ...DEFAULT_HEAD,
+    hidden: opts.hidden,
+    epochs: opts.epochs,
+    dropout: opts.dropout,
+    inputDropout: opts.inputDropout,
+    l2: opts.l2,
+    learningRate: opts.learningRate,
+    balanceClasses: opts.balance,
+    seed: opts.seed,
+  };
+  const epochBar = new cliProgress.SingleBar(
+    { format: 'head      [{bar}] epoch {value}/{total} | loss {loss} | train accuracy {acc}' },
+    cliProgress.Presets.shades_classic,
+  );
+  epochBar.start(config.epochs, 0, { loss: '-', acc: '-' });
+  const head = await trainHead(
+    matrixOf(rows, backbone.featureDim),
+    Int32Array.from(labels),
+    dataset.labels.length,
+    config,
+    (r) =>
+      epochBar.update(r.epoch, { loss: r.loss.toFixed(3), acc: `${(r.trainAccuracy * 100).toFixed(1)} %` }),
+  );
+  epochBar.stop();
+
+  // Validation per data folder, since a 64 px set and a full-resolution set say different things.
+  const reports: Record<string, Report> = {};
+  const plain = features.get('plain')!;
+  const groups = new Map<string, Sample[]>();
+  for (const s of validation) {
+    const root = opts.data.find((d) => path.resolve(s.path).startsWith(path.resolve(d) + path.sep)) ?? 'data';
+    const key = path.basename(path.resolve(root));
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  if (groups.size > 1) groups.set('all', validation);
+  for (const [key, samples] of groups) {
+    const probs = predictHead(
+      head.model,
+      matrixOf(
+        samples.map((s) => plain.get(s.path)!),
+        backbone.featureDim,
+      ),
+    );
+    const predicted = argmaxRows(probs, dataset.labels.length);
+    reports[key] = reportFromConfusion(
+      confusionMatrix(
+        samples.map((s) => s.label),
+        predicted,
+        dataset.labels.length,
+      ),
+      dataset.labels,
+    );
+  }
+
+  const written = await writeHeadIntoModel(opts.out, {
+    headId,
+    labels: dataset.labels,
+    resize,
+    modelVersion: opts.modelVersion,
+    save: (dir) => saveLayersModel(head.model, dir),
+    entry: {
+      backbone: { ...spec, digest: backbone.digest, featureDim: backbone.featureDim },
+      testTimeFlip: opts.testTimeFlip,
+      accuracy: Object.fromEntries(Object.entries(reports).map(([k, r]) => [`validation:${k}`, r.accuracy])),
+      version: opts.modelVersion,
+      trainedAt: new Date().toISOString(),
+    },
+  });
+
+  console.log('');
+  for (const [key, r] of Object.entries(reports)) console.log(reportToMarkdown(r, `Validation: ${key}`));
+  console.log(
+    `Summary: head '${headId}' (${config.hidden > 0 ? `MLP ${backbone.featureDim}→${config.hidden}→` : 'linear →'}` +
+      `${dataset.labels.length}) trained on ${rows.length} feature rows (${train.length} photos` +
+      `${opts.augment.length ? ` + ${opts.augment.join(', ')} views` : ''}), seed ${opts.seed}; ` +
+      Object.entries(reports)
+        .map(
+          ([k, r]) =>
+            `validation ${k}: ${(r.accuracy * 100).toFixed(1)} % (macro ${(r.macroAccuracy * 100).toFixed(1)} %)`,
+        )
+        .join('; ') +
+      `. Wrote ${written.headDir} (${(written.headBytes / 1024).toFixed(0)} KiB) and ${written.metadataFile} ` +
+      `in ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+  );
+  backbone.dispose();
+}
+
+export function buildProgram(): Command {
+  return new Command('train')
+    .description('Train a food classifier head on cached backbone features and write it into a model folder.')
+    .requiredOption(
+      '--data <dir...>',
+      'photos: <dir>/<Class>/*.jpg folders, or Food-11 training/ validation/ evaluation/',
+    )
+    .option(
+      '--base <url|path|npm>',
+      "backbone: http(s):// or file:// URL, a model folder / model.json, or 'npm'",
+      TEACHABLE_MACHINE_MOBILENET_V2_035_URL,
+    )
+    .option(
+      '--source <url>',
+      'the backbone URL to record in the metadata (default: --base when it is http(s), else Teachable Machine’s)',
+    )
+    .option('--backbone-id <id>', 'name of the backbone features in the metadata')
+    .option('--layers <names>', 'comma-separated backbone layers, pooled and concatenated')
+    .option('--input-size <px>', 'square input size', int('--input-size'))
+    .option(
+      '--out <dir>',
+      'model folder to write the head and metadata.json into',
+      path.join('model', 'shipped'),
+    )
+    .option('--head-id <id>', "head name in the metadata (default 'clean', or 'npm' for --base npm)")
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', int('--seed'), 1)
+    .option(
+      '--validation-percent <p>',
+      'share of folder-layout photos held out (by file-name hash)',
+      num('--validation-percent'),
+      15,
+    )
+    .addOption(
+      new Option('--augment <list>', 'extra training views: flip, lowres, lowres-flip, or none')
+        .default(['flip', 'lowres'])
+        .argParser(parseAugment),
+    )
+    .option(
+      '--hidden <units>',
+      'hidden units of the MLP head (0: softmax regression)',
+      int('--hidden'),
+      DEFAULT_HEAD.hidden,
+    )
+    .option('--epochs <n>', 'training epochs', int('--epochs'), DEFAULT_HEAD.epochs)
+    .option('--dropout <rate>', 'dropout after the hidden layer', num('--dropout'), DEFAULT_HEAD.dropout)
+    .option(
+      '--input-dropout <rate>',
+      'dropout on the features',
+      num('--input-dropout'),
+      DEFAULT_HEAD.inputDropout,
+    )
+    .option('--l2 <lambda>', 'L2 weight penalty', num('--l2'), DEFAULT_HEAD.l2)
+    .option('--learning-rate <lr>', 'Adam learning rate', num('--learning-rate'), DEFAULT_HEAD.learningRate)
+    .option('--no-balance', 'do not weight classes by inverse frequency')
+    .option('--test-time-flip', 'average with the mirrored photo at run time (twice the compute)', false)
+    .option(
+      '--workers <n>',
+      'feature-extraction processes',
+      int('--workers'),
+      Math.min(2, os.availableParallelism()),
+    )
+    .option('--cache-dir <dir>', 'feature cache', path.join('.cache', 'features'))
+    .option('--backbone-cache-dir <dir>', 'fetched backbones', DEFAULT_BACKBONE_CACHE_DIR)
+    .option('--model-version <v>', 'version recorded in the metadata', '1')
+    .action(async (opts: TrainOptions) => {
+      try {
+        await main(opts);
+      } catch (err) {
+        if (err instanceof DatasetError) {
+          console.error(`train: ${err.message}`);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+    });
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync()
+    .catch((err: Error) => {
+      console.error(`train: ${process.env.DEBUG ? err.stack : err.message}`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DatasetError, detectLayout, hashSplit, loadDataset } from '../../model/train/dataset';
+import { writeFolderDataset, writeFood11Dataset } from './train-fixture';
+
+let root: string;
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'dataset-test-'));
+  await writeFolderDataset(path.join(root, 'folders'), 10);
+  await writeFood11Dataset(path.join(root, 'food11'), 3);
+});
+after(() => fs.rm(root, { recursive: true, force: true }));
+
+describe('folder-per-class layout', () => {
+  it('keeps Food-11 labels and order when the folders are Food-11 classes', () => {
+    const ds = loadDataset([path.join(root, 'folders')], { validationPercent: 30 });
+    assert.equal(ds.layout, 'folders');
+    assert.equal(ds.labels.length, 11);
+    assert.equal(ds.labels[3]!.id, 'Egg');
+    assert.equal(ds.samples.length, 30);
+    const byLabel = new Map<number, number>();
+    for (const s of ds.samples) byLabel.set(s.label, (byLabel.get(s.label) ?? 0) + 1);
+    assert.deepEqual(
+      [...byLabel.entries()].sort((a, b) => a[0] - b[0]),
+      [
+        [0, 10],
+        [3, 10],
+        [7, 10],
+      ],
+    );
+    const held = ds.samples.filter((s) => s.split === 'validation').length;
+    assert.ok(held > 0 && held < 30, `some but not all photos held out (${held})`);
+  });
+
+  it('splits by file name alone, so the same photo in two sets lands on the same side', () => {
+    for (const name of ['apple_pie__1.jpg', 'ramen__99.jpg', 'x.png']) {
+      assert.equal(hashSplit(`/a/lowres/Dessert/${name}`, 15), hashSplit(`/b/photos/Other/${name}`, 15));
+    }
+    const names = Array.from({ length: 2000 }, (_, i) => `dish__${i}.jpg`);
+    const share = names.filter((n) => hashSplit(n, 15) === 'validation').length / names.length;
+    assert.ok(share > 0.12 && share < 0.18, `about 15 % held out, got ${share}`);
+  });
+
+  it('uses the folder names as labels when they are not Food-11 classes', async () => {
+    const dir = path.join(root, 'custom');
+    await writeFolderDataset(dir, 2, ['Bread']);
+    await fs.rename(path.join(dir, 'Bread'), path.join(dir, 'zeta'));
+    await fs.mkdir(path.join(dir, 'alpha'));
+    await fs.copyFile(path.join(dir, 'zeta', 'bread__0.jpg'), path.join(dir, 'alpha', 'a.jpg'));
+    const ds = loadDataset([dir], { validationPercent: 0 });
+    assert.deepEqual(
+      ds.labels.map((l) => l.id),
+      ['alpha', 'zeta'],
+    );
+    assert.ok(ds.samples.every((s) => s.split === 'train'));
+  });
+});
+
+describe('Food-11 layout', () => {
+  it('reads training/, validation/ and evaluation/ with <classIndex>_<n>.jpg', () => {
+    assert.equal(detectLayout(path.join(root, 'food11')), 'food11');
+    const ds = loadDataset([path.join(root, 'food11')], { validationPercent: 15 });
+    assert.equal(ds.layout, 'food11');
+    const count = (split: string) => ds.samples.filter((s) => s.split === split).length;
+    assert.deepEqual([count('train'), count('validation'), count('evaluation')], [9, 9, 9]);
+    assert.deepEqual(
+      [...new Set(ds.samples.map((s) => s.label))].sort((a, b) => a - b),
+      [0, 3, 7],
+    );
+  });
+});
+
+describe('bad data', () => {
+  it('names a missing --data path', () => {
+    assert.throws(
+      () => loadDataset([path.join(root, 'nope')], { validationPercent: 15 }),
+      (e: Error) => e instanceof DatasetError && /nope: no such directory/.test(e.message),
+    );
+  });
+
+  it('names an empty class folder', async () => {
+    const dir = path.join(root, 'empty-class');
+    await writeFolderDataset(dir, 2, ['Bread']);
+    await fs.mkdir(path.join(dir, 'Egg'));
+    await fs.writeFile(path.join(dir, 'Egg', 'notes.txt'), 'not a photo');
+    assert.throws(
+      () => loadDataset([dir], { validationPercent: 15 }),
+      (e: Error) =>
+        e instanceof DatasetError && e.message.includes(path.join(dir, 'Egg')) && /no images/.test(e.message),
+    );
+  });
+
+  it('explains the expected layouts for a folder without class folders', async () => {
+    const dir = path.join(root, 'flat');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'a.jpg'), '');
+    assert.throws(() => loadDataset([dir], { validationPercent: 15 }), /no class folders found.*training\//s);
+  });
+
+  it('rejects a Food-11 file with a class index beyond 10', async () => {
+    const dir = path.join(root, 'bad-index');
+    await fs.mkdir(path.join(dir, 'training'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'validation'));
+    await fs.writeFile(path.join(dir, 'training', '11_0.jpg'), '');
+    assert.throws(() => loadDataset([dir], { validationPercent: 15 }), /class index 11/);
+  });
+});
