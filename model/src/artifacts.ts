@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,24 +109,37 @@ export async function readArtifactsFromUrl(url: string, opts: ReadUrlOptions = {
   };
 }
 
-/** Writes a model as model.json + one weights.bin, atomically (a reader never sees half a model). */
+/**
+ * Writes a model as model.json + one weights.bin, atomically: a reader never sees half a model, and when several
+ * writers race (worker threads fetching the same backbone) the first complete one stays.
+ */
 export async function writeArtifactsDir(
   dir: string,
   a: LayersArtifacts,
   extraFiles: Record<string, string> = {},
 ) {
-  await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
-  const tmp = `${path.resolve(dir)}.tmp-${process.pid}-${Date.now()}`;
-  await fs.mkdir(tmp, { recursive: true });
-  const modelJson: ModelJsonFile = {
-    modelTopology: a.modelTopology,
-    weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-  };
-  await fs.writeFile(path.join(tmp, 'model.json'), JSON.stringify(modelJson));
-  await fs.writeFile(path.join(tmp, 'weights.bin'), new Uint8Array(a.weightData));
-  for (const [name, text] of Object.entries(extraFiles)) await fs.writeFile(path.join(tmp, name), text);
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.rename(tmp, dir);
+  const target = path.resolve(dir);
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = `${target}.tmp-${randomUUID()}`;
+  await fs.mkdir(tmp);
+  try {
+    const modelJson: ModelJsonFile = {
+      modelTopology: a.modelTopology,
+      weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+    };
+    await fs.writeFile(path.join(tmp, 'model.json'), JSON.stringify(modelJson));
+    await fs.writeFile(path.join(tmp, 'weights.bin'), new Uint8Array(a.weightData));
+    for (const [name, text] of Object.entries(extraFiles)) await fs.writeFile(path.join(tmp, name), text);
+    await fs.rm(target, { recursive: true, force: true });
+    try {
+      await fs.rename(tmp, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    }
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Reads a model dir (model.json + its weight files). Works without tfjs-node, which alone registers file:// IO. */

@@ -182,8 +182,13 @@ async function loadLayersKind(spec: BackboneSpec, opts: BackboneLoadOptions): Pr
     throw mismatch(spec, url, expected, digest);
   }
   if (remote && opts.cacheDir) {
-    const dir = await writeCachedBackbone(opts.cacheDir, url, artifacts, digest);
-    log('backbone fetched and cached', { id: spec.id, url, dir, digest });
+    try {
+      const dir = await writeCachedBackbone(opts.cacheDir, url, artifacts, digest);
+      log('backbone fetched and cached', { id: spec.id, url, dir, digest });
+    } catch (err) {
+      // A read-only cache (e.g. baked into an image) must not stop a backbone that was fetched and verified.
+      log('backbone fetched but not cached', { id: spec.id, url, digest, reason: (err as Error).message });
+    }
   } else {
     log('backbone loaded', { id: spec.id, url, digest });
   }

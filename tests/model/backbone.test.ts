@@ -163,6 +163,37 @@ describe('layers backbone over http (127.0.0.1)', () => {
     );
   });
 
+  it('survives parallel first loads into one cache, and a cache it cannot write', async () => {
+    const { url, server } = await serveDir(dirs.plain);
+    const modelUrl = `${url}/model.json`;
+    try {
+      const cacheDir = path.join(root, 'cache-parallel');
+      const loaded = await Promise.all([1, 2, 3].map(() => loadBackbone(tinySpec(modelUrl), { cacheDir })));
+      assert.equal(new Set(loaded.map((b) => b.digest)).size, 1);
+      loaded.forEach((b) => b.dispose());
+      const entries = await fs.readdir(cacheDir);
+      assert.deepEqual(
+        entries,
+        [path.basename(cacheEntryDir(cacheDir, modelUrl))],
+        'no temporary folders left',
+      );
+
+      // A cache path under a regular file cannot be created, whoever runs the test.
+      const blocker = path.join(root, 'not-a-dir');
+      await fs.writeFile(blocker, '');
+      const logs: string[] = [];
+      const b = await loadBackbone(tinySpec(modelUrl), {
+        cacheDir: path.join(blocker, 'cache'),
+        log: (m) => logs.push(m),
+      });
+      assert.equal(b.digest, loaded[0]?.digest);
+      assert.ok(logs.some((m) => /not cached/.test(m)));
+      b.dispose();
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   it('refuses a served model whose weights differ from the expected digest, and caches nothing', async () => {
     const cacheDir = path.join(root, 'cache-changed');
     const good = await loadBackbone(tinySpec(fileUrl(dirs.plain)));
