@@ -1,0 +1,118 @@
+/**
+ * npm run report -- <run dir>... [--out <dir>] [--model-card <metadata.json>]
+ *
+ * Reads the run directories (one per strategy: k8s, lb, hpa), prints the side-by-side table, and writes
+ * comparison.md, comparison.csv, resources.png and latency.png into --out.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { readModelAccuracy } from './accuracy';
+import { latencyChartSpec, renderPng, resourcesChartSpec } from './charts';
+import { readRun, type Run } from './read-run';
+import { markdownTable, SUMMARY_COLUMNS, summariseRun } from './summary';
+
+export interface ReportOptions {
+  runDirs: string[];
+  outDir: string;
+  modelCard: string;
+  log?: (message: string) => void;
+}
+
+export interface ReportFiles {
+  markdown: string;
+  csv: string;
+  charts: string[];
+}
+
+export async function writeReport(options: ReportOptions): Promise<ReportFiles> {
+  const log = options.log ?? (() => undefined);
+  const runs: Run[] = options.runDirs.map(readRun);
+  const names = runs.map((r) => r.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate)
+    throw new Error(`two run directories are both named "${duplicate}"; the table needs distinct names`);
+
+  const summaries = runs.map((run) => summariseRun(run, readModelAccuracy(options.modelCard, run.modelInfo)));
+  mkdirSync(options.outDir, { recursive: true });
+
+  const notes: string[] = [];
+  for (const [i, run] of runs.entries()) {
+    const s = summaries[i]!;
+    if (!run.resources) notes.push(`${run.name}: no resources.csv (monitor not run) → resource figures n/a`);
+    else if (s.samples === 0)
+      notes.push(`${run.name}: no monitor sample falls inside the load test's time window`);
+    if (!run.okLatenciesMs) notes.push(`${run.name}: no requests.csv → p50/p99 n/a`);
+  }
+  if (summaries.every((s) => !Number.isFinite(s.accuracy))) {
+    notes.push(`accuracy n/a: no accuracy figure in ${options.modelCard}`);
+  }
+
+  const markdown =
+    '# Deployment strategy comparison\n\n' +
+    markdownTable(summaries) +
+    '\nTransaction rate = ΣOKAY / Σ elapsed; response time = Σ(OKAY × Resp Time) / ΣOKAY (siege log). ' +
+    'p50/p99 over every successful request; errors = failed / all requests; resource figures are means over ' +
+    'the monitor samples taken while the load ran. Accuracy from the model card ' +
+    `(${summaries.map((s) => `${s.run}: ${s.accuracy_source || 'n/a'}`).join(', ')}).\n` +
+    (notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '') +
+    '\n![replicas and CPU](resources.png)\n\n![latency per stage](latency.png)\n';
+  const mdFile = join(options.outDir, 'comparison.md');
+  writeFileSync(mdFile, markdown);
+
+  const csvFile = join(options.outDir, 'comparison.csv');
+  writeFileSync(
+    csvFile,
+    stringify(summaries, {
+      header: true,
+      columns: SUMMARY_COLUMNS as string[],
+      cast: { number: (n) => (Number.isFinite(n) ? String(Number(n.toPrecision(6))) : '') },
+    }),
+  );
+
+  const charts: string[] = [];
+  const resourcesSpec = resourcesChartSpec(runs);
+  if (resourcesSpec) {
+    const file = join(options.outDir, 'resources.png');
+    await renderPng(resourcesSpec, file);
+    charts.push(file);
+  } else {
+    log('no monitor samples in any run: resources.png not drawn');
+  }
+  const latencyFile = join(options.outDir, 'latency.png');
+  await renderPng(latencyChartSpec(runs), latencyFile);
+  charts.push(latencyFile);
+
+  for (const note of notes) log(note);
+  return { markdown, csv: csvFile, charts };
+}
+
+async function main(): Promise<void> {
+  const program = new Command('report')
+    .description('Compares load-test runs of the deployment strategies: one table, PNG charts')
+    .argument('<run dirs...>', 'run directories written by npm run loadtest (and the monitor)')
+    .option('--out <dir>', 'where to write the report', join('runs', 'report'))
+    .option(
+      '--model-card <file>',
+      'model metadata with the accuracy figures',
+      join('model', 'shipped', 'metadata.json'),
+    )
+    .parse();
+  const opts = program.opts<{ out: string; modelCard: string }>();
+  const files = await writeReport({
+    runDirs: program.args,
+    outDir: opts.out,
+    modelCard: opts.modelCard,
+    log: (m) => console.error(`report: ${m}`),
+  });
+  process.stdout.write(files.markdown.split('\n![')[0] + '\n');
+  console.error(`report: wrote ${[join(opts.out, 'comparison.md'), files.csv, ...files.charts].join(', ')}`);
+}
+
+if (require.main === module) {
+  main().catch((err: Error) => {
+    console.error(`report: ${err.message}`);
+    process.exit(2);
+  });
+}
