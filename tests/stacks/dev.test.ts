@@ -1,0 +1,60 @@
+// Stack dev (Pulumi.dev.yaml) as committed: the current kubeconfig's cluster and the course's node-0:5000
+// registry. Nothing in Google Cloud.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import {
+  DEFAULT_RESOURCES,
+  T,
+  assertClassifierContainer,
+  assertExports,
+  assertLabelsNamespaceProvider,
+  assertValidKubernetesObjects,
+  container,
+  envOf,
+  servicePort,
+} from './expectations';
+import { runStack, type StackRun } from './harness';
+
+describe('stack dev (existing cluster)', () => {
+  let run: StackRun;
+  before(async () => {
+    run = await runStack('dev');
+  });
+
+  it('creates nothing in Google Cloud and uses the ambient kubeconfig', () => {
+    assert.deepEqual(
+      run.resources.filter((r) => r.type.startsWith('gcp:') || r.type === 'pulumi:providers:gcp'),
+      [],
+    );
+    const provider = run.one(T.k8sProvider).inputs;
+    assert.equal(provider.kubeconfig, undefined);
+    assert.equal(provider.context, undefined);
+  });
+
+  it('builds service/Dockerfile from the repository root and pushes it to node-0:5000', () => {
+    const image = run.one(T.image).inputs;
+    assert.equal(image.imageName, 'node-0:5000/gourmetgram:latest');
+    assert.equal(image.build.platform, 'linux/amd64');
+    assert.match(image.build.dockerfile, /service[/\\]Dockerfile$/);
+    assert.match(String(run.outputs.image), /^node-0:5000\/gourmetgram@sha256:[0-9a-f]{64}$/);
+  });
+
+  it('declares only schema-valid, labelled, namespaced Kubernetes objects', () => {
+    assertValidKubernetesObjects(run);
+    assertLabelsNamespaceProvider(run, 'gourmetgram');
+  });
+
+  it('runs one pod on node port 32000, with the stack file log level', () => {
+    assert.equal(container(run).deployment.inputs.spec.replicas, 1);
+    assert.equal(servicePort(run).service.inputs.spec.type, 'NodePort');
+    assert.equal(servicePort(run).port.nodePort, 32000);
+    assert.equal(run.ofType(T.hpa).length, 0);
+    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assert.equal(envOf(container(run).container).LOG_LEVEL, 'debug');
+  });
+
+  it('exports a localhost node-port url and no kubeconfig', () => {
+    assert.equal(run.outputs.url, 'http://localhost:32000');
+    assertExports(run, 'k8s', 'gourmetgram', false);
+  });
+});

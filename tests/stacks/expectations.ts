@@ -1,0 +1,177 @@
+// What must hold for every stack, whatever its strategy: the Kubernetes schemas, the labels and namespace of
+// docs/interfaces.md, the container's probes, resources, hardening and digest-pinned image.
+
+import assert from 'node:assert/strict';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Job } from 'kubernetes-models/batch/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { Namespace, PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
+import type { RecordedResource, StackRun } from './harness';
+
+export const T = {
+  namespace: 'kubernetes:core/v1:Namespace',
+  deployment: 'kubernetes:apps/v1:Deployment',
+  service: 'kubernetes:core/v1:Service',
+  hpa: 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler',
+  pdb: 'kubernetes:policy/v1:PodDisruptionBudget',
+  pvc: 'kubernetes:core/v1:PersistentVolumeClaim',
+  job: 'kubernetes:batch/v1:Job',
+  image: 'docker:index/image:Image',
+  gkeCluster: 'gcp:container/cluster:Cluster',
+  nodePool: 'gcp:container/nodePool:NodePool',
+  firewall: 'gcp:compute/firewall:Firewall',
+  registry: 'gcp:artifactregistry/repository:Repository',
+  k8sProvider: 'pulumi:providers:kubernetes',
+} as const;
+
+type Validating = new (data: never) => { validate(): void };
+const SCHEMAS: Record<string, Validating> = {
+  [T.namespace]: Namespace as Validating,
+  [T.deployment]: Deployment as Validating,
+  [T.service]: Service as Validating,
+  [T.hpa]: HorizontalPodAutoscaler as Validating,
+  [T.pdb]: PodDisruptionBudget as Validating,
+  [T.pvc]: PersistentVolumeClaim as Validating,
+  [T.job]: Job as Validating,
+};
+
+export const DIGEST_REF = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
+
+export function kubernetesObjects(run: StackRun): RecordedResource[] {
+  return run.resources.filter((r) => r.type.startsWith('kubernetes:'));
+}
+
+/** Every Kubernetes object against the Kubernetes OpenAPI schema (kubernetes-models). */
+export function assertValidKubernetesObjects(run: StackRun): void {
+  const objects = kubernetesObjects(run);
+  assert.ok(objects.length >= 3, 'expected at least a namespace, a deployment and a service');
+  for (const object of objects) {
+    const Model = SCHEMAS[object.type];
+    assert.ok(Model, `no schema mapped for ${object.type}: add it to SCHEMAS`);
+    assert.doesNotThrow(() => new Model(object.inputs as never).validate(), `${object.type} ${object.name}`);
+  }
+}
+
+/** Labels on every object, the namespace on every namespaced one, and one provider for all of them. */
+export function assertLabelsNamespaceProvider(run: StackRun, namespace: string): void {
+  const providers = new Set<string | undefined>();
+  for (const object of kubernetesObjects(run)) {
+    const labels = object.inputs.metadata?.labels ?? {};
+    assert.equal(labels['app.kubernetes.io/name'], 'gourmetgram', `${object.type} name label`);
+    assert.equal(labels['app.kubernetes.io/instance'], run.stack, `${object.type} instance label`);
+    const component = object.type === T.job || object.type === T.pvc ? 'training' : 'classifier';
+    assert.equal(labels['app.kubernetes.io/component'], component, `${object.type} component label`);
+    if (object.type === T.namespace) assert.equal(object.inputs.metadata.name, namespace);
+    else assert.equal(object.inputs.metadata?.namespace, namespace, `${object.type} namespace`);
+    providers.add(object.provider);
+  }
+  // Every object goes to the same cluster through an explicit provider, never the ambient default one.
+  assert.equal(providers.size, 1, `Kubernetes objects use ${[...providers].join(', ')}`);
+  const [provider] = [...providers];
+  assert.match(String(provider), /pulumi:providers:kubernetes::/);
+  assert.doesNotMatch(String(provider), /::default_/);
+}
+
+export function container(run: StackRun) {
+  const deployment = run.one(T.deployment);
+  const containers = deployment.inputs.spec.template.spec.containers;
+  assert.equal(containers.length, 1);
+  return { deployment, pod: deployment.inputs.spec.template.spec, container: containers[0] };
+}
+
+export function envOf(c: { env: { name: string; value: string }[] }): Record<string, string> {
+  return Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+}
+
+/** The container contract of issue 4 and docs/interfaces.md. */
+export function assertClassifierContainer(
+  run: StackRun,
+  expected: { resources: object; workers: string },
+): void {
+  const { pod, container: c } = container(run);
+  assert.equal(c.name, 'classifier');
+  assert.match(c.image, DIGEST_REF, 'the Deployment runs a digest, not a tag');
+  assert.equal(c.image, run.outputs.image, 'the exported image is the one deployed');
+  assert.deepEqual(c.ports, [{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+
+  assert.equal(c.startupProbe.httpGet.path, '/readyz');
+  assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(c.livenessProbe.httpGet.path, '/healthz');
+  for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
+    assert.notEqual(probe.httpGet.path, '/test', 'a probe must never run an inference');
+    assert.equal(probe.httpGet.port, 'http');
+  }
+
+  assert.deepEqual(c.resources, expected.resources);
+
+  assert.deepEqual(c.securityContext, {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+  });
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.ok(pod.securityContext.runAsUser > 0);
+  assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
+  assert.equal(pod.automountServiceAccountToken, false);
+
+  // Read-only root: /tmp is the writable emptyDir.
+  const tmpMount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
+  assert.ok(tmpMount, '/tmp is mounted');
+  const tmpVolume = pod.volumes.find((v: { name: string }) => v.name === tmpMount.name);
+  assert.ok(tmpVolume?.emptyDir, '/tmp is an emptyDir');
+
+  const env = envOf(c);
+  assert.equal(env.PORT, '3000');
+  assert.equal(env.WORKERS, expected.workers);
+  for (const name of [
+    'TFJS_BACKEND',
+    'QUEUE_MAX_WAIT_MS',
+    'SHUTDOWN_TIMEOUT_MS',
+    'BATCH_MAX_SIZE',
+    'BATCH_MAX_WAIT_MS',
+  ]) {
+    assert.ok(env[name] !== undefined && env[name] !== '', `${name} is set`);
+  }
+  assert.equal(
+    env.BACKBONE_CACHE_DIR,
+    undefined,
+    'the image bakes its backbone cache; the stack must not move it',
+  );
+
+  // The grace period covers the pre-stop pause and the whole drain.
+  const drainSeconds = Number(env.SHUTDOWN_TIMEOUT_MS) / 1000;
+  assert.ok(pod.terminationGracePeriodSeconds > drainSeconds, 'grace period exceeds SHUTDOWN_TIMEOUT_MS');
+  assert.ok(c.lifecycle.preStop, 'a preStop pause lets endpoints drop the pod before it drains');
+}
+
+export const DEFAULT_RESOURCES = {
+  requests: { cpu: '500m', memory: '384Mi' },
+  limits: { cpu: '1', memory: '512Mi' },
+};
+
+export function servicePort(run: StackRun) {
+  const service = run.one(T.service);
+  assert.equal(service.inputs.spec.ports.length, 1);
+  return { service, port: service.inputs.spec.ports[0] };
+}
+
+/** The exports every stack has; kubeconfig only where the stack created the cluster, and then secret. */
+export function assertExports(
+  run: StackRun,
+  strategy: string,
+  namespace: string,
+  createsCluster: boolean,
+): void {
+  assert.equal(run.outputs.strategy, strategy);
+  assert.equal(run.outputs.namespace, namespace);
+  assert.match(String(run.outputs.image), DIGEST_REF);
+  assert.match(String(run.outputs.url), /^http:\/\/[^/\s]+$/);
+  if (createsCluster) {
+    assert.match(String(run.outputs.kubeconfig), /gke-gcloud-auth-plugin/);
+    assert.ok(run.secretOutputs.has('kubeconfig'), 'the kubeconfig export is secret');
+  } else {
+    assert.equal(run.outputs.kubeconfig, undefined);
+  }
+}

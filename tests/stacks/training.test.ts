@@ -1,0 +1,76 @@
+// Training in the cluster on the dev stack, with a prebuilt image given by tag:
+//   pulumi config set trainingEnabled true; pulumi config set modelSource volume; pulumi config set image ...
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import {
+  DIGEST_REF,
+  T,
+  assertLabelsNamespaceProvider,
+  assertValidKubernetesObjects,
+  container,
+  envOf,
+} from './expectations';
+import { runStack, type StackRun } from './harness';
+
+describe('training Job and model volume (dev stack)', () => {
+  let run: StackRun;
+  before(async () => {
+    run = await runStack('dev', {
+      trainingEnabled: true,
+      modelSource: 'volume',
+      image: 'ghcr.io/example/gourmetgram:v1',
+      volumeSize: '20Gi',
+      trainingDataDir: 'food11',
+    });
+  });
+
+  it('builds nothing: the prebuilt tag is resolved to its digest', () => {
+    assert.equal(run.ofType(T.image).length, 0);
+    assert.ok(run.invokes.includes('docker:index/getRegistryImage:getRegistryImage'));
+    assert.match(String(run.outputs.image), /^ghcr\.io\/example\/gourmetgram@sha256:[0-9a-f]{64}$/);
+  });
+
+  it('creates the claim and a Job that trains into it from the same image', () => {
+    const pvc = run.one(T.pvc).inputs;
+    assert.deepEqual(pvc.spec.resources.requests, { storage: '20Gi' });
+    const job = run.one(T.job).inputs.spec.template.spec;
+    assert.equal(job.restartPolicy, 'Never');
+    const train = job.containers[0];
+    assert.equal(train.image, run.outputs.image);
+    assert.match(train.image, DIGEST_REF);
+    assert.deepEqual(train.command, [
+      'node',
+      'dist/model/cli/train.js',
+      '--data',
+      '/data/food11',
+      '--out',
+      '/models/current',
+    ]);
+    assert.equal(
+      job.volumes.find((v: { name: string }) => v.name === 'store').persistentVolumeClaim.claimName,
+      'gourmetgram-models',
+    );
+    assert.equal(train.securityContext.readOnlyRootFilesystem, true);
+    // The Job waits for the user's copy to finish (the README's `touch .complete`) instead of failing.
+    const wait = job.initContainers[0].command.join(' ');
+    assert.ok(wait.includes('"/data/food11"') && wait.includes('/.complete'), wait);
+  });
+
+  it('has the classifier read its model from the volume', () => {
+    const { pod, container: c } = container(run);
+    assert.equal(envOf(c).MODEL_DIR, '/models/current');
+    const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/models');
+    assert.equal(mount.readOnly, true);
+    const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
+    assert.equal(volume.persistentVolumeClaim.claimName, 'gourmetgram-models');
+  });
+
+  it('labels the training objects apart, so the Service never routes to them', () => {
+    assertValidKubernetesObjects(run);
+    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    const serviceSelector = run.one(T.service).inputs.spec.selector;
+    const jobPodLabels = run.one(T.job).inputs.spec.template.metadata.labels;
+    const routed = Object.entries(serviceSelector).every(([k, v]) => jobPodLabels[k] === v);
+    assert.equal(routed, false);
+  });
+});
