@@ -15,7 +15,9 @@ function tfjsNodeLoads(): boolean {
 describe('initBackend', () => {
   it('runs wasm in Node (its .wasm files found) and computes with it', async () => {
     assert.equal(await initBackend('wasm'), 'wasm');
-    const y = tf.tidy(() => tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, 'same').sum());
+    const y = tf.tidy(() =>
+      tf.conv2d(tf.ones([1, 4, 4, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, 1, 'same').sum(),
+    );
     // A 3×3 'same' convolution of ones over a 4×4 image of ones: 4 corners × 4 + 8 edges × 6 + 4 inner × 9.
     assert.equal((await y.data())[0], 100);
     y.dispose();
