@@ -1,0 +1,171 @@
+// The team's deployment rules, checked by `pulumi preview --policy-pack policy` before anything reaches a
+// cluster. Kept apart from index.ts (which starts the policy server) so tests can call each rule directly.
+
+import type {
+  ReportViolation,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from '@pulumi/policy';
+
+// Props are Pulumi's view of the Kubernetes object: plain JSON, loosely typed on purpose.
+interface Container {
+  name?: string;
+  image?: string;
+  resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
+  readinessProbe?: { httpGet?: { path?: string } };
+  livenessProbe?: { httpGet?: { path?: string } };
+  startupProbe?: { httpGet?: { path?: string } };
+  securityContext?: { runAsNonRoot?: boolean; allowPrivilegeEscalation?: boolean };
+}
+interface PodSpec {
+  containers?: Container[];
+  initContainers?: Container[];
+  securityContext?: { runAsNonRoot?: boolean };
+}
+
+const WORKLOADS: Record<string, (props: Record<string, unknown>) => PodSpec | undefined> = {
+  'kubernetes:apps/v1:Deployment': (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
+  'kubernetes:batch/v1:Job': (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
+};
+
+function podSpec(args: { type: string; props: Record<string, unknown> }): PodSpec | undefined {
+  return WORKLOADS[args.type]?.(args.props);
+}
+
+function allContainers(pod: PodSpec): Container[] {
+  return [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
+}
+
+/** Does a policy have something to look at? Values unknown during preview are not violations. */
+const label = (c: Container) => `container "${c.name ?? '?'}"`;
+
+export const requestsAndLimits: ResourceValidationPolicy = {
+  name: 'containers-have-requests-and-limits',
+  description:
+    'Every container sets CPU and memory requests (the scheduler and the HPA need them) and limits ' +
+    '(one runaway pod must not starve its node).',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    const pod = podSpec(args);
+    if (!pod) return;
+    for (const c of allContainers(pod)) {
+      for (const kind of ['requests', 'limits'] as const) {
+        for (const resource of ['cpu', 'memory']) {
+          if (c.resources?.[kind]?.[resource] === undefined) {
+            report(`${label(c)} has no ${resource} ${kind === 'requests' ? 'request' : 'limit'}`);
+          }
+        }
+      }
+    }
+  },
+};
+
+export const probes: ResourceValidationPolicy = {
+  name: 'serving-containers-have-cheap-probes',
+  description:
+    'Every Deployment container has readiness and liveness probes, and no probe calls /test (it runs a ' +
+    'full inference, which under load makes a busy pod look dead).',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== 'kubernetes:apps/v1:Deployment') return;
+    for (const c of podSpec(args)?.containers ?? []) {
+      if (!c.readinessProbe) report(`${label(c)} has no readiness probe`);
+      if (!c.livenessProbe) report(`${label(c)} has no liveness probe`);
+      for (const [kind, probe] of Object.entries({
+        startup: c.startupProbe,
+        readiness: c.readinessProbe,
+        liveness: c.livenessProbe,
+      })) {
+        if (probe?.httpGet?.path === '/test')
+          report(`${label(c)} ${kind} probe calls /test, which runs an inference`);
+      }
+    }
+  },
+};
+
+export const nonRoot: ResourceValidationPolicy = {
+  name: 'pods-run-as-non-root',
+  description:
+    'Every container runs as non-root (pod or container runAsNonRoot) without privilege escalation.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    const pod = podSpec(args);
+    if (!pod) return;
+    for (const c of allContainers(pod)) {
+      const runAsNonRoot = c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+      if (runAsNonRoot !== true) report(`${label(c)} may run as root: set runAsNonRoot: true`);
+      if (c.securityContext?.allowPrivilegeEscalation !== false) {
+        report(`${label(c)} allows privilege escalation: set allowPrivilegeEscalation: false`);
+      }
+    }
+  },
+};
+
+const DIGEST_PINNED = /@sha256:[0-9a-f]{64}$/;
+
+export const digestPinned: ResourceValidationPolicy = {
+  name: 'images-pinned-by-digest',
+  description:
+    'Every container image is given as repository@sha256:<digest>: a tag can be pushed again, and then nodes ' +
+    'run different code than the one deployed.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    const pod = podSpec(args);
+    if (!pod) return;
+    for (const c of allContainers(pod)) {
+      // During a preview the digest of an image still to be built is unknown: nothing to judge yet.
+      if (c.image === undefined) continue;
+      if (!DIGEST_PINNED.test(c.image)) report(`${label(c)} image "${c.image}" is not pinned by digest`);
+    }
+  },
+};
+
+interface Hpa {
+  metadata?: { namespace?: string };
+  spec?: {
+    scaleTargetRef?: { kind?: string; name?: string };
+    metrics?: { type?: string; resource?: { name?: string } }[];
+  };
+}
+
+export const hpaTargetHasCpuRequest: StackValidationPolicy = {
+  name: 'hpa-target-has-cpu-request',
+  description:
+    'A HorizontalPodAutoscaler on CPU measures utilization against the CPU request: every container of the ' +
+    'Deployment it scales must have one, or the HPA never scales.',
+  enforcementLevel: 'mandatory',
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const deployments = args.resources.filter((r) => r.type === 'kubernetes:apps/v1:Deployment');
+    for (const hpa of args.resources.filter(
+      (r) => r.type === 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler',
+    )) {
+      const props = hpa.props as Hpa;
+      const onCpu = (props.spec?.metrics ?? []).some(
+        (m) => m.type === 'Resource' && m.resource?.name === 'cpu',
+      );
+      const target = props.spec?.scaleTargetRef;
+      if (!onCpu || target?.kind !== 'Deployment' || target.name === undefined) continue;
+      const deployment = deployments.find(
+        (d) =>
+          (d.props.metadata as { name?: string } | undefined)?.name === target.name &&
+          (d.props.metadata as { namespace?: string } | undefined)?.namespace === props.metadata?.namespace,
+      );
+      if (!deployment) {
+        report(`HPA scales Deployment "${target.name}", which this stack does not declare`, hpa.urn);
+        continue;
+      }
+      for (const c of podSpec(deployment)?.containers ?? []) {
+        if (c.resources?.requests?.cpu === undefined) {
+          report(
+            `HPA target "${target.name}" ${label(c)} has no CPU request to measure utilization against`,
+            hpa.urn,
+          );
+        }
+      }
+    }
+  },
+};
+
+export const policies = [requestsAndLimits, probes, nonRoot, digestPinned, hpaTargetHasCpuRequest];
