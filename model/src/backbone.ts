@@ -142,10 +142,14 @@ function mismatch(
   expected: string,
   actual: string,
 ): BackboneMismatchError {
+  const fix =
+    spec.kind === 'nsfwjs'
+      ? 'The installed nsfwjs package ships other weights than the head was trained on: install the locked ' +
+        'version (npm ci) or retrain the head.'
+      : 'Point BACKBONE_URL at the model the head was trained on, or retrain the head on this one.';
   return new BackboneMismatchError(
     `The backbone at ${where} has weight digest ${actual.slice(0, 16)}…, but '${spec.id}' (the features the head ` +
-      `was trained on) has ${expected.slice(0, 16)}…: it is a different model. Point BACKBONE_URL at the model ` +
-      'the head was trained on, or retrain the head on this one.',
+      `was trained on) has ${expected.slice(0, 16)}…: it is a different model. ${fix}`,
     expected,
     actual,
   );
