@@ -30,6 +30,7 @@ function asPolicyResource(r: RecordedResource): PolicyResource {
 async function violationsOf(policy: ResourceValidationPolicy, resource: PolicyResource): Promise<string[]> {
   const found: string[] = [];
   const validate = policy.validateResource;
+  if (!validate) throw new Error(`${policy.name} validates no resource`);
   for (const fn of Array.isArray(validate) ? validate : [validate]) {
     await fn(resource as never, (message) => found.push(message));
   }
@@ -63,11 +64,12 @@ describe('policy pack', () => {
 
   it('passes everything the hpa stack declares', async () => {
     for (const policy of policies) {
-      if ('validateResource' in policy) {
-        for (const resource of resources)
-          assert.deepEqual(await violationsOf(policy, resource), [], `${policy.name} on ${resource.type}`);
-      } else {
+      if ('validateStack' in policy) {
         assert.deepEqual(await stackViolationsOf(policy, resources), [], policy.name);
+      } else {
+        for (const resource of resources) {
+          assert.deepEqual(await violationsOf(policy, resource), [], `${policy.name} on ${resource.type}`);
+        }
       }
     }
   });
