@@ -109,7 +109,7 @@ describe('monitor against a fake API server serving the fixtures', () => {
 
   it('the CLI writes the course columns plus ready/unready to a CSV, row by row, until --duration', async () => {
     api.metrics = 'missing';
-    const out = join(mkdtempSync(join(tmpdir(), 'gg-monitor-')), 'resources.csv');
+    const out = join(mkdtempSync(join(tmpdir(), 'gg-monitor-')), 'hpa', 'resources.csv'); // run dir not made yet
     const { stderr } = await promisify(execFile)(
       process.execPath,
       [

@@ -5,7 +5,8 @@
  * Samples the classifier pods' replicas, requests, limits and usage every few seconds into the course's CSV.
  * Runs until --duration or Ctrl-C; every row is written as it is taken. Exit code 2: cluster unreachable.
  */
-import { existsSync, openSync, readSync, closeSync, appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { stringify } from 'csv-stringify/sync';
@@ -28,6 +29,7 @@ function toCsv(sample: ResourceSample): string {
 
 /** Appends to a file that already holds our header (a monitor restarted mid-run), else starts it. */
 function prepareOut(file: string): void {
+  mkdirSync(dirname(file), { recursive: true }); // the run directory may not exist until the load test starts
   if (existsSync(file)) {
     const fd = openSync(file, 'r');
     const buf = Buffer.alloc(HEADER.length);
