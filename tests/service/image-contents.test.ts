@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { builtinModules } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import sharp from 'sharp';
+import { makeJpeg } from '../helpers/images';
+import { startServer, type RunningServer } from '../helpers/server';
 
 /**
  * There is no Docker engine here, so this test plays the image's build itself: it reads service/Dockerfile,
@@ -359,75 +359,23 @@ function run(
 // ---------------------------------------------------------------------------------------------------------------
 // Running the image's command
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Running {
-  child: ChildProcess;
-  base: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-async function startImage(st: StageResult): Promise<Running> {
+function startImage(st: StageResult, waitReady: boolean): Promise<RunningServer> {
   assert.ok(st.cmd && st.cmd.length > 0, 'the image has a CMD');
-  const port = await freePort();
   const cwd = path.join(st.root, st.workdir);
-  const env = Object.fromEntries(Object.entries(st.env).map(([k, v]) => [k, v.replaceAll(st.workdir, cwd)]));
   const [exe, ...argv] = st.cmd;
-  const child = spawn(exe === 'node' ? process.execPath : exe!, argv, {
+  return startServer({
+    command: [exe === 'node' ? process.execPath : exe!, ...argv],
     cwd,
-    // Only the image's environment: nothing leaks in from this checkout (NODE_OPTIONS with tsx, for one).
+    // The image's own environment (its paths mapped here); TFJS_BACKEND unset so the image's default, auto,
+    // meets a tfjs-node without its native library and must fall back to wasm by itself.
     env: {
-      PATH: process.env.PATH,
-      HOME: os.tmpdir(),
-      ...env,
+      ...Object.fromEntries(Object.entries(st.env).map(([k, v]) => [k, v.replaceAll(st.workdir, cwd)])),
       ...BUILD_ARGS,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WORKERS: '1',
+      TFJS_BACKEND: '',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    waitReady,
+    timeoutMs: 180_000,
   });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, base: `http://127.0.0.1:${port}`, output: () => output.slice(-4000), exited };
-}
-
-/** Resolves true once /readyz answers 200, false if the process exits or the deadline passes first. */
-async function becomesReady(r: Running, deadlineMs: number): Promise<boolean> {
-  let exited = false;
-  void r.exited.then(() => (exited = true));
-  const until = Date.now() + deadlineMs;
-  while (!exited && Date.now() < until) {
-    try {
-      const res = await fetch(`${r.base}/readyz`);
-      if (res.status === 200) return true;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return false;
-}
-
-async function stop(r: Running) {
-  if (r.child.exitCode === null && r.child.signalCode === null) {
-    r.child.kill('SIGTERM');
-    const timer = setTimeout(() => r.child.kill('SIGKILL'), 15_000);
-    await r.exited;
-    clearTimeout(timer);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -579,38 +527,33 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
   });
 
   it("starts with the image's CMD, becomes ready, serves the page and classifies a photo", async () => {
-    const server = await startImage(image);
+    const server = await startImage(image, true);
     try {
-      assert.ok(await becomesReady(server, 180_000), `the service never became ready:\n${server.output()}`);
-
-      const photo = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#c8643c' } })
-        .jpeg()
-        .toBuffer();
       const form = new FormData();
-      form.append('file', new Blob([new Uint8Array(photo)], { type: 'image/jpeg' }), 'photo.jpg');
-      const res = await fetch(`${server.base}/predict`, { method: 'POST', body: form });
+      form.append(
+        'file',
+        new Blob([new Uint8Array(await makeJpeg(320, 240))], { type: 'image/jpeg' }),
+        'photo.jpg',
+      );
+      const res = await fetch(`${server.url}/predict`, { method: 'POST', body: form });
       assert.equal(res.status, 200, await res.clone().text());
-      const body = (await res.json()) as { label: string; confidence: number; top: unknown[] };
+      const body = (await res.json()) as { label: string; confidence: number };
       assert.ok(FOOD11.includes(body.label), `a Food-11 class, got ${body.label}`);
       assert.ok(body.confidence > 0 && body.confidence <= 1);
 
-      const bundled = await fetch(`${server.base}/test`);
+      const bundled = await fetch(`${server.url}/test`);
       assert.equal(bundled.status, 200, 'GET /test classifies the photo bundled in the image');
 
-      const page = await fetch(`${server.base}/`);
+      const page = await fetch(`${server.url}/`);
       assert.equal(page.status, 200);
       const html = await page.text();
       const local = [...html.matchAll(/(?:src|href)="(\/[^"/][^"]*)"/g)].map((m) => m[1]!);
       assert.ok(local.length > 0, 'the upload page links its own script or style sheet');
       for (const url of local) {
-        assert.equal(
-          (await fetch(`${server.base}${url}`)).status,
-          200,
-          `${url}, linked from the upload page`,
-        );
+        assert.equal((await fetch(`${server.url}${url}`)).status, 200, `${url}, linked from the upload page`);
       }
     } finally {
-      await stop(server);
+      await server.stop();
     }
   });
 
@@ -630,15 +573,11 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
       productionInstall: (workdir) =>
         fs.renameSync(path.join(appDir, 'node_modules'), path.join(workdir, 'node_modules')),
     }).get(df.stages.at(-1)!.name)!;
-    const server = await startImage(variant);
+    const server = await startImage(variant, false);
     try {
-      assert.equal(
-        await becomesReady(server, 120_000),
-        false,
-        'a service without its model must not become ready',
-      );
+      await assert.rejects(server.waitReady(120_000), 'a service without its model must not become ready');
     } finally {
-      await stop(server);
+      await server.stop();
     }
   });
 });

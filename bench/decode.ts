@@ -1,0 +1,62 @@
+import sharp from 'sharp';
+import { decodeImage, type DecoderName } from '../service/src/decode';
+import { median, timeRuns } from './stats';
+
+/**
+ * Decode + resize to the model's input, jimp against sharp, on photo-like JPEGs at phone-camera sizes. The
+ * photos are the service's bundled test photo scaled up with a little sensor-like noise, so they compress like
+ * real photos (a flat or pure-noise image would flatter or punish the decoders).
+ */
+
+export const DECODE_SIZES = [
+  { label: '0.3 MP', width: 640, height: 480 },
+  { label: '3 MP', width: 2000, height: 1500 },
+  { label: '12 MP', width: 4000, height: 3000 },
+] as const;
+
+export interface DecodeRow {
+  label: string;
+  width: number;
+  height: number;
+  jpegBytes: number;
+  runs: Record<DecoderName, number>;
+  medianMs: Record<DecoderName, number>;
+}
+
+export async function photoLikeJpeg(source: Buffer, width: number, height: number): Promise<Buffer> {
+  const scaled = await sharp(source).resize(width, height, { fit: 'fill' }).raw().toBuffer();
+  // Deterministic noise (a fixed-seed LCG), ±8 levels: every run and every machine decodes the same bytes.
+  let state = 12345;
+  for (let i = 0; i < scaled.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    scaled[i] = Math.max(0, Math.min(255, scaled[i]! + (state >>> 28) - 8));
+  }
+  return sharp(scaled, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+}
+
+export async function benchDecode(source: Buffer, inputSize: number): Promise<DecodeRow[]> {
+  const rows: DecodeRow[] = [];
+  for (const s of DECODE_SIZES) {
+    const jpeg = await photoLikeJpeg(source, s.width, s.height);
+    const megapixels = (s.width * s.height) / 1e6;
+    // jimp takes about a second per 12 MP: fewer runs for it keep the whole benchmark within minutes.
+    const runs: Record<DecoderName, number> = {
+      sharp: 25,
+      jimp: megapixels > 5 ? 5 : megapixels > 1 ? 7 : 15,
+    };
+    const medianMs = { sharp: NaN, jimp: NaN };
+    for (const decoder of ['sharp', 'jimp'] as const) {
+      const times = await timeRuns(runs[decoder], 2, () =>
+        decodeImage(jpeg, { size: inputSize, resize: 'cover', maxPixels: 40_000_000, decoder }),
+      );
+      medianMs[decoder] = median(times);
+    }
+    rows.push({ ...s, jpegBytes: jpeg.length, runs, medianMs });
+    console.log(
+      `decode ${s.label}: sharp ${medianMs.sharp.toFixed(1)} ms, jimp ${medianMs.jimp.toFixed(1)} ms`,
+    );
+  }
+  return rows;
+}

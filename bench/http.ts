@@ -1,0 +1,184 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { REPO_ROOT, startServer, type RunningServer } from '../tests/helpers/server';
+import { median } from './stats';
+
+/**
+ * The service end to end over HTTP on 127.0.0.1, as compiled for the image (node dist/service/src/main.js).
+ * autocannon runs as its own process so the load generator does not share an event loop with the probe
+ * measurements; a second, gentle autocannon measures /healthz while the first saturates /predict.
+ */
+
+const AUTOCANNON = require.resolve('autocannon/autocannon.js');
+
+export interface ServiceEnv {
+  /** BACKBONE_URL for the service: 'none' for the npm-shipped backbone, or a clean backbone's URL. */
+  backboneUrl: string;
+}
+
+export interface LoadRow {
+  workers: number;
+  connections: number;
+  durationS: number;
+  tfjsBackend: string;
+  backbone: string;
+  requests: number;
+  throughput: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  healthP99: number;
+  healthRequests: number;
+  rssMedianBytes: number;
+  rssMaxBytes: number;
+}
+
+export interface ColdStartRow {
+  workers: number;
+  runs: number[];
+  medianMs: number;
+  tfjsBackend: string;
+  backbone: string;
+}
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+function autocannon(args: string[]): Promise<AutocannonResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [AUTOCANNON, '--json', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      try {
+        resolve(JSON.parse(out) as AutocannonResult);
+      } catch {
+        reject(new Error(`autocannon exited ${code}: ${err.trim()}`));
+      }
+    });
+  });
+}
+
+function start(workers: number, env: ServiceEnv): Promise<RunningServer> {
+  return startServer({
+    command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
+    // TFJS_BACKEND unset (auto): a machine with tfjs-node measures it, this one falls back to wasm.
+    env: { WORKERS: String(workers), BACKBONE_URL: env.backboneUrl, TFJS_BACKEND: '' },
+    waitReady: false,
+    timeoutMs: 120_000,
+  });
+}
+
+function readyLine(server: RunningServer): { tfjsBackend: string; backbone: string } {
+  const line = server.logs.find((l) => typeof l.tfjsBackend === 'string');
+  const backbone = line?.backbone as { id?: string; fallback?: boolean } | undefined;
+  return {
+    tfjsBackend: String(line?.tfjsBackend ?? '?'),
+    backbone: `${backbone?.id ?? '?'}${backbone?.fallback ? ' (fallback)' : ''}`,
+  };
+}
+
+function rssBytes(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : NaN;
+}
+
+export async function benchLoad(
+  workers: number,
+  env: ServiceEnv,
+  photoPath: string,
+  o = { connections: 8, durationS: 20, warmupS: 5 },
+): Promise<LoadRow> {
+  const server = await start(workers, env);
+  try {
+    await server.waitReady(120_000);
+    const predict = [
+      '-c',
+      String(o.connections),
+      '-m',
+      'POST',
+      '-H',
+      'content-type=image/jpeg',
+      '-i',
+      photoPath,
+      `${server.url}/predict`,
+    ];
+    await autocannon(['-d', String(o.warmupS), ...predict]);
+
+    const rss: number[] = [];
+    const sampler = setInterval(() => rss.push(rssBytes(server.proc.pid!)), 500);
+    const [load, health] = await Promise.all([
+      autocannon(['-d', String(o.durationS), ...predict]),
+      // 20 probes a second, as a kubelet and a load balancer together would hardly reach.
+      autocannon(['-c', '1', '-R', '20', '-d', String(o.durationS), `${server.url}/healthz`]),
+    ]);
+    clearInterval(sampler);
+    const row: LoadRow = {
+      workers,
+      connections: o.connections,
+      durationS: o.durationS,
+      ...readyLine(server),
+      requests: load.requests.total,
+      throughput: load.requests.average,
+      p50: load.latency.p50,
+      p99: load.latency.p99,
+      non2xx: load.non2xx,
+      errors: load.errors + load.timeouts,
+      healthP99: health.latency.p99,
+      healthRequests: health.requests.total,
+      rssMedianBytes: median(rss),
+      rssMaxBytes: Math.max(...rss),
+    };
+    console.log(
+      `load ${workers} worker(s): ${row.throughput.toFixed(1)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
+        `/healthz p99 ${row.healthP99} ms, RSS ${(row.rssMedianBytes / 2 ** 20).toFixed(0)} MB`,
+    );
+    return row;
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Wall time from spawning the process to /readyz answering 200 (model loaded and warmed in every worker). */
+export async function benchColdStart(workers: number, env: ServiceEnv, runs = 3): Promise<ColdStartRow> {
+  const times: number[] = [];
+  let seen = { tfjsBackend: '?', backbone: '?' };
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const server = await start(workers, env);
+    try {
+      for (;;) {
+        const ok = await fetch(`${server.url}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) break;
+        if (server.proc.exitCode !== null) throw new Error(`the service exited: ${server.stderr.join('')}`);
+        if (performance.now() - t0 > 120_000) throw new Error('the service was not ready within 120 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      times.push(performance.now() - t0);
+      seen = readyLine(server);
+    } finally {
+      await server.stop();
+    }
+  }
+  const row = { workers, runs: times, medianMs: median(times), ...seen };
+  console.log(
+    `cold start ${workers} worker(s): ${row.medianMs.toFixed(0)} ms (runs ${times.map(Math.round).join(', ')})`,
+  );
+  return row;
+}

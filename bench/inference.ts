@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import path from 'node:path';
+import { initBackend, loadClassifier } from '../model/src/index';
+import { median, timeRuns } from './stats';
+
+/**
+ * Inference time per image, per TF.js backend, per backbone (each backbone fixes its own input size) and per
+ * batch size. Each backend runs in its own process: TF.js keeps one backend per process, and a fresh process
+ * is what a worker thread of the service starts from.
+ */
+
+export interface InferenceRow {
+  backend: string;
+  /** The backend that really ran (differs when one was unavailable), or the reason it could not. */
+  ran?: string;
+  error?: string;
+  backbone?: string;
+  fallback?: boolean;
+  inputSize?: number;
+  loadMs?: number;
+  perImageMs?: Record<string, number>;
+  runs?: Record<string, number>;
+}
+
+export const BATCH_SIZES = [1, 8];
+
+/** One measurement in this process: used as the child's entry point. */
+async function measure(backend: string, backboneUrl: string): Promise<InferenceRow> {
+  const ran = await initBackend(backend as 'wasm' | 'cpu' | 'tensorflow');
+  const started = performance.now();
+  const classifier = await loadClassifier({ backboneUrl, backboneFallback: false });
+  const loadMs = performance.now() - started;
+  const { size } = classifier.input;
+  const image = () => randomFillSync(new Uint8Array(size * size * 3));
+  // The cpu backend is tens of times slower: fewer runs keep it to a minute.
+  const runs = ran === 'cpu' ? 3 : 15;
+  const perImageMs: Record<string, number> = {};
+  const runsBy: Record<string, number> = {};
+  for (const batch of BATCH_SIZES) {
+    const images = Array.from({ length: batch }, image);
+    const times = await timeRuns(runs, 2, () => classifier.classify(images));
+    perImageMs[String(batch)] = median(times) / batch;
+    runsBy[String(batch)] = runs;
+  }
+  const { info } = classifier;
+  classifier.dispose();
+  return {
+    backend,
+    ran,
+    backbone: info.backbone.id,
+    fallback: info.backbone.fallback,
+    inputSize: size,
+    loadMs,
+    perImageMs,
+    runs: runsBy,
+  };
+}
+
+/** Runs one measurement in a child process and returns its row (or the error that stopped it). */
+export function benchInference(backend: string, backboneUrl: string): Promise<InferenceRow> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'inference.ts'), backend, backboneUrl],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, BENCH_INFERENCE_CHILD: '1' },
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').at(-1) ?? '';
+      try {
+        resolve(JSON.parse(last) as InferenceRow);
+      } catch {
+        resolve({ backend, error: `exit ${code}: ${(err || out).trim().split('\n').slice(-2).join(' ')}` });
+      }
+    });
+  });
+}
+
+if (process.env.BENCH_INFERENCE_CHILD === '1' && require.main === module) {
+  const [backend = 'wasm', backboneUrl = 'none'] = process.argv.slice(2);
+  measure(backend, backboneUrl).then(
+    (row) => {
+      console.log(JSON.stringify(row));
+      process.exit(0);
+    },
+    (err: Error) => {
+      console.log(JSON.stringify({ backend, error: err.message.split('\n')[0] }));
+      process.exit(0);
+    },
+  );
+}
