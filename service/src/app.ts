@@ -62,6 +62,16 @@ export function createApp(deps: AppDeps): express.Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
+      // Enough to follow a request; headers (cookies, auth) stay out of the log.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
       // Probes and scrapes arrive every few seconds; logging each would drown the requests that matter.
       autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
       customLogLevel: (_req, res, err) =>
@@ -78,7 +88,9 @@ export function createApp(deps: AppDeps): express.Express {
     });
     next();
   });
-  app.use(helmet());
+  // The service is often reached over plain HTTP (a load balancer's IP): upgrade-insecure-requests would make
+  // browsers fetch the stylesheet, script and form target over https and fail.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
   app.use(lifecycle.middleware);
 
   app.get('/healthz', (_req, res) => {

@@ -238,11 +238,13 @@ export function createOipRouter(o: OipOptions): Router {
   router.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'No such Open Inference Protocol route.' });
   });
-  // Protocol clients expect every error as {"error": "..."}, whatever the status.
+  // Protocol clients expect every error as {"error": "..."}; a bad input (not an image, an image it cannot read)
+  // is a 400 there, as KServe answers it, where /predict distinguishes 415 and 422.
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const http = toHttpError(err);
+    const status = http.status === 415 || http.status === 422 ? 400 : http.status;
     if (http.status >= 500 && http.code === 'internal') req.log?.error({ err }, 'OIP request failed');
-    res.status(http.status).set(http.headers).json({ error: http.message });
+    res.status(status).set(http.headers).json({ error: http.message });
   });
   return router;
 }

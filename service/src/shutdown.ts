@@ -39,13 +39,10 @@ export class Lifecycle {
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
     if (this.draining && !PROBES.has(req.path)) {
       this.onRejected();
-      res
-        .status(503)
-        .set({ 'Retry-After': '1', Connection: 'close' })
-        .json({
-          error: 'The server is shutting down; retry and another instance will answer.',
-          code: 'draining',
-        });
+      res.status(503).set({ 'Retry-After': '1', Connection: 'close' }).json({
+        error: 'The server is shutting down; retry and another instance will answer.',
+        code: 'draining',
+      });
       return;
     }
     this.inFlight++;

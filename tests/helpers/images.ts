@@ -55,3 +55,6 @@ export function multipart(
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }
+
+/** Bytes as fetch() and Blob take them (a Buffer's type may be backed by a SharedArrayBuffer). */
+export const bytes = (b: Buffer): Uint8Array<ArrayBuffer> => Uint8Array.from(b);

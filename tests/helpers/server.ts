@@ -52,7 +52,10 @@ export const SERVICE_COMMAND = [
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
-  for (const [k, v] of Object.entries({ ...TEST_ENV, ...options.env })) if (v !== '') env[k] = v;
+  // MODEL_DIR from the caller's environment lets a developer run the tests against another model.
+  const inherited = process.env.MODEL_DIR ? { MODEL_DIR: process.env.MODEL_DIR } : {};
+  for (const [k, v] of Object.entries({ ...TEST_ENV, ...inherited, ...options.env }))
+    if (v !== '') env[k] = v;
   const [cmd, ...args] = options.command ?? SERVICE_COMMAND;
   const proc = spawn(cmd!, args, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
