@@ -148,6 +148,24 @@ describe('monitor against a fake API server serving the fixtures', () => {
     }
   });
 
+  it('the CLI exits 2 and says how to get a kubeconfig when there is none', async () => {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: mkdtempSync(join(tmpdir(), 'gg-home-')) };
+    await assert.rejects(
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'tools/monitor/main.ts', '--duration', '1'], {
+        cwd: ROOT,
+        env,
+      }),
+      (err: { code?: number; stderr?: string }) => {
+        assert.equal(err.code, 2);
+        assert.match(
+          err.stderr ?? '',
+          /no Kubernetes cluster configured: pass --kubeconfig or set KUBECONFIG/,
+        );
+        return true;
+      },
+    );
+  });
+
   it('the CLI exits 2 with a message when the cluster refuses the pod list', async () => {
     api.podsStatus = 403;
     try {

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import {
   ApiException,
   CoreV1Api,
@@ -15,6 +18,22 @@ export interface ClusterTarget {
   namespace: string;
   /** label selector, e.g. app.kubernetes.io/name=gourmetgram,app.kubernetes.io/instance=hpa */
   selector: string;
+}
+
+const NO_CLUSTER =
+  'no Kubernetes cluster configured: pass --kubeconfig or set KUBECONFIG ' +
+  '(for a stack: pulumi stack output kubeconfig --show-secrets > <file>)';
+
+/**
+ * loadFromDefault() quietly falls back to http://localhost:8080 when it finds nothing, which then fails with an
+ * unrelated TLS message; say what is actually missing instead.
+ */
+function hasDefaultKubeconfig(): boolean {
+  return Boolean(
+    process.env.KUBECONFIG ||
+    process.env.KUBERNETES_SERVICE_HOST ||
+    existsSync(join(homedir(), '.kube', 'config')),
+  );
 }
 
 /** The pod list itself cannot be read: nothing to report. */
@@ -42,14 +61,11 @@ export class ResourceSampler {
   ) {
     const kc = new KubeConfig();
     if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
+    else if (!hasDefaultKubeconfig()) throw new ClusterUnreachableError(NO_CLUSTER);
     else kc.loadFromDefault();
     if (target.context) kc.setCurrentContext(target.context);
     const cluster = kc.getCurrentCluster();
-    if (!cluster) {
-      throw new ClusterUnreachableError(
-        'no Kubernetes cluster configured: set KUBECONFIG or --kubeconfig (for GKE: gcloud container clusters get-credentials <cluster>)',
-      );
-    }
+    if (!cluster) throw new ClusterUnreachableError(NO_CLUSTER);
     this.server = cluster.server;
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
