@@ -91,6 +91,8 @@ export class GkeCluster extends pulumi.ComponentResource {
         nodeConfig: {
           machineType: g.machineType,
           spot: g.spot,
+          // GKE's default boot disk is 100 GB per node, paid for around the clock; the image needs a few.
+          diskSizeGb: g.diskSizeGb,
           serviceAccount: nodeAccount.email,
           oauthScopes: ['https://www.googleapis.com/auth/cloud-platform'],
           workloadMetadataConfig: { mode: 'GKE_METADATA' },

@@ -51,6 +51,7 @@ export const configFields = z.object({
   minNodes: integer(1),
   maxNodes: integer(3, 1),
   spotNodes: flag(false),
+  nodeDiskSizeGb: integer(30, 10),
 
   registry: text(''),
   imageRepository: text('gourmetgram'),
@@ -186,6 +187,7 @@ export interface ClusterConfig {
     minNodes: number;
     maxNodes: number;
     spot: boolean;
+    diskSizeGb: number;
   };
 }
 
@@ -314,6 +316,7 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
         minNodes: c.minNodes,
         maxNodes: c.maxNodes,
         spot: c.spotNodes,
+        diskSizeGb: c.nodeDiskSizeGb,
       },
     },
     image: {

@@ -1,10 +1,12 @@
 // The typed configuration: Pulumi.yaml and stacks/config.ts agree, the committed stack files parse, and bad
 // values fail with a message that names the key and the fix.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { CONFIG_KEYS, configFields, parseConfig } from '../../stacks/config';
-import { readProjectFile, readStackFile, stackConfig } from './harness';
+import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
 
 const declaredType = (value: unknown) =>
   Array.isArray(value) ? 'array' : typeof value === 'number' ? 'integer' : typeof value;
@@ -167,5 +169,13 @@ describe('the schema check the stack tests rely on', () => {
       spec: { replicas: 'five', selector: {}, template: {} },
     };
     assert.throws(() => new Deployment(bad as never).validate());
+  });
+});
+
+describe('README', () => {
+  it('documents every config key in the Deploy to Kubernetes table', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Deploy to Kubernetes'));
+    for (const key of CONFIG_KEYS) assert.match(section, new RegExp(`^\\| \`${key}\` \\|`, 'm'), key);
   });
 });

@@ -76,6 +76,7 @@ describe('stack hpa (GKE)', () => {
     const pool = run.one(T.nodePool).inputs;
     assert.deepEqual(pool.autoscaling, { minNodeCount: 1, maxNodeCount: 3 });
     assert.equal(pool.nodeConfig.workloadMetadataConfig.mode, 'GKE_METADATA');
+    assert.equal(pool.nodeConfig.diskSizeGb, 30);
     assert.equal(run.one(T.registry).inputs.format, 'DOCKER');
     const image = run.one(T.image).inputs;
     assert.match(
