@@ -65,27 +65,30 @@ async function main(): Promise<number> {
     },
     Presets.shades_classic,
   );
-  const startedAt = Date.now();
   let ok = 0;
   let failed = 0;
   let ticker: NodeJS.Timeout | undefined;
-  const payload = (index: number) => ({
-    stage: index + 1,
-    stages: profile.stages.length,
-    users: profile.stages[index]?.users,
-    delay: profile.stages[index]?.delaySeconds,
-    ok,
-    failed,
-  });
   let currentStage = 0;
   let lastP50 = '-';
-  if (opts.progress) {
-    bar.start(totalSeconds, 0, { ...payload(0), elapsed: 0, p50: lastP50 });
+  const payload = () => ({
+    stage: currentStage + 1,
+    stages: profile.stages.length,
+    users: profile.stages[currentStage]?.users,
+    delay: profile.stages[currentStage]?.delaySeconds,
+    ok,
+    failed,
+    p50: lastP50,
+  });
+  // Started with the first stage, not before: a URL that fails its preflight prints its reason, not a bar.
+  const startProgress = () => {
+    if (!opts.progress) return;
+    const startedAt = Date.now();
+    bar.start(totalSeconds, 0, { ...payload(), elapsed: 0 });
     ticker = setInterval(() => {
       const elapsed = Math.round((Date.now() - startedAt) / 1000);
-      bar.update(Math.min(elapsed, totalSeconds), { ...payload(currentStage), elapsed, p50: lastP50 });
+      bar.update(Math.min(elapsed, totalSeconds), { ...payload(), elapsed });
     }, 1000);
-  }
+  };
 
   try {
     const result = await runLoadTest({
@@ -96,7 +99,10 @@ async function main(): Promise<number> {
       timeoutMs: opts.timeout * 1000,
       keepAlive: opts.keepAlive,
       interrupt: interrupt.signal,
-      onStageStart: (index) => (currentStage = index),
+      onStageStart: (index) => {
+        currentStage = index;
+        if (index === 0) startProgress();
+      },
       onOutcome: (outcome) => (outcome.error === null ? ok++ : failed++),
       onStageEnd: (row) => (lastP50 = Number.isFinite(row.p50_ms) ? String(row.p50_ms) : '-'),
     });
