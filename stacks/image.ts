@@ -81,7 +81,13 @@ export class ClassifierImage extends pulumi.ComponentResource {
       name,
       {
         imageName: pulumi.interpolate`${repository}:${image.tag}`,
-        build: { context: BUILD_CONTEXT, dockerfile: DOCKERFILE, platform: image.platform },
+        build: {
+          context: BUILD_CONTEXT,
+          dockerfile: DOCKERFILE,
+          platform: image.platform,
+          // The Dockerfile's cache mounts (RUN --mount=type=cache) exist only in BuildKit.
+          builderVersion: 'BuilderBuildKit',
+        },
         registry: registryAuth,
       },
       { parent: this },
