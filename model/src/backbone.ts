@@ -7,10 +7,11 @@ import {
 } from './artifacts';
 import { readCachedBackbone, writeCachedBackbone } from './backbone-cache';
 import { BackboneSpecSchema, type BackboneSpec } from './backbone-spec';
-import { backboneDigest } from './digest';
+import { backboneDigest, digestOfDecoded } from './digest';
+import { compileFusedGraph, type FusedGraph } from './fused-graph';
 import { silentLog, type LogFn } from './log';
 import { readNsfwjsArtifacts } from './nsfwjs-source';
-import { backboneTopology } from './topology';
+import { backboneTopology, prunedBackboneConfig } from './topology';
 
 /** A head meets features other than those it was trained on: refused, never run. */
 export class BackboneMismatchError extends Error {
@@ -33,16 +34,19 @@ export interface BackboneLoadOptions {
   /** Refuse the backbone unless its weight digest is this one (the digest a head was trained on). */
   expectedDigest?: string;
   fetchTimeoutMs?: number;
+  /** 'fused' (default) folds batch norms into convolutions where every layer is one it knows; 'layers' never. */
+  engine?: 'fused' | 'layers';
   log?: LogFn;
 }
 
 export interface Backbone {
   readonly spec: BackboneSpec;
-  /** sha256 of the backbone's weight values (see weightDigest). */
+  /** sha256 of the backbone's weight values (see backboneDigest). */
   readonly digest: string;
   readonly featureDim: number;
   /** Where the weights came from: the URL, the cache folder, or the npm package. */
   readonly loadedFrom: string;
+  readonly engine: BackboneNetwork['engine'];
   /**
    * Features for a batch of RGB images as a float tensor [n, size, size, 3] with values 0..255 (for callers that
    * augment on tensors). The caller owns the result.
@@ -53,52 +57,89 @@ export interface Backbone {
   dispose(): void;
 }
 
-/**
- * Builds the backbone cut at `layers` (outputs in that order) at `inputSize`, with the digest of its weights.
- * Throws on a model that is not a usable backbone.
- */
-export async function buildBackboneNetwork(
+/** The cut backbone as something that runs: scaled images in, the requested layers' activations out. */
+export interface BackboneNetwork {
+  /** 'fused': plain ops with batch norms folded into convolutions; 'layers': TF.js layers, as exported. */
+  readonly engine: 'fused' | 'layers';
+  run(x: tf.Tensor4D): tf.Tensor[];
+  dispose(): void;
+}
+
+async function layersNetwork(
   artifacts: LayersArtifacts,
   layers: string[],
   inputSize: number,
-): Promise<{ network: tf.LayersModel; digest: string }> {
-  const digest = backboneDigest(artifacts);
+): Promise<BackboneNetwork> {
   const topology = backboneTopology(artifacts.modelTopology, layers, inputSize);
   // Not strict: the file carries weights of layers past the cut; missing ones are checked below instead, so a
   // wrong model cannot run on initialiser noise.
-  const network = await layersModelFromArtifacts({ ...artifacts, modelTopology: topology }, false);
+  const model = await layersModelFromArtifacts({ ...artifacts, modelTopology: topology }, false);
   const present = new Set(artifacts.weightSpecs.map((s) => s.name));
-  const missing = network.weights.filter((w) => !present.has(w.originalName)).map((w) => w.originalName);
+  const missing = model.weights.filter((w) => !present.has(w.originalName)).map((w) => w.originalName);
   if (missing.length > 0) {
-    network.dispose();
+    model.dispose();
     throw new Error(
       `The backbone model lacks weights for ${missing.length} of its variables (e.g. ${missing.slice(0, 3).join(', ')}); ` +
         'is it a complete export?',
     );
   }
-  return { network, digest };
+  return {
+    engine: 'layers',
+    run: (x) => {
+      const out = model.predict(x);
+      return Array.isArray(out) ? out : [out];
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * Builds the backbone cut at `layers` (outputs in that order) at `inputSize`, with the digest of its weights.
+ * Prefers the fused engine (same function, far fewer kernels); `engine: 'layers'` forces TF.js layers. Throws on
+ * a model that is not a usable backbone.
+ */
+export async function buildBackboneNetwork(
+  artifacts: LayersArtifacts,
+  layers: string[],
+  inputSize: number,
+  engine: 'fused' | 'layers' = 'fused',
+): Promise<{ network: BackboneNetwork; digest: string }> {
+  const decoded = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
+  let fused: FusedGraph | undefined;
+  let digest: string;
+  try {
+    digest = digestOfDecoded(artifacts, decoded);
+    const config = prunedBackboneConfig(artifacts.modelTopology, layers, inputSize);
+    if (engine === 'fused') fused = compileFusedGraph(config, decoded, layers);
+  } finally {
+    tf.dispose(decoded);
+  }
+  if (fused) {
+    const graph = fused;
+    return { network: { engine: 'fused', run: (x) => graph.run(x), dispose: () => graph.dispose() }, digest };
+  }
+  return { network: await layersNetwork(artifacts, layers, inputSize), digest };
 }
 
 const EXTRACT_CHUNK = 16;
 
 function makeBackbone(
   spec: BackboneSpec,
-  network: tf.LayersModel,
+  network: BackboneNetwork,
   digest: string,
   loadedFrom: string,
 ): Backbone {
-  const outputShapes = (
-    Array.isArray(network.outputShape[0]) ? network.outputShape : [network.outputShape]
-  ) as number[][];
-  const featureDim = outputShapes.reduce((n, s) => n + (s[s.length - 1] ?? 0), 0);
+  // One pass on a blank image gives the feature width of whichever engine runs, and warms its kernels.
+  const probe = tf.tidy(() => network.run(tf.zeros([1, spec.inputSize, spec.inputSize, 3])));
+  const featureDim = probe.reduce((n, t) => n + (t.shape[t.shape.length - 1] ?? 0), 0);
+  tf.dispose(probe);
   const size = spec.inputSize;
   const bytesPerImage = size * size * 3;
 
   const features = (rgb: tf.Tensor4D): tf.Tensor2D =>
     tf.tidy(() => {
       const scaled = spec.scaling === '[-1,1]' ? rgb.div(127.5).sub(1) : rgb.div(255);
-      const out = network.predict(scaled);
-      const pooled = (Array.isArray(out) ? out : [out]).map((t) => t.mean([1, 2]) as tf.Tensor2D);
+      const pooled = network.run(scaled as tf.Tensor4D).map((t) => t.mean([1, 2]) as tf.Tensor2D);
       return pooled.length === 1 ? (pooled[0] as tf.Tensor2D) : tf.concat(pooled, 1);
     });
 
@@ -107,6 +148,7 @@ function makeBackbone(
     digest,
     featureDim,
     loadedFrom,
+    engine: network.engine,
     features,
     async extract(images) {
       images.forEach((img, i) => {
@@ -164,7 +206,12 @@ async function loadLayersKind(spec: BackboneSpec, opts: BackboneLoadOptions): Pr
   if (remote && opts.cacheDir) {
     const cached = await readCachedBackbone(opts.cacheDir, url);
     if (cached) {
-      const { network, digest } = await buildBackboneNetwork(cached.artifacts, spec.layers, spec.inputSize);
+      const { network, digest } = await buildBackboneNetwork(
+        cached.artifacts,
+        spec.layers,
+        spec.inputSize,
+        opts.engine,
+      );
       if (digest === cached.digest && (!expected || digest === expected)) {
         log('backbone loaded from cache', { id: spec.id, url, dir: cached.dir, digest });
         return makeBackbone(spec, network, digest, cached.dir);
@@ -180,7 +227,7 @@ async function loadLayersKind(spec: BackboneSpec, opts: BackboneLoadOptions): Pr
   const artifacts = await readArtifactsFromUrl(url, {
     timeoutMs: opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
   });
-  const { network, digest } = await buildBackboneNetwork(artifacts, spec.layers, spec.inputSize);
+  const { network, digest } = await buildBackboneNetwork(artifacts, spec.layers, spec.inputSize, opts.engine);
   if (expected && digest !== expected) {
     network.dispose();
     throw mismatch(spec, url, expected, digest);
@@ -204,6 +251,7 @@ async function loadNsfwjsKind(spec: BackboneSpec, opts: BackboneLoadOptions): Pr
     readNsfwjsArtifacts(spec.source),
     spec.layers,
     spec.inputSize,
+    opts.engine,
   );
   if (opts.expectedDigest && digest !== opts.expectedDigest) {
     network.dispose();

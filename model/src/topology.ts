@@ -10,7 +10,7 @@ interface LayerEntry {
   inbound_nodes?: unknown[];
 }
 
-interface FunctionalConfig extends Record<string, unknown> {
+export interface FunctionalConfig extends Record<string, unknown> {
   layers: (LayerEntry & { name: string })[];
   input_layers: [string, number, number][];
   output_layers: [string, number, number][];
@@ -54,14 +54,14 @@ function inboundLayerNames(layer: LayerEntry): string[] {
 }
 
 /**
- * A standalone topology whose outputs are the requested layers, in order, and which holds only the layers they
+ * The functional config cut so that its outputs are the requested layers, in order, holding only the layers they
  * depend on (a classifier head past them may not even build at another input size), with its input at inputSize.
  */
-export function backboneTopology(
+export function prunedBackboneConfig(
   topology: Record<string, unknown>,
   outputLayers: string[],
   inputSize: number,
-): Record<string, unknown> {
+): FunctionalConfig {
   const config = structuredClone(findFunctionalConfig(topology));
   const byName = new Map(config.layers.map((l) => [l.name, l]));
   for (const name of outputLayers) {
@@ -101,9 +101,18 @@ export function backboneTopology(
   }
   config.layers = config.layers.filter((l) => needed.has(l.name));
   config.output_layers = outputLayers.map((name) => [name, 0, 0]);
+  return config;
+}
+
+/** prunedBackboneConfig as a standalone layers-model topology TF.js can build. */
+export function backboneTopology(
+  topology: Record<string, unknown>,
+  outputLayers: string[],
+  inputSize: number,
+): Record<string, unknown> {
   return {
     class_name: 'Model',
-    config,
+    config: prunedBackboneConfig(topology, outputLayers, inputSize),
     keras_version: topology['keras_version'],
     backend: topology['backend'],
   };

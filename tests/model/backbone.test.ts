@@ -133,6 +133,62 @@ describe('layers backbone from a file:// URL', () => {
   });
 });
 
+describe('fused engine (batch norms folded into convolutions)', () => {
+  const close = (a: Float32Array[], b: Float32Array[]) => {
+    let worst = 0;
+    a.forEach((row, i) =>
+      row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - (b[i] as Float32Array)[j]!)))),
+    );
+    return worst;
+  };
+
+  it('gives the features TF.js layers give, for cuts at a batch norm, an add and a ReLU6', async () => {
+    const layers = ['expanded_conv_add', 'block_1_project_BN', 'out_relu'];
+    const fused = await loadBackbone(tinySpec(fileUrl(dirs.plain), layers), { engine: 'fused' });
+    const reference = await loadBackbone(tinySpec(fileUrl(dirs.plain), layers), { engine: 'layers' });
+    assert.equal(fused.engine, 'fused');
+    assert.equal(reference.engine, 'layers');
+    assert.equal(
+      fused.featureDim,
+      TINY_DIMS.expanded_conv_add + TINY_DIMS.block_1_project_BN + TINY_DIMS.out_relu,
+    );
+    assert.equal(fused.featureDim, reference.featureDim);
+    const images = [image(TINY_SIZE, 5), image(TINY_SIZE, 6)];
+    const a = await fused.extract(images);
+    const b = await reference.extract(images);
+    assert.ok(close(a, b) < 1e-4, `largest difference ${close(a, b)}`);
+    assert.ok(
+      b.some((row) => row.some((v) => Math.abs(v) > 0.1)),
+      'features are not all near zero',
+    );
+    fused.dispose();
+    reference.dispose();
+  });
+
+  it('steps aside for a layer it does not know, and TF.js layers run the net', async () => {
+    const dir = path.join(root, 'odd');
+    const odd = tinyFunctionalBackbone(1, { extraLayer: true });
+    await saveLayersModel(odd, dir);
+    odd.dispose();
+    const b = await loadBackbone(tinySpec(fileUrl(dir)));
+    assert.equal(b.engine, 'layers');
+    assert.equal((await b.extract([image(TINY_SIZE, 1)]))[0]?.length, TINY_DIMS.out_relu);
+    b.dispose();
+  });
+
+  it('agrees with TF.js layers on the npm backbone too', async () => {
+    const spec = { ...NPM_BACKBONE, inputSize: 64 };
+    const fused = await loadBackbone(spec);
+    const reference = await loadBackbone(spec, { engine: 'layers' });
+    assert.equal(fused.engine, 'fused');
+    const img = [image(64, 9)];
+    const d = close(await fused.extract(img), await reference.extract(img));
+    assert.ok(d < 1e-3, `largest difference ${d}`);
+    fused.dispose();
+    reference.dispose();
+  });
+});
+
 describe('layers backbone over http (127.0.0.1)', () => {
   it('is fetched once into the cache, then loads from it with the digest checked', async () => {
     const cacheDir = path.join(root, 'cache-http');
