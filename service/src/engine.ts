@@ -155,6 +155,20 @@ export class Engine {
     return ((this.queue.length + n) / ready.length + 0.5) * this.msPerImage;
   }
 
+  /**
+   * Throws NotReadyError or OverloadedError when n images would be refused now. Callers run it before costly
+   * preparation (decoding a photo), so a request that will be shed costs next to nothing; classify() checks again.
+   */
+  admit(n = 1): void {
+    if (!this.ready || !this.description) throw new NotReadyError();
+    const wait = this.expectedWaitMs(n);
+    if (wait > this.options.queueMaxWaitMs || this.queue.length + n > this.maxQueueLength) {
+      this.options.observer?.rejected?.('queue_full');
+      const finite = Number.isFinite(wait) ? wait : this.options.queueMaxWaitMs;
+      throw new OverloadedError(Math.max(1, Math.ceil(finite / 1000)), finite);
+    }
+  }
+
   /** Classifies images (RGB bytes at the model's input size); one result per image, in order. */
   classify(images: Uint8Array[]): Promise<ClassifyResult[]> {
     if (!this.ready || !this.description) return Promise.reject(new NotReadyError());
@@ -168,11 +182,10 @@ export class Engine {
         );
       }
     }
-    const wait = this.expectedWaitMs(images.length);
-    if (wait > this.options.queueMaxWaitMs || this.queue.length + images.length > this.maxQueueLength) {
-      this.options.observer?.rejected?.('queue_full');
-      const finite = Number.isFinite(wait) ? wait : this.options.queueMaxWaitMs;
-      return Promise.reject(new OverloadedError(Math.max(1, Math.ceil(finite / 1000)), finite));
+    try {
+      this.admit(images.length);
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
     const enqueuedAt = performance.now();
     const promises = images.map(

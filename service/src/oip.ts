@@ -41,6 +41,12 @@ const inferRequestSchema = z.object({
 
 type Tensor = z.infer<typeof tensorSchema>;
 
+interface ModelParams {
+  [key: string]: string | undefined;
+  name: string;
+  version?: string;
+}
+
 const OUTPUT_NAMES = ['probabilities', 'label'] as const;
 
 const bad = (message: string) => new HttpError(400, 'bad_request', message);
@@ -139,7 +145,8 @@ export function createOipRouter(o: OipOptions): Router {
   // Base64 inflates by 4/3 and JSON numbers take several bytes each: allow twice the upload limit.
   const json = express.json({ limit: o.maxUploadBytes * 2 + 64 * 1024 });
 
-  const modelOr404 = (name: string): ModelDescription => {
+  // Every model route also answers under /versions/<version>, as the protocol allows; there is one version.
+  const modelOr404 = ({ name, version }: ModelParams): ModelDescription => {
     const model = e.model;
     if (!model)
       throw new HttpError(503, 'not_ready', 'The model is still loading; retry in a few seconds.', {
@@ -150,6 +157,13 @@ export function createOipRouter(o: OipOptions): Router {
         404,
         'unknown_model',
         `No model '${name}' here: this server serves '${model.info.name}'.`,
+      );
+    }
+    if (version !== undefined && version !== model.info.version) {
+      throw new HttpError(
+        404,
+        'unknown_version',
+        `No version '${version}' of '${name}' here: this server serves version '${model.info.version}'.`,
       );
     }
     return model;
@@ -165,8 +179,8 @@ export function createOipRouter(o: OipOptions): Router {
     const ready = o.isReady();
     res.status(ready ? 200 : 503).json({ ready });
   });
-  router.get('/models/:name', (req: Request<{ name: string }>, res) => {
-    const model = modelOr404(req.params.name);
+  router.get('/models/:name{/versions/:version}', (req: Request<ModelParams>, res) => {
+    const model = modelOr404(req.params);
     res.json({
       name: model.info.name,
       versions: [model.info.version],
@@ -182,58 +196,63 @@ export function createOipRouter(o: OipOptions): Router {
       parameters: { labels: model.labels.map((l) => l.name), backbone: model.info.backbone.id },
     });
   });
-  router.get('/models/:name/ready', (req: Request<{ name: string }>, res) => {
-    const model = modelOr404(req.params.name);
+  router.get('/models/:name{/versions/:version}/ready', (req: Request<ModelParams>, res) => {
+    const model = modelOr404(req.params);
     const ready = o.isReady();
     res.status(ready ? 200 : 503).json({ name: model.info.name, ready });
   });
-  router.post('/models/:name/infer', json, async (req: Request<{ name: string }>, res: Response) => {
-    const model = modelOr404(req.params.name);
-    if (!req.is('application/json'))
-      throw bad('Send the inference request as JSON (Content-Type: application/json).');
-    const parsed = inferRequestSchema.safeParse(req.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw bad(`Invalid inference request at '${issue.path.join('.') || '(body)'}': ${issue.message}.`);
-    }
-    const request = parsed.data;
-    if (request.inputs.length !== 1) throw bad(`This model takes one input, got ${request.inputs.length}.`);
-    const wanted = request.outputs?.map((out) => out.name) ?? [...OUTPUT_NAMES];
-    const unknown = wanted.find((name) => !(OUTPUT_NAMES as readonly string[]).includes(name));
-    if (unknown) throw bad(`Unknown output '${unknown}': this model has ${OUTPUT_NAMES.join(' and ')}.`);
+  router.post(
+    '/models/:name{/versions/:version}/infer',
+    json,
+    async (req: Request<ModelParams>, res: Response) => {
+      const model = modelOr404(req.params);
+      if (!req.is('application/json'))
+        throw bad('Send the inference request as JSON (Content-Type: application/json).');
+      const parsed = inferRequestSchema.safeParse(req.body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw bad(`Invalid inference request at '${issue.path.join('.') || '(body)'}': ${issue.message}.`);
+      }
+      const request = parsed.data;
+      if (request.inputs.length !== 1) throw bad(`This model takes one input, got ${request.inputs.length}.`);
+      const wanted = request.outputs?.map((out) => out.name) ?? [...OUTPUT_NAMES];
+      const unknown = wanted.find((name) => !(OUTPUT_NAMES as readonly string[]).includes(name));
+      if (unknown) throw bad(`Unknown output '${unknown}': this model has ${OUTPUT_NAMES.join(' and ')}.`);
 
-    const tensor = request.inputs[0]!;
-    let images: Uint8Array[];
-    if (tensor.datatype === 'BYTES') images = await imagesFromBytes(tensor, model, o);
-    else if (tensor.datatype === 'FP32') images = await imagesFromFloats(tensor, model, o);
-    else
-      throw bad(
-        `Input '${tensor.name}': datatype ${tensor.datatype} is not accepted; use BYTES (encoded images) or FP32.`,
-      );
+      const tensor = request.inputs[0]!;
+      e.admit(Math.max(1, tensor.shape[0] ?? 1));
+      let images: Uint8Array[];
+      if (tensor.datatype === 'BYTES') images = await imagesFromBytes(tensor, model, o);
+      else if (tensor.datatype === 'FP32') images = await imagesFromFloats(tensor, model, o);
+      else
+        throw bad(
+          `Input '${tensor.name}': datatype ${tensor.datatype} is not accepted; use BYTES (encoded images) or FP32.`,
+        );
 
-    const results = await e.classify(images);
-    const labels = results.map((r) => rank(model, r.probabilities)[0]!.label);
-    labels.forEach((label) => o.onPrediction?.(label));
-    const outputs = [];
-    if (wanted.includes('probabilities')) {
-      outputs.push({
-        name: 'probabilities',
-        datatype: 'FP32',
-        shape: [results.length, model.labels.length],
-        parameters: { labels: model.labels.map((l) => l.name) },
-        data: results.flatMap((r) => Array.from(r.probabilities)),
+      const results = await e.classify(images);
+      const labels = results.map((r) => rank(model, r.probabilities)[0]!.label);
+      labels.forEach((label) => o.onPrediction?.(label));
+      const outputs = [];
+      if (wanted.includes('probabilities')) {
+        outputs.push({
+          name: 'probabilities',
+          datatype: 'FP32',
+          shape: [results.length, model.labels.length],
+          parameters: { labels: model.labels.map((l) => l.name) },
+          data: results.flatMap((r) => Array.from(r.probabilities)),
+        });
+      }
+      if (wanted.includes('label')) {
+        outputs.push({ name: 'label', datatype: 'BYTES', shape: [results.length], data: labels });
+      }
+      res.json({
+        model_name: model.info.name,
+        model_version: model.info.version,
+        ...(request.id !== undefined ? { id: request.id } : {}),
+        outputs,
       });
-    }
-    if (wanted.includes('label')) {
-      outputs.push({ name: 'label', datatype: 'BYTES', shape: [results.length], data: labels });
-    }
-    res.json({
-      model_name: model.info.name,
-      model_version: model.info.version,
-      ...(request.id !== undefined ? { id: request.id } : {}),
-      outputs,
-    });
-  });
+    },
+  );
 
   router.use((_req: Request, res: Response) => {
     res.status(404).json({ error: 'No such Open Inference Protocol route.' });

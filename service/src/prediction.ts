@@ -45,6 +45,7 @@ export class Predictor {
     const model = this.engine.model;
     // Before the model is loaded the decoder's target size is unknown.
     if (!model || !this.engine.ready) throw new NotReadyError();
+    this.engine.admit();
     const decoded = await decodeImage(photo, {
       size: model.input.size,
       resize: model.input.resize,

@@ -162,6 +162,9 @@ describe('service over HTTP', () => {
     const size = fp32.shape[1]!;
     assert.deepEqual(fp32.shape, [-1, size, size, 3]);
     assert.equal((await j('/v2/models/nope')).status, 404);
+    const version = (meta.body.versions as string[])[0]!;
+    assert.equal((await j(`/v2/models/${modelName}/versions/${version}/ready`)).status, 200);
+    assert.equal((await j(`/v2/models/${modelName}/versions/not-${version}`)).status, 404);
 
     const photo = bundledTestPhoto();
     const other = await makeImage('png', 200, 200, 9);
