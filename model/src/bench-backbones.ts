@@ -1,6 +1,7 @@
 /**
  * Milliseconds per photo of a backbone's feature extraction (median of several timed runs after a warm-up), for
- * the model card's latency column. Run: npx tsx model/src/bench-backbones.ts [--backend wasm] [--url <clean url>]
+ * the model card's latency column. Run:
+ *   npx tsx model/src/bench-backbones.ts [--backend wasm] [--engine fused|layers] [--url <clean backbone url>]
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from './backend';
@@ -49,11 +50,12 @@ async function main(): Promise<void> {
   const specs = url ? [CLEAN_BACKBONE, NPM_BACKBONE] : [NPM_BACKBONE];
   if (!url) console.log('(no --url: the clean backbone is skipped)');
   for (const spec of specs) {
-    const backbone = await loadBackbone(spec, { url: spec.kind === 'layers' ? url : undefined });
+    const engine = (arg('--engine') ?? 'fused') as 'fused' | 'layers';
+    const backbone = await loadBackbone(spec, { url: spec.kind === 'layers' ? url : undefined, engine });
     for (const batch of [1, 8]) {
       const t = await timeExtraction(backbone, batch, batch === 1 ? 15 : 5);
       console.log(
-        `${backend} ${spec.id} ${spec.inputSize}px layers=${spec.layers.join('+')} batch=${batch}: ` +
+        `${backend}/${backbone.engine} ${spec.id} ${spec.inputSize}px layers=${spec.layers.join('+')} batch=${batch}: ` +
           `${t.medianMsPerPhoto.toFixed(1)} ms/photo (median of ${t.runs})`,
       );
     }
