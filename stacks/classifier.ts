@@ -185,7 +185,9 @@ export class Classifier extends pulumi.ComponentResource {
           ],
         },
       },
-      { ...inCluster, dependsOn: [this.deployment] },
+      // Not after the Deployment: a cloud load balancer takes a minute or two to appear, time the pods
+      // spend starting anyway.
+      inCluster,
     );
     this.nodePort = this.service.spec.ports.apply((ports) => ports[0]?.nodePort ?? 0);
 

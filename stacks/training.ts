@@ -13,6 +13,8 @@ import { containerSecurityContext, podSecurityContext, tmpMount, tmpVolume, writ
 
 export const TRAINING_CONTAINER = 'train';
 export const WAIT_CONTAINER = 'wait-for-data';
+/** Waiting for the photos plus training them on one CPU. */
+export const TRAINING_TIMEOUT_HOURS = 3;
 
 export interface ModelStoreArgs {
   config: TrainingConfig;
@@ -94,6 +96,8 @@ export class TrainingJob extends pulumi.ComponentResource {
         spec: {
           // A failed training is worth one more try (a node can go away), not an endless loop.
           backoffLimit: 1,
+          // The cluster gives up when Pulumi does, instead of keeping a pod waiting for data forever.
+          activeDeadlineSeconds: TRAINING_TIMEOUT_HOURS * 3600,
           template: {
             metadata: { labels },
             spec: {
@@ -134,7 +138,11 @@ export class TrainingJob extends pulumi.ComponentResource {
       },
       // Pulumi waits for the Job to complete (so a Deployment that reads the model starts after it);
       // training takes longer than the default ten minutes.
-      { parent: this, provider: args.provider, customTimeouts: { create: '3h', update: '3h' } },
+      {
+        parent: this,
+        provider: args.provider,
+        customTimeouts: { create: `${TRAINING_TIMEOUT_HOURS}h`, update: `${TRAINING_TIMEOUT_HOURS}h` },
+      },
     );
     this.registerOutputs({ jobName: this.job.metadata.name });
   }

@@ -1,6 +1,8 @@
 // Stack lb moved to an existing bare cluster (no load-balancer controller), as a user would:
 //   pulumi config set cluster existing; pulumi config set registry ...; pulumi config set awaitLoadBalancer false
 import assert from 'node:assert/strict';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { before, describe, it } from 'node:test';
 import {
   T,
@@ -16,7 +18,7 @@ describe('stack lb on a bare existing cluster', () => {
   before(async () => {
     run = await runStack('lb', {
       cluster: 'existing',
-      kubeconfig: '/home/user/course.kubeconfig',
+      kubeconfig: '~/.kube/course.yaml',
       kubeContext: 'course',
       registry: 'registry.example.com:5000/team/',
       nodeAddress: '192.0.2.4',
@@ -25,9 +27,9 @@ describe('stack lb on a bare existing cluster', () => {
     });
   });
 
-  it('talks to the given kubeconfig and context', () => {
+  it('talks to the given kubeconfig (~ expanded) and context', () => {
     const provider = run.one(T.k8sProvider).inputs;
-    assert.equal(provider.kubeconfig, '/home/user/course.kubeconfig');
+    assert.equal(provider.kubeconfig, path.join(os.homedir(), '.kube', 'course.yaml'));
     assert.equal(provider.context, 'course');
     assert.equal(run.one(T.image).inputs.imageName, 'registry.example.com:5000/team/gourmetgram:latest');
   });

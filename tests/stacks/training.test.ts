@@ -10,6 +10,7 @@ import {
   container,
   envOf,
 } from './expectations';
+import { allViolations, asPolicyResource } from '../policy/run-policies';
 import { runStack, type StackRun } from './harness';
 
 describe('training Job and model volume (dev stack)', () => {
@@ -72,5 +73,9 @@ describe('training Job and model volume (dev stack)', () => {
     const jobPodLabels = run.one(T.job).inputs.spec.template.metadata.labels;
     const routed = Object.entries(serviceSelector).every(([k, v]) => jobPodLabels[k] === v);
     assert.equal(routed, false);
+  });
+
+  it('passes the policy pack, the Job and its init container included', async () => {
+    assert.deepEqual(await allViolations(run.resources.map(asPolicyResource)), []);
   });
 });
