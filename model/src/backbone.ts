@@ -103,6 +103,7 @@ export async function buildBackboneNetwork(
   layers: string[],
   inputSize: number,
   engine: 'fused' | 'layers' = 'fused',
+  log: LogFn = silentLog,
 ): Promise<{ network: BackboneNetwork; digest: string }> {
   const decoded = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
   let fused: FusedGraph | undefined;
@@ -116,7 +117,19 @@ export async function buildBackboneNetwork(
   }
   if (fused) {
     const graph = fused;
-    return { network: { engine: 'fused', run: (x) => graph.run(x), dispose: () => graph.dispose() }, digest };
+    // A backend lacking a fused kernel (or an activation in it) fails here, at load, not on the first photo.
+    try {
+      tf.tidy(() => graph.run(tf.zeros([1, inputSize, inputSize, 3])));
+      return {
+        network: { engine: 'fused', run: (x) => graph.run(x), dispose: () => graph.dispose() },
+        digest,
+      };
+    } catch (err) {
+      graph.dispose();
+      log('fused engine unavailable on this backend; running TF.js layers', {
+        reason: (err as Error).message,
+      });
+    }
   }
   return { network: await layersNetwork(artifacts, layers, inputSize), digest };
 }
@@ -211,6 +224,7 @@ async function loadLayersKind(spec: BackboneSpec, opts: BackboneLoadOptions): Pr
         spec.layers,
         spec.inputSize,
         opts.engine,
+        opts.log,
       );
       if (digest === cached.digest && (!expected || digest === expected)) {
         log('backbone loaded from cache', { id: spec.id, url, dir: cached.dir, digest });
@@ -227,7 +241,13 @@ async function loadLayersKind(spec: BackboneSpec, opts: BackboneLoadOptions): Pr
   const artifacts = await readArtifactsFromUrl(url, {
     timeoutMs: opts.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
   });
-  const { network, digest } = await buildBackboneNetwork(artifacts, spec.layers, spec.inputSize, opts.engine);
+  const { network, digest } = await buildBackboneNetwork(
+    artifacts,
+    spec.layers,
+    spec.inputSize,
+    opts.engine,
+    opts.log,
+  );
   if (expected && digest !== expected) {
     network.dispose();
     throw mismatch(spec, url, expected, digest);
@@ -252,6 +272,7 @@ async function loadNsfwjsKind(spec: BackboneSpec, opts: BackboneLoadOptions): Pr
     spec.layers,
     spec.inputSize,
     opts.engine,
+    opts.log,
   );
   if (opts.expectedDigest && digest !== opts.expectedDigest) {
     network.dispose();
