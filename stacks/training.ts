@@ -9,6 +9,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { TrainingConfig } from './config';
 import { APP_NAME, appLabels } from './labels';
+import { parseCpu } from './quantity';
 import { containerSecurityContext, podSecurityContext, tmpMount, tmpVolume, writableDirsEnv } from './pod';
 
 export const TRAINING_CONTAINER = 'train';
@@ -61,9 +62,26 @@ export interface TrainingJobArgs {
   provider: k8s.Provider;
 }
 
-/** The training command the image provides (docs/interfaces.md), on data in the volume. */
-export function trainingCommand(dataDir: string): string[] {
-  return ['node', 'dist/model/cli/train.js', '--data', `/data/${dataDir}`, '--out', '/models/current'];
+/**
+ * The training command the image provides (docs/interfaces.md), on data in the volume. The feature cache
+ * goes to the volume too: the root filesystem is read-only, and a retried or repeated training then skips
+ * the slow feature extraction.
+ */
+export function trainingCommand(config: TrainingConfig): string[] {
+  const workers = Math.max(1, Math.floor(parseCpu(config.resources.cpu) ?? 1));
+  return [
+    'node',
+    'dist/model/cli/train.js',
+    '--data',
+    `/data/${config.dataDir}`,
+    '--out',
+    '/models/current',
+    '--cache-dir',
+    '/models/.feature-cache',
+    // One extraction process per CPU the Job may use; the node's CPU count would overcommit the limit.
+    '--workers',
+    String(workers),
+  ];
 }
 
 export class TrainingJob extends pulumi.ComponentResource {
@@ -122,7 +140,7 @@ export class TrainingJob extends pulumi.ComponentResource {
                   name: TRAINING_CONTAINER,
                   image: args.image,
                   workingDir: '/app',
-                  command: trainingCommand(config.dataDir),
+                  command: trainingCommand(config),
                   env: writableDirsEnv,
                   securityContext: containerSecurityContext,
                   // Requests equal limits: training is a batch job that should neither be starved nor

@@ -39,7 +39,7 @@ describe('training Job and model volume (dev stack)', () => {
     const train = job.containers[0];
     assert.equal(train.image, run.outputs.image);
     assert.match(train.image, DIGEST_REF);
-    assert.deepEqual(train.command, [
+    assert.deepEqual(train.command.slice(0, 6), [
       'node',
       'dist/model/cli/train.js',
       '--data',
@@ -47,6 +47,9 @@ describe('training Job and model volume (dev stack)', () => {
       '--out',
       '/models/current',
     ]);
+    // Writable places only: the feature cache on the volume, one worker per CPU of the Job.
+    assert.equal(train.command[train.command.indexOf('--cache-dir') + 1], '/models/.feature-cache');
+    assert.equal(train.command[train.command.indexOf('--workers') + 1], '1');
     assert.equal(
       job.volumes.find((v: { name: string }) => v.name === 'store').persistentVolumeClaim.claimName,
       'gourmetgram-models',
