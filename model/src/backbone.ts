@@ -119,7 +119,7 @@ export async function buildBackboneNetwork(
     const graph = fused;
     // A backend lacking a fused kernel (or an activation in it) fails here, at load, not on the first photo.
     try {
-      tf.tidy(() => graph.run(tf.zeros([1, inputSize, inputSize, 3])));
+      tf.dispose(tf.tidy(() => graph.run(tf.zeros([1, inputSize, inputSize, 3]))));
       return {
         network: { engine: 'fused', run: (x) => graph.run(x), dispose: () => graph.dispose() },
         digest,

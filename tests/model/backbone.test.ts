@@ -70,6 +70,7 @@ after(async () => {
 
 describe('layers backbone from a file:// URL', () => {
   it('loads, extracts pooled features of the right dimension, and leaks no tensors', async () => {
+    const before = tf.memory().numTensors;
     const b = await loadBackbone(tinySpec(fileUrl(dirs.plain), ['block_1_project_BN', 'out_relu']));
     assert.equal(b.featureDim, TINY_DIMS.block_1_project_BN + TINY_DIMS.out_relu);
     assert.match(b.digest, /^[0-9a-f]{64}$/);
@@ -83,6 +84,7 @@ describe('layers backbone from a file:// URL', () => {
     assert.deepEqual(again, first);
     assert.notDeepEqual(first[0], first[1], 'different photos give different features');
     b.dispose();
+    assert.equal(tf.memory().numTensors, before, 'dispose frees everything the load made');
   });
 
   it('refuses images of the wrong size with the size it wants', async () => {
