@@ -1,7 +1,16 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { FromWorker, ModelDescription, ToWorker, WorkerInit } from './worker-protocol';
+import { DecodeError } from './decode';
+import type {
+  DecodedInWorker,
+  FromWorker,
+  ImageOutcome,
+  JobImage,
+  ModelDescription,
+  ToWorker,
+  WorkerInit,
+} from './worker-protocol';
 
 /**
  * The inference engine: a pool of worker threads behind one bounded queue. It sheds load by deadline (a request
@@ -38,6 +47,8 @@ export interface ClassifyResult {
   inferenceMs: number;
   queueMs: number;
   batchSize: number;
+  /** for a photo the worker decoded (classifyPhoto): what it made of it */
+  decoded?: DecodedInWorker;
 }
 
 /** The expected wait is longer than allowed: answer 503 and ask the client to come back after retryAfterSeconds. */
@@ -65,7 +76,7 @@ export class InferenceError extends Error {
 }
 
 interface QueuedImage {
-  image: Uint8Array;
+  image: JobImage;
   enqueuedAt: number;
   resolve(result: ClassifyResult): void;
   reject(err: Error): void;
@@ -187,6 +198,26 @@ export class Engine {
     } catch (err) {
       return Promise.reject(err as Error);
     }
+    return Promise.all(this.enqueue(images.map((rgb) => ({ rgb }))));
+  }
+
+  /**
+   * Classifies an encoded photo that the worker decodes itself: for a decoder that would block the event loop
+   * (jimp is pure JavaScript). A photo the decoder refuses rejects with its DecodeError.
+   */
+  classifyPhoto(
+    photo: Uint8Array,
+    decode: { maxPixels: number; decoder: 'sharp' | 'jimp' },
+  ): Promise<ClassifyResult> {
+    try {
+      this.admit(1);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.enqueue([{ photo, decode }])[0]!;
+  }
+
+  private enqueue(images: JobImage[]): Promise<ClassifyResult>[] {
     const enqueuedAt = performance.now();
     const promises = images.map(
       (image) =>
@@ -196,7 +227,7 @@ export class Engine {
     );
     this.options.observer?.queueDepth?.(this.queue.length);
     this.dispatch();
-    return Promise.all(promises);
+    return promises;
   }
 
   /** Waits for queued and running images to finish, then stops the workers. New work is refused meanwhile. */
@@ -234,7 +265,7 @@ export class Engine {
           case 'result':
             worker.numTensors = message.numTensors;
             this.options.observer?.workerTensors?.(index, message.numTensors);
-            this.finishJob(worker, message.jobId, message.inferenceMs, message.probabilities);
+            this.finishJob(worker, message.jobId, message.inferenceMs, message.busyMs, message.outcomes);
             break;
           case 'failed':
             this.failJob(worker, new InferenceError(`Inference failed: ${message.message}`));
@@ -287,11 +318,15 @@ export class Engine {
       const job = { id: this.nextJobId++, items, startedAt: performance.now() };
       worker.job = job;
       // Each image gets its own buffer so it can be transferred, not copied, to the worker.
-      const images = items.map((item) => new Uint8Array(item.image));
+      const images: JobImage[] = items.map(({ image }) =>
+        'rgb' in image
+          ? { rgb: new Uint8Array(image.rgb) }
+          : { ...image, photo: new Uint8Array(image.photo) },
+      );
       const message: ToWorker = { type: 'classify', jobId: job.id, images };
       worker.thread.postMessage(
         message,
-        images.map((i) => i.buffer),
+        images.map((i) => ('rgb' in i ? i.rgb.buffer : i.photo.buffer) as ArrayBuffer),
       );
       this.inFlightImages += items.length;
       this.options.observer?.inFlight?.(this.inFlightImages);
@@ -303,24 +338,34 @@ export class Engine {
     worker: PoolWorker,
     jobId: number,
     inferenceMs: number,
-    probabilities: Float32Array[],
+    busyMs: number,
+    outcomes: ImageOutcome[],
   ): void {
     const job = worker.job;
     if (!job || job.id !== jobId) return;
     worker.job = undefined;
-    this.inFlightImages -= job.items.length;
-    const perImage = inferenceMs / job.items.length;
+    const n = job.items.length;
+    this.inFlightImages -= n;
+    const perImage = inferenceMs / n;
     // An exponential moving average follows a slower machine or a busier neighbour within a few batches.
-    this.msPerImage = this.msPerImage === 0 ? perImage : 0.8 * this.msPerImage + 0.2 * perImage;
-    this.options.observer?.inference?.(perImage, job.items.length);
+    const busyPerImage = busyMs / n;
+    this.msPerImage = this.msPerImage === 0 ? busyPerImage : 0.8 * this.msPerImage + 0.2 * busyPerImage;
+    this.options.observer?.inference?.(perImage, n);
     this.options.observer?.inFlight?.(this.inFlightImages);
     job.items.forEach((item, i) => {
-      item.resolve({
-        probabilities: probabilities[i]!,
-        inferenceMs: perImage,
-        queueMs: job.startedAt - item.enqueuedAt,
-        batchSize: job.items.length,
-      });
+      const outcome = outcomes[i];
+      if (!outcome)
+        item.reject(new InferenceError('The inference worker gave no answer for an image; please retry.'));
+      else if ('error' in outcome) item.reject(new DecodeError(outcome.error.code, outcome.error.message));
+      else {
+        item.resolve({
+          probabilities: outcome.probabilities,
+          inferenceMs: perImage,
+          queueMs: job.startedAt - item.enqueuedAt,
+          batchSize: n,
+          decoded: outcome.decoded,
+        });
+      }
     });
     this.dispatch();
   }

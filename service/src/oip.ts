@@ -2,7 +2,7 @@ import express, { type Request, type Response, type NextFunction, Router } from 
 import sharp from 'sharp';
 import { z } from 'zod';
 import { decodeImage } from './decode';
-import type { Engine } from './engine';
+import type { ClassifyResult, Engine } from './engine';
 import { HttpError, toHttpError } from './http-error';
 import { rank } from './prediction';
 import { sniffImageFormat } from './upload';
@@ -56,37 +56,46 @@ function product(shape: number[]): number {
 }
 
 /** BYTES: one encoded image per element, base64 in JSON (a data: URL prefix is tolerated). */
-async function imagesFromBytes(
-  tensor: Tensor,
-  model: ModelDescription,
-  o: OipOptions,
-): Promise<Uint8Array[]> {
+function photosFromBytes(tensor: Tensor): Buffer[] {
   if (tensor.data.length === 0) throw bad(`Input '${tensor.name}' holds no image.`);
   if (product(tensor.shape) !== tensor.data.length) {
     throw bad(
       `Input '${tensor.name}': shape [${tensor.shape.join(', ')}] does not match ${tensor.data.length} elements.`,
     );
   }
-  return Promise.all(
-    tensor.data.map(async (element, i) => {
-      if (typeof element !== 'string')
-        throw bad(`Input '${tensor.name}' element ${i}: expected a base64 string.`);
-      const base64 = element.replace(/^data:[^,]*;base64,/, '');
-      if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(base64)) {
-        throw bad(`Input '${tensor.name}' element ${i}: not valid base64.`);
-      }
-      const photo = Buffer.from(base64, 'base64');
-      if (photo.length === 0) throw bad(`Input '${tensor.name}' element ${i}: the image is empty.`);
-      sniffImageFormat(photo);
+  return tensor.data.map((element, i) => {
+    if (typeof element !== 'string')
+      throw bad(`Input '${tensor.name}' element ${i}: expected a base64 string.`);
+    const base64 = element.replace(/^data:[^,]*;base64,/, '');
+    if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(base64)) {
+      throw bad(`Input '${tensor.name}' element ${i}: not valid base64.`);
+    }
+    const photo = Buffer.from(base64, 'base64');
+    if (photo.length === 0) throw bad(`Input '${tensor.name}' element ${i}: the image is empty.`);
+    sniffImageFormat(photo);
+    return photo;
+  });
+}
+
+/** Classifies encoded photos: decoded here with sharp, or by the workers with the pure-JS decoder. */
+async function classifyPhotos(
+  photos: Buffer[],
+  model: ModelDescription,
+  o: OipOptions,
+): Promise<ClassifyResult[]> {
+  const decode = { maxPixels: o.maxPixels, decoder: o.decoder };
+  if (o.decoder === 'jimp') return Promise.all(photos.map((photo) => o.engine.classifyPhoto(photo, decode)));
+  const images = await Promise.all(
+    photos.map(async (photo) => {
       const decoded = await decodeImage(photo, {
         size: model.input.size,
         resize: model.input.resize,
-        maxPixels: o.maxPixels,
-        decoder: o.decoder,
+        ...decode,
       });
       return decoded.rgb;
     }),
   );
+  return o.engine.classify(images);
 }
 
 /** FP32 [N, H, W, 3] in 0..255: clamped to bytes and, when not the model's size, resized like a photo. */
@@ -221,15 +230,15 @@ export function createOipRouter(o: OipOptions): Router {
 
       const tensor = request.inputs[0]!;
       e.admit(Math.max(1, tensor.shape[0] ?? 1));
-      let images: Uint8Array[];
-      if (tensor.datatype === 'BYTES') images = await imagesFromBytes(tensor, model, o);
-      else if (tensor.datatype === 'FP32') images = await imagesFromFloats(tensor, model, o);
+      let results: ClassifyResult[];
+      if (tensor.datatype === 'BYTES') results = await classifyPhotos(photosFromBytes(tensor), model, o);
+      else if (tensor.datatype === 'FP32')
+        results = await e.classify(await imagesFromFloats(tensor, model, o));
       else
         throw bad(
           `Input '${tensor.name}': datatype ${tensor.datatype} is not accepted; use BYTES (encoded images) or FP32.`,
         );
 
-      const results = await e.classify(images);
       const labels = results.map((r) => rank(model, r.probabilities)[0]!.label);
       labels.forEach((label) => o.onPrediction?.(label));
       const outputs = [];

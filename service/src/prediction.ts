@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { decodeImage } from './decode';
-import { NotReadyError, type Engine } from './engine';
+import { NotReadyError, type ClassifyResult, type Engine } from './engine';
 import type { ModelDescription } from './worker-protocol';
 
 /**
@@ -46,13 +46,21 @@ export class Predictor {
     // Before the model is loaded the decoder's target size is unknown.
     if (!model || !this.engine.ready) throw new NotReadyError();
     this.engine.admit();
-    const decoded = await decodeImage(photo, {
-      size: model.input.size,
-      resize: model.input.resize,
-      ...this.decoding,
-    });
-    const [result] = await this.engine.classify([decoded.rgb]);
-    const ranked = rank(model, result!.probabilities);
+    let decoded: { rgb: Uint8Array; width: number; height: number; format: string; decodeMs: number };
+    let result: ClassifyResult;
+    if (this.decoding.decoder === 'jimp') {
+      // Pure-JavaScript decoding would stall every other request (and the probes) on this thread.
+      result = await this.engine.classifyPhoto(photo, this.decoding);
+      decoded = result.decoded!;
+    } else {
+      decoded = await decodeImage(photo, {
+        size: model.input.size,
+        resize: model.input.resize,
+        ...this.decoding,
+      });
+      [result] = (await this.engine.classify([decoded.rgb])) as [ClassifyResult];
+    }
+    const ranked = rank(model, result.probabilities);
     const best = ranked[0]!;
     return {
       prediction: {
@@ -61,8 +69,8 @@ export class Predictor {
         top: ranked.slice(0, 3),
         timings: {
           decodeMs: round(decoded.decodeMs, 1),
-          queueMs: round(result!.queueMs, 1),
-          inferenceMs: round(result!.inferenceMs, 1),
+          queueMs: round(result.queueMs, 1),
+          inferenceMs: round(result.inferenceMs, 1),
           totalMs: round(performance.now() - started, 1),
         },
         model: { name: model.info.name, version: model.info.version },

@@ -26,10 +26,39 @@ export interface ModelDescription {
   backend: string;
 }
 
-export type ToWorker = { type: 'classify'; jobId: number; images: Uint8Array[] };
+/**
+ * One image of a job: RGB bytes at the model's input size, or an encoded photo for the worker to decode. The
+ * pure-JavaScript decoder (jimp) runs in the worker so that it never blocks the main thread's event loop;
+ * sharp decodes on libuv's thread pool and hands the engine RGB.
+ */
+export type JobImage =
+  { rgb: Uint8Array } | { photo: Uint8Array; decode: { maxPixels: number; decoder: 'sharp' | 'jimp' } };
+
+export interface DecodedInWorker {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  format: string;
+  decodeMs: number;
+}
+
+export type ImageOutcome =
+  | { probabilities: Float32Array; decoded?: DecodedInWorker }
+  | { error: { code: 'unsupported' | 'corrupt' | 'too_many_pixels'; message: string } };
+
+export type ToWorker = { type: 'classify'; jobId: number; images: JobImage[] };
 
 export type FromWorker =
   | { type: 'ready'; model: ModelDescription; warmupMsPerImage: number; numTensors: number }
-  | { type: 'result'; jobId: number; probabilities: Float32Array[]; inferenceMs: number; numTensors: number }
+  | {
+      type: 'result';
+      jobId: number;
+      outcomes: ImageOutcome[];
+      /** model time for the whole batch */
+      inferenceMs: number;
+      /** decoding plus model time: what the next job will wait for */
+      busyMs: number;
+      numTensors: number;
+    }
   | { type: 'failed'; jobId: number; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };

@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, loadClassifier, type Classifier } from '../../model/src/index';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol';
+import { DecodeError, decodeImage } from './decode';
+import type { DecodedInWorker, FromWorker, ImageOutcome, ToWorker, WorkerInit } from './worker-protocol';
 
 /**
  * One inference worker thread: loads the classifier once, warms it up, then classifies the batches the engine
@@ -61,18 +62,54 @@ async function main(): Promise<void> {
     void (async () => {
       const started = performance.now();
       try {
+        const { size, resize } = classifier.input;
+        const prepared = await Promise.all(
+          message.images.map(async (image): Promise<DecodedInWorker | ImageOutcome | { rgb: Uint8Array }> => {
+            if ('rgb' in image) return { rgb: image.rgb };
+            try {
+              const photo = Buffer.from(image.photo.buffer, image.photo.byteOffset, image.photo.byteLength);
+              return await decodeImage(photo, { size, resize, ...image.decode });
+            } catch (err) {
+              if (err instanceof DecodeError) return { error: { code: err.code, message: err.message } };
+              throw err;
+            }
+          }),
+        );
+        const decodedAt = performance.now();
+        const runnable = prepared.filter((p): p is { rgb: Uint8Array } => 'rgb' in p);
         // Own copies: the classifier's arrays may be views sharing one buffer, which cannot be transferred twice.
-        const probabilities = (await classifier.classify(message.images)).map((p) => Float32Array.from(p));
-        const inferenceMs = performance.now() - started;
+        const probabilities = (await classifier.classify(runnable.map((p) => p.rgb))).map((p) =>
+          Float32Array.from(p),
+        );
+        const finished = performance.now();
+        let next = 0;
+        const outcomes: ImageOutcome[] = prepared.map((p, i) => {
+          if ('error' in p) return p;
+          const result = probabilities[next++]!;
+          const wasEncoded = 'photo' in message.images[i]!;
+          if (!wasEncoded) return { probabilities: result };
+          // A copy with its own buffer, so it can be transferred whatever memory the decoder returned.
+          const decoded = p as DecodedInWorker;
+          return { probabilities: result, decoded: { ...decoded, rgb: new Uint8Array(decoded.rgb) } };
+        });
+        const transfer = outcomes.flatMap((o) =>
+          'probabilities' in o
+            ? [
+                o.probabilities.buffer as ArrayBuffer,
+                ...(o.decoded ? [o.decoded.rgb.buffer as ArrayBuffer] : []),
+              ]
+            : [],
+        );
         send(
           {
             type: 'result',
             jobId: message.jobId,
-            probabilities,
-            inferenceMs,
+            outcomes,
+            inferenceMs: finished - decodedAt,
+            busyMs: finished - started,
             numTensors: tf.memory().numTensors,
           },
-          probabilities.map((p) => p.buffer as ArrayBuffer),
+          [...new Set(transfer)],
         );
       } catch (err) {
         send({ type: 'failed', jobId: message.jobId, message: (err as Error).message });

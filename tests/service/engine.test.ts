@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { DecodeError } from '../../service/src/decode';
 import {
   Engine,
   InferenceError,
@@ -121,6 +122,20 @@ describe('engine', () => {
     const [bad, good] = await Promise.allSettled([e.classify([image(254)]), e.classify([image(3)])]);
     assert.equal(bad.status, 'rejected');
     assert.equal(good.status, 'fulfilled');
+    await e.close();
+  });
+
+  it('rejects only the image a worker could not decode, with its DecodeError', async () => {
+    const e = engine({ batchMaxSize: 2, batchMaxWaitMs: 50 });
+    await e.start();
+    const photo = (first: number) =>
+      e.classifyPhoto(Uint8Array.from([first, 1, 2]), { maxPixels: 10, decoder: 'jimp' });
+    const [bad, good] = await Promise.allSettled([photo(253), photo(7)]);
+    assert.equal(bad.status, 'rejected');
+    assert.ok((bad as PromiseRejectedResult).reason instanceof DecodeError);
+    assert.equal(((bad as PromiseRejectedResult).reason as DecodeError).code, 'corrupt');
+    assert.equal(good.status, 'fulfilled');
+    assert.equal((good as PromiseFulfilledResult<{ batchSize: number }>).value.batchSize, 2);
     await e.close();
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { bundledTestPhoto, bytes, makeImage } from '../helpers/images';
@@ -251,14 +252,47 @@ describe('service over HTTP', () => {
 });
 
 describe('service with the pure-JS decoder (IMAGE_DECODER=jimp)', () => {
-  it('classifies a photo', async () => {
-    const server = await startServer({ env: { IMAGE_DECODER: 'jimp' } });
-    try {
-      const res = await fetch(`${server.url}/predict`, { method: 'POST', body: form(bundledTestPhoto()) });
-      assert.equal(res.status, 200);
-      assertPrediction((await res.json()) as PredictionBody);
-    } finally {
-      await server.stop();
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer({ env: { IMAGE_DECODER: 'jimp' } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('classifies a photo, and refuses a corrupt one with 422', async () => {
+    const res = await fetch(`${server.url}/predict`, { method: 'POST', body: form(bundledTestPhoto()) });
+    assert.equal(res.status, 200);
+    assertPrediction((await res.json()) as PredictionBody);
+    const bad = await fetch(`${server.url}/predict`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'image/jpeg' },
+      body: bytes(bundledTestPhoto().subarray(0, 2000)),
+    });
+    assert.equal(bad.status, 422);
+  });
+
+  it('decodes off the event loop: probes answer while a big photo is decoded', async () => {
+    const big = await makeImage('jpeg', 3000, 2000, 5);
+    const started = performance.now();
+    const prediction = fetch(`${server.url}/predict`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'image/jpeg' },
+      body: bytes(big),
+    }).then(async (r) => ({ status: r.status, ms: performance.now() - started }));
+    await new Promise((r) => setTimeout(r, 50));
+    const probeMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+      probeMs.push(performance.now() - t);
     }
+    const done = await prediction;
+    assert.equal(done.status, 200);
+    const worstProbe = Math.max(...probeMs);
+    assert.ok(
+      worstProbe * 3 < done.ms,
+      `slowest probe ${worstProbe.toFixed(1)} ms, prediction ${done.ms.toFixed(1)} ms`,
+    );
   });
 });
