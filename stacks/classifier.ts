@@ -6,7 +6,14 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig } from './config';
 import { APP_NAME, appLabels, selectorLabels } from './labels';
-import { containerSecurityContext, podSecurityContext, tmpMount, tmpVolume, writableDirsEnv } from './pod';
+import {
+  TMP_DIR,
+  containerSecurityContext,
+  podSecurityContext,
+  tmpMount,
+  tmpVolume,
+  writableDirsEnv,
+} from './pod';
 
 /** The service listens here (docs/interfaces.md). */
 export const CONTAINER_PORT = 3000;
@@ -54,7 +61,12 @@ export function classifierEnv(config: ClassifierConfig): k8s.types.input.core.v1
     BATCH_MAX_WAIT_MS: String(env.batchMaxWaitMs),
     LOG_LEVEL: env.logLevel,
   };
-  if (env.backboneUrl) vars.BACKBONE_URL = env.backboneUrl;
+  if (env.backboneUrl) {
+    vars.BACKBONE_URL = env.backboneUrl;
+    // Another backbone than the one baked into the image is fetched at start, and the image's cache
+    // directory is read-only: keep it in the writable /tmp instead.
+    if (env.backboneUrl !== 'none') vars.BACKBONE_CACHE_DIR = `${TMP_DIR}/backbones`;
+  }
   if (env.backboneFallback) vars.BACKBONE_FALLBACK = env.backboneFallback;
   if (config.modelSource === 'volume') vars.MODEL_DIR = VOLUME_MODEL_DIR;
   return [...Object.entries(vars).map(([name, value]) => ({ name, value })), ...writableDirsEnv];
