@@ -163,7 +163,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     res.status(http.status).set(http.headers);
     if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
-    else res.json({ error: http.message, code: http.code });
+    else res.json({ error: http.message, code: http.code, requestId: req.id });
   });
 
   return app;

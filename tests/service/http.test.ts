@@ -296,3 +296,27 @@ describe('service with the pure-JS decoder (IMAGE_DECODER=jimp)', () => {
     );
   });
 });
+
+describe('service with micro-batching (BATCH_MAX_SIZE=4)', () => {
+  it('answers concurrent requests from shared batches as it answers them alone', async () => {
+    const server = await startServer({ env: { BATCH_MAX_SIZE: '4', BATCH_MAX_WAIT_MS: '20' } });
+    try {
+      const alone = (await (await fetch(`${server.url}/test`)).json()) as PredictionBody;
+      const together = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const res = await fetch(`${server.url}/test`);
+          assert.equal(res.status, 200);
+          return (await res.json()) as PredictionBody;
+        }),
+      );
+      for (const p of together) {
+        assert.equal(p.label, alone.label);
+        assert.ok(Math.abs(p.confidence - alone.confidence) < 1e-3);
+      }
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.ok(Number(/inference_duration_seconds_count (\d+)/.exec(metrics)?.[1]) >= 9);
+    } finally {
+      await server.stop();
+    }
+  });
+});
