@@ -243,6 +243,33 @@ describe('load test against a scripted local target', () => {
     assert.equal(JSON.parse(readFileSync(join(outDir, 'run.json'), 'utf8')).interrupted, true);
   });
 
+  it('many users over many stages add no listeners to the caller’s interrupt signal (no leak warning)', async () => {
+    target.reset();
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const interrupt = new AbortController();
+    try {
+      const stage = { users: 25, delaySeconds: 0.01, durationSeconds: 0.2 };
+      await runLoadTest({
+        url: target.origin,
+        path: '/test',
+        profile: { name: 'many', stages: Array(12).fill(stage) },
+        outDir: join(tmp('gg-load-'), 'run'),
+        timeoutMs: 250,
+        keepAlive: true,
+        interrupt: interrupt.signal,
+      });
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a later tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.filter((w) => w === 'MaxListenersExceededWarning'),
+      [],
+    );
+  });
+
   it('the CLI exits 2 with a clear message when nothing listens at --url', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

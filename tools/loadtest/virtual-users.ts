@@ -9,6 +9,7 @@
  * per user over undici's Pool (Node's own maintained HTTP client), with the pool bounded to one connection per
  * user so concurrency can never exceed the stage's user count.
  */
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, errors as undiciErrors } from 'undici';
@@ -68,10 +69,20 @@ export async function runStage(options: StageOptions): Promise<StageTiming> {
     bodyTimeout: options.timeoutMs,
     connectTimeout: options.timeoutMs,
   });
-  const stageOver = new AbortController();
-  const stopThinking = AbortSignal.any([stageOver.signal, ...(interrupt ? [interrupt] : [])]);
+  // Two per-stage signals: thinking stops at the planned end or on Ctrl-C, requests in flight only on Ctrl-C.
+  // Each user listens on both; they are the stage's own, so the caller's signal gets one listener per stage,
+  // removed when the stage ends, however many users and stages there are.
+  const thinking = new AbortController();
+  const requests = new AbortController();
+  setMaxListeners(stage.users + 10, thinking.signal, requests.signal);
+  const onInterrupt = () => {
+    thinking.abort();
+    requests.abort();
+  };
+  if (interrupt?.aborted) onInterrupt();
+  interrupt?.addEventListener('abort', onInterrupt, { once: true });
   const startedAt = Date.now();
-  const deadline = setTimeout(() => stageOver.abort(), stage.durationSeconds * 1000);
+  const deadline = setTimeout(() => thinking.abort(), stage.durationSeconds * 1000);
 
   const oneRequest = async (): Promise<void> => {
     const sentAt = Date.now();
@@ -81,7 +92,7 @@ export async function runStage(options: StageOptions): Promise<StageTiming> {
         path: options.path,
         method: 'GET',
         reset: !options.keepAlive,
-        signal: interrupt,
+        signal: requests.signal,
       });
       let bytes = 0;
       for await (const chunk of response.body) bytes += (chunk as Buffer).length;
@@ -89,7 +100,7 @@ export async function runStage(options: StageOptions): Promise<StageTiming> {
       const status = response.statusCode;
       options.onOutcome({ sentAt, latencyMs, status, bytes, error: errorKindOfStatus(status) });
     } catch (err) {
-      if (interrupt?.aborted && isAbort(err)) return; // cut off by Ctrl-C: neither a success nor a failure
+      if (requests.signal.aborted && isAbort(err)) return; // cut off by Ctrl-C: neither a success nor a failure
       options.onOutcome({
         sentAt,
         latencyMs: performance.now() - t0,
@@ -101,9 +112,9 @@ export async function runStage(options: StageOptions): Promise<StageTiming> {
   };
 
   const virtualUser = async (): Promise<void> => {
-    while (!stopThinking.aborted) {
+    while (!thinking.signal.aborted) {
       try {
-        await sleep(random() * stage.delaySeconds * 1000, undefined, { signal: stopThinking });
+        await sleep(random() * stage.delaySeconds * 1000, undefined, { signal: thinking.signal });
       } catch {
         return; // the stage ended while this user was thinking
       }
@@ -115,7 +126,8 @@ export async function runStage(options: StageOptions): Promise<StageTiming> {
     await Promise.all(Array.from({ length: stage.users }, virtualUser));
   } finally {
     clearTimeout(deadline);
+    interrupt?.removeEventListener('abort', onInterrupt);
     await pool.close().catch(() => undefined);
   }
-  return { startedAt, endedAt: Date.now(), interrupted: interrupt?.aborted ?? false };
+  return { startedAt, endedAt: Date.now(), interrupted: requests.signal.aborted };
 }
