@@ -19,6 +19,7 @@ const cluster = connectCluster(config.cluster, stack);
 // 2. The image, built and pushed (or prebuilt), pinned by digest.
 const classifierImage = new ClassifierImage('classifier-image', {
   image: config.image,
+  stack,
   gcp: cluster.gke && {
     provider: cluster.gke.gcp,
     project: config.cluster.gcp.project,

@@ -15,6 +15,7 @@ const DOCKERFILE = path.join(BUILD_CONTEXT, 'service', 'Dockerfile');
 
 export interface ClassifierImageArgs {
   image: ImageConfig;
+  stack: string;
   /** Set on GKE: without a configured registry, an Artifact Registry repository is created in it. */
   gcp?: { provider: gcp.Provider; project: string; region: string };
 }
@@ -53,7 +54,8 @@ export class ClassifierImage extends pulumi.ComponentResource {
       const registry = new gcp.artifactregistry.Repository(
         `${name}-registry`,
         {
-          repositoryId: APP_NAME,
+          // One repository per stack: the strategy stacks may share a project and region.
+          repositoryId: `${APP_NAME}-${args.stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
           location: region,
           format: 'DOCKER',
           description: 'GourmetGram classifier images',

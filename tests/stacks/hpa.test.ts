@@ -78,10 +78,11 @@ describe('stack hpa (GKE)', () => {
     assert.equal(pool.nodeConfig.workloadMetadataConfig.mode, 'GKE_METADATA');
     assert.equal(pool.nodeConfig.diskSizeGb, 30);
     assert.equal(run.one(T.registry).inputs.format, 'DOCKER');
+    assert.equal(run.one(T.registry).inputs.repositoryId, 'gourmetgram-hpa', 'one repository per stack');
     const image = run.one(T.image).inputs;
     assert.match(
       image.imageName,
-      /^us-central1-docker\.pkg\.dev\/test-project\/gourmetgram\/gourmetgram:latest$/,
+      /^us-central1-docker\.pkg\.dev\/test-project\/gourmetgram-hpa\/gourmetgram:latest$/,
     );
     assert.equal(image.build.platform, 'linux/amd64');
     assert.match(image.build.dockerfile, /service[/\\]Dockerfile$/);
