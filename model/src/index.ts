@@ -49,4 +49,5 @@ export {
   type LoadOptions,
   type ModelInfo,
 } from './classifier';
+export { timeExtraction, type ExtractionTiming } from './bench-backbones';
 export type { LogFn } from './log';
