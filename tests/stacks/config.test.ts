@@ -28,9 +28,26 @@ describe('Pulumi.yaml and stacks/config.ts', () => {
     }
   });
 
-  it('stack files set only declared keys', () => {
+  it("declare keys the way Pulumi's project schema allows (type, items, description, default)", () => {
+    // sdk/go/common/workspace/project.json: a config type declaration takes these fields only.
+    const allowed = new Set(['type', 'items', 'description', 'secret', 'default']);
+    for (const [key, declaration] of Object.entries(declared)) {
+      for (const field of Object.keys(declaration)) assert.ok(allowed.has(field), `${key}.${field}`);
+      assert.ok(['string', 'integer', 'boolean', 'array'].includes(declaration.type), `${key} type`);
+      if (declaration.type === 'array') assert.ok('items' in declaration, `${key} needs items`);
+    }
+  });
+
+  it('stack files set only declared keys, each of its declared type', () => {
     for (const stack of ['dev', 'k8s', 'lb', 'hpa']) {
-      for (const key of Object.keys(readStackFile(stack))) assert.ok(key in declared, `${stack}: ${key}`);
+      for (const [key, value] of Object.entries(readStackFile(stack))) {
+        assert.ok(key in declared, `${stack}: ${key} is not declared in Pulumi.yaml`);
+        assert.equal(
+          declaredType(value),
+          declared[key]!.type,
+          `${stack}: ${key} (the CLI rejects a mismatch)`,
+        );
+      }
     }
   });
 });
