@@ -90,7 +90,14 @@ export function createApp(deps: AppDeps): express.Express {
   });
   // The service is often reached over plain HTTP (a load balancer's IP): upgrade-insecure-requests would make
   // browsers fetch the stylesheet, script and form target over https and fail.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  // The upload page previews the chosen photo from a blob: URL; the result page shows it as a data: URL.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: { upgradeInsecureRequests: null, imgSrc: ["'self'", 'data:', 'blob:'] },
+      },
+    }),
+  );
   app.use(lifecycle.middleware);
 
   app.get('/healthz', (_req, res) => {

@@ -25,6 +25,7 @@ function layout(title: string, body: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · GourmetGram</title>
 <link rel="stylesheet" href="/static/style.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head>
 <body>
 <header><a href="/" class="brand">GourmetGram</a> <span class="tagline">what is on the plate?</span></header>
