@@ -22,6 +22,7 @@ import { DEFAULT_HEAD, predictHead, trainHead, type FeatureMatrix, type HeadConf
 import { confusionMatrix, reportFromConfusion, reportToMarkdown, type Report } from '../train/metrics';
 import { argmaxRows } from '../train/predictions';
 import { writeHeadIntoModel } from '../train/model-dir';
+import { modelMsPerPhoto } from '../train/latency';
 
 /** Layers the shipped heads read, per backbone kind: chosen by the experiments in model/README.md. */
 export const DEFAULT_LAYERS: Record<'layers' | 'nsfwjs', string[]> = {
@@ -53,7 +54,7 @@ function parseAugment(v: string): Variant[] {
 
 /** --base: 'npm' (the backbone inside nsfwjs), an http(s):// or file:// URL, or a local folder / model.json. */
 export function resolveBase(base: string): { kind: 'layers' | 'nsfwjs'; url?: string } {
-  if (base === 'npm' || base.startsWith('nsfwjs')) return { kind: 'nsfwjs' };
+  if (base === 'npm' || base === 'none' || base.startsWith('nsfwjs')) return { kind: 'nsfwjs' };
   if (/^(https?|file):\/\//i.test(base)) return { kind: 'layers', url: base };
   if (!existsSync(base)) {
     throw new DatasetError(
@@ -86,6 +87,7 @@ interface TrainOptions {
   balance: boolean;
   testTimeFlip: boolean;
   workers: number;
+  latencyRuns: number;
   cacheDir: string;
   backboneCacheDir: string;
   modelVersion: string;
@@ -152,6 +154,8 @@ async function main(opts: TrainOptions): Promise<void> {
     const files = train.map((s) => s.path);
     jobs.push({ variant, files: variant.startsWith('lowres') ? await largerThanLowres(files) : files });
   }
+  // Test-time flip is scored as it runs: the mirrored photo's prediction averaged in.
+  if (opts.testTimeFlip) jobs.push({ variant: 'flip', files: validation.map((s) => s.path) });
 
   const bar = new cliProgress.SingleBar(
     {
@@ -174,9 +178,9 @@ async function main(opts: TrainOptions): Promise<void> {
 
   const rows: Float32Array[] = [];
   const labels: number[] = [];
-  for (const job of jobs) {
-    const byFile = features.get(job.variant)!;
-    const wanted = job.variant === 'plain' ? train : train.filter((s) => byFile.has(s.path));
+  for (const variant of new Set(['plain' as Variant, ...opts.augment])) {
+    const byFile = features.get(variant)!;
+    const wanted = train.filter((s) => byFile.has(s.path));
     for (const s of wanted) {
       rows.push(byFile.get(s.path)!);
       labels.push(s.label);
@@ -237,6 +241,11 @@ async function main(opts: TrainOptions): Promise<void> {
     );
   }
 
+  const msPerPhoto =
+    opts.latencyRuns > 0
+      ? await modelMsPerPhoto(backbone, head.model, opts.testTimeFlip, opts.latencyRuns)
+      : undefined;
+
   const written = await writeHeadIntoModel(opts.out, {
     headId,
     labels: dataset.labels,
@@ -247,6 +256,7 @@ async function main(opts: TrainOptions): Promise<void> {
       backbone: { ...spec, digest: backbone.digest, featureDim: backbone.featureDim },
       testTimeFlip: opts.testTimeFlip,
       accuracy: Object.fromEntries(Object.entries(reports).map(([k, r]) => [`validation:${k}`, r.accuracy])),
+      ...(msPerPhoto ? { msPerPhoto: Number(msPerPhoto.toFixed(1)) } : {}),
       version: opts.modelVersion,
       trainedAt: new Date().toISOString(),
     },
@@ -264,6 +274,7 @@ async function main(opts: TrainOptions): Promise<void> {
             `validation ${k}: ${(r.accuracy * 100).toFixed(1)} % (macro ${(r.macroAccuracy * 100).toFixed(1)} %)`,
         )
         .join('; ') +
+      (msPerPhoto ? `; model ${msPerPhoto.toFixed(1)} ms/photo (wasm, one photo per call, median)` : '') +
       `. Wrote ${written.headDir} (${(written.headBytes / 1024).toFixed(0)} KiB) and ${written.metadataFile} ` +
       `in ${((Date.now() - started) / 1000).toFixed(0)} s.`,
   );
@@ -280,7 +291,7 @@ export function buildProgram(): Command {
     .option(
       '--base <url|path|npm>',
       "backbone: http(s):// or file:// URL, a model folder / model.json, or 'npm'",
-      TEACHABLE_MACHINE_MOBILENET_V2_035_URL,
+      process.env.BACKBONE_URL ?? TEACHABLE_MACHINE_MOBILENET_V2_035_URL,
     )
     .option(
       '--source <url>',
@@ -331,8 +342,18 @@ export function buildProgram(): Command {
       int('--workers'),
       Math.min(2, os.availableParallelism()),
     )
+    .option(
+      '--latency-runs <n>',
+      'time the model on single photos this many times (median; 0: skip)',
+      int('--latency-runs'),
+      15,
+    )
     .option('--cache-dir <dir>', 'feature cache', path.join('.cache', 'features'))
-    .option('--backbone-cache-dir <dir>', 'fetched backbones', DEFAULT_BACKBONE_CACHE_DIR)
+    .option(
+      '--backbone-cache-dir <dir>',
+      'fetched backbones (default: BACKBONE_CACHE_DIR or the service default)',
+      process.env.BACKBONE_CACHE_DIR ?? DEFAULT_BACKBONE_CACHE_DIR,
+    )
     .option('--model-version <v>', 'version recorded in the metadata', '1')
     .action(async (opts: TrainOptions) => {
       try {

@@ -16,11 +16,11 @@ export interface HeadConfig {
 }
 
 export const DEFAULT_HEAD: HeadConfig = {
-  hidden: 512,
-  inputDropout: 0.2,
+  hidden: 128,
+  inputDropout: 0,
   dropout: 0.5,
   l2: 1e-4,
-  epochs: 30,
+  epochs: 20,
   batchSize: 256,
   learningRate: 1e-3,
   balanceClasses: true,
