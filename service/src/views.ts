@@ -57,7 +57,7 @@ ${m.ready ? '' : '<p class="notice">The model is still loading: a photo sent now
   </label>
   <button type="submit">Classify</button>
 </form>
-<p class="classes">Classes: ${m.classes.map(escapeHtml).join(', ')}.</p>
+${m.classes.length ? `<p class="classes">Classes: ${m.classes.map(escapeHtml).join(', ')}.</p>` : ''}
 <script src="/static/upload.js" defer></script>`,
   );
 }
@@ -83,7 +83,7 @@ export function resultPage(m: ResultPageModel): string {
 <p class="confidence">confidence <strong id="confidence">${percent(p.confidence)}</strong></p>
 <figure>
   <img id="photo" src="${m.photoUrl}" alt="the photo as the model saw it">
-  <figcaption>${escapeHtml(m.image.format.toUpperCase())}, ${m.image.width} × ${m.image.height} px, as the model saw it</figcaption>
+  <figcaption>your ${escapeHtml(m.image.format.toUpperCase())} photo (${m.image.width} × ${m.image.height} px) as the model saw it</figcaption>
 </figure>
 <h2>Top 3</h2>
 <table id="top">
