@@ -158,7 +158,13 @@ async function loadWithHead(
     fallback
       ? `model ready on the npm-shipped backbone '${backbone.spec.id}' (offline fallback)`
       : `model ready on backbone '${backbone.spec.id}'`,
-    { head: entry.id, backbone: backbone.spec.id, digest: backbone.digest, source: backbone.loadedFrom },
+    {
+      head: entry.id,
+      backbone: backbone.spec.id,
+      digest: backbone.digest,
+      source: backbone.loadedFrom,
+      engine: backbone.engine,
+    },
   );
   return classifier;
 }
