@@ -37,13 +37,12 @@ describe('the upload page in Chromium', { skip, timeout: 300_000 }, () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     photo = path.join(ARTIFACTS, 'upload-photo.jpg');
     fs.writeFileSync(photo, await makeJpeg(640, 480, 3));
-    [server, browser] = await Promise.all([
-      startServer(),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      }),
-    ]);
+    // One after the other, so that a server that fails to start leaves no browser behind to hang the run.
+    server = await startServer();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
   });
   after(async () => {
     await browser?.close();
