@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -95,6 +95,11 @@ describe('report output', () => {
     assert.match(md, /\| resp time \(s\) \| 0\.706 \| 0\.641 \|/);
     assert.match(md, /\| replicas \(mean\) \| 1\.00 \| 2\.25 \|/);
     assert.match(md, /\| accuracy \| 60\.0 % \| 68\.5 % \|/);
+    assert.match(
+      md,
+      /\| model served \| gourmetgram-food11 1\.0\.0 \(nsfwjs-mobilenet-v2, wasm\) \| n\/a \|/,
+    );
+    assert.doesNotMatch(md, /did not use the same load profile/);
 
     const csv = parse(readFileSync(files.csv, 'utf8'), { columns: true }) as Record<string, string>[];
     assert.deepEqual(
@@ -149,6 +154,19 @@ describe('report output', () => {
     assert.ok(!existsSync(join(out, 'resources.png')));
     assert.ok(existsSync(join(out, 'latency.png')));
     assert.ok(log.some((m) => /no resources\.csv/.test(m)));
+  });
+
+  it('says so when the runs were made with different load profiles', async () => {
+    const runs = mkdtempSync(join(tmpdir(), 'gg-report-runs-'));
+    cpSync(join(RUNS, 'hpa'), join(runs, 'hpa-30'), { recursive: true });
+    const latency = join(runs, 'hpa-30', 'latency.csv');
+    writeFileSync(latency, readFileSync(latency, 'utf8').replace(/Z,30,1,60,/, 'Z,40,1,60,'));
+    const files = await writeReport({
+      runDirs: [join(RUNS, 'k8s'), join(runs, 'hpa-30')],
+      outDir: join(runs, 'report'),
+      modelCard: MODEL_CARD,
+    });
+    assert.match(files.markdown, /did not use the same load profile/);
   });
 
   it('the CLI names what is missing when a directory is not a run', async () => {

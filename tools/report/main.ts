@@ -45,6 +45,10 @@ export async function writeReport(options: ReportOptions): Promise<ReportFiles> 
       notes.push(`${run.name}: no monitor sample falls inside the load test's time window`);
     if (!run.okLatenciesMs) notes.push(`${run.name}: no requests.csv → p50/p99 n/a`);
   }
+  const shapes = new Set(runs.map((r) => r.stages.map((s) => `${s.users}/${s.delaySeconds}`).join(',')));
+  if (shapes.size > 1) {
+    notes.push('the runs did not use the same load profile (stages differ): compare their figures with care');
+  }
   if (summaries.every((s) => !Number.isFinite(s.accuracy))) {
     notes.push(`accuracy n/a: no accuracy figure in ${options.modelCard}`);
   }

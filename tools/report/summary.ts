@@ -28,6 +28,8 @@ export interface RunSummary {
   mem_use_KB: number;
   accuracy: number;
   accuracy_source: string;
+  /** what the service said it ran (run.json): name version (backbone, TF.js backend) */
+  model: string;
 }
 
 /** Samples from the first stage's start to the last stage's end: idle minutes before or after do not dilute. */
@@ -67,6 +69,9 @@ export function summariseRun(run: Run, accuracy: ModelAccuracy | null): RunSumma
     mem_use_KB: mean(present(samples.map((s) => s.memUseKB))),
     accuracy: accuracy?.value ?? NaN,
     accuracy_source: accuracy?.source ?? '',
+    model: run.modelInfo
+      ? `${run.modelInfo.name ?? '?'} ${run.modelInfo.version ?? '?'} (${run.modelInfo.backbone ?? '?'}, ${run.modelInfo.tfjs_backend ?? '?'})`
+      : '',
   };
 }
 
@@ -106,6 +111,7 @@ export function markdownTable(summaries: RunSummary[]): string {
   const header = `| | ${summaries.map((s) => s.run).join(' | ')} |`;
   const rule = `|---|${summaries.map(() => '---:').join('|')}|`;
   const lines = TABLE.map((c) => `| ${c.title} | ${summaries.map((s) => cell(s, c)).join(' | ')} |`);
+  lines.push(`| model served | ${summaries.map((s) => s.model || 'n/a').join(' | ')} |`);
   return [header, rule, ...lines].join('\n') + '\n';
 }
 
@@ -128,4 +134,5 @@ export const SUMMARY_COLUMNS: (keyof RunSummary)[] = [
   'mem_use_KB',
   'accuracy',
   'accuracy_source',
+  'model',
 ];
