@@ -115,7 +115,7 @@ function crossChecks(c: Fields, ctx: z.RefinementCtx): void {
     fail(
       'gcpProject',
       'cluster is gke, so the cluster, its nodes and the image registry need a Google Cloud project: ' +
-        'pulumi config set gcpProject <project-id> (gcloud projects list shows yours)',
+        'pulumi config set gcpProject <project-id> (or gcp:project; gcloud projects list shows yours)',
     );
   }
   if (c.cluster === 'existing' && !c.registry && !c.image) {
@@ -386,6 +386,11 @@ export function loadConfig(): StackConfig {
   for (const key of CONFIG_KEYS) {
     const value = config.get(key);
     if (value !== undefined) raw[key] = value;
+  }
+  // Google's own examples set the project as gcp:project; honour that too rather than ask for it twice.
+  if (!raw.gcpProject) {
+    const gcpProject = new pulumi.Config('gcp').get('project');
+    if (gcpProject) raw.gcpProject = gcpProject;
   }
   try {
     const parsed = parseConfig(raw, pulumi.getStack());

@@ -153,17 +153,22 @@ async function settle(resources: RecordedResource[]): Promise<void> {
 
 /**
  * Configures the mocks for `stack`, imports the program (index.ts) and returns what it declared. Throws
- * what the program throws (a bad config ends it before any resource).
+ * what the program throws (a bad config ends it before any resource). `otherNamespaces` are full keys such
+ * as `gcp:project`.
  */
 export async function runStack(
   stack: string,
   overrides: Record<string, ConfigValue> = {},
+  otherNamespaces: Record<string, string> = {},
 ): Promise<StackRun> {
   const resources: RecordedResource[] = [];
   const invokes: string[] = [];
-  pulumi.runtime.setAllConfig(
-    Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [`${PROJECT}:${k}`, v])),
-  );
+  pulumi.runtime.setAllConfig({
+    ...Object.fromEntries(
+      Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [`${PROJECT}:${k}`, v]),
+    ),
+    ...otherNamespaces,
+  });
   await pulumi.runtime.setMocks(
     {
       newResource(args) {

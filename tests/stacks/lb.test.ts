@@ -16,7 +16,8 @@ import { FAKE_LB_IP, runStack, type StackRun } from './harness';
 describe('stack lb (GKE)', () => {
   let run: StackRun;
   before(async () => {
-    run = await runStack('lb', { gcpProject: 'test-project' });
+    // The project as Google's examples set it, gcp:project, instead of gcpProject.
+    run = await runStack('lb', {}, { 'gcp:project': 'test-project' });
   });
 
   it('declares only schema-valid, labelled, namespaced Kubernetes objects', () => {
@@ -51,6 +52,14 @@ describe('stack lb (GKE)', () => {
     const pool = run.one(T.nodePool).inputs;
     assert.equal(pool.initialNodeCount, 2);
     assert.deepEqual(pool.autoscaling, { minNodeCount: 1, maxNodeCount: 3 });
+  });
+
+  it('takes the project from gcp:project when gcpProject is empty', () => {
+    assert.equal(
+      run.one(T.gkeCluster).inputs.workloadIdentityConfig.workloadPool,
+      'test-project.svc.id.goog',
+    );
+    assert.equal(run.one('pulumi:providers:gcp').inputs.project, 'test-project');
   });
 
   it('exports url, namespace, strategy, image and the secret kubeconfig', () => {
