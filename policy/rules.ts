@@ -38,7 +38,8 @@ function allContainers(pod: PodSpec): Container[] {
   return [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
 }
 
-/** Does a policy have something to look at? Values unknown during preview are not violations. */
+// Values still unknown during a preview are never read here: the policy SDK's unknown-checking proxy
+// skips a rule that touches one, so only known values can be violations.
 const label = (c: Container) => `container "${c.name ?? '?'}"`;
 
 export const requestsAndLimits: ResourceValidationPolicy = {
@@ -115,7 +116,8 @@ export const digestPinned: ResourceValidationPolicy = {
     const pod = podSpec(args);
     if (!pod) return;
     for (const c of allContainers(pod)) {
-      // During a preview the digest of an image still to be built is unknown: nothing to judge yet.
+      // An image to be built has no digest yet in a preview; the SDK skips the rule then, and a missing
+      // image is the schema's business, not this rule's.
       if (c.image === undefined) continue;
       if (!DIGEST_PINNED.test(c.image)) report(`${label(c)} image "${c.image}" is not pinned by digest`);
     }
