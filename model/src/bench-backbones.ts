@@ -1,7 +1,7 @@
 /**
  * Milliseconds per photo of a backbone's feature extraction (median of several timed runs after a warm-up), for
  * the model card's latency column. Run:
- *   npx tsx model/src/bench-backbones.ts [--backend wasm] [--engine fused|layers] [--url <clean backbone url>]
+ *   npx tsx model/src/bench-backbones.ts [--backend wasm] [--engine fused,layers] [--rounds 5] [--url <clean url>]
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from './backend';
@@ -47,19 +47,30 @@ async function main(): Promise<void> {
   };
   const backend = await initBackend((arg('--backend') ?? 'wasm') as BackendName);
   const url = arg('--url');
+  const engines = (arg('--engine') ?? 'fused,layers').split(',') as ('fused' | 'layers')[];
+  const rounds = Number(arg('--rounds') ?? 5);
   const specs = url ? [CLEAN_BACKBONE, NPM_BACKBONE] : [NPM_BACKBONE];
   if (!url) console.log('(no --url: the clean backbone is skipped)');
   for (const spec of specs) {
-    const engine = (arg('--engine') ?? 'fused') as 'fused' | 'layers';
-    const backbone = await loadBackbone(spec, { url: spec.kind === 'layers' ? url : undefined, engine });
+    const backbones = await Promise.all(
+      engines.map((engine) => loadBackbone(spec, { url: spec.kind === 'layers' ? url : undefined, engine })),
+    );
     for (const batch of [1, 8]) {
-      const t = await timeExtraction(backbone, batch, batch === 1 ? 15 : 5);
-      console.log(
-        `${backend}/${backbone.engine} ${spec.id} ${spec.inputSize}px layers=${spec.layers.join('+')} batch=${batch}: ` +
-          `${t.medianMsPerPhoto.toFixed(1)} ms/photo (median of ${t.runs})`,
+      // Engines take turns round by round, so a noisy machine slows them alike and their ratio stays fair.
+      const perEngine = backbones.map(() => [] as number[]);
+      for (let r = 0; r < rounds; r++) {
+        for (const [i, b] of backbones.entries()) {
+          perEngine[i]?.push((await timeExtraction(b, batch, batch === 1 ? 5 : 2)).medianMsPerPhoto);
+        }
+      }
+      backbones.forEach((b, i) =>
+        console.log(
+          `${backend}/${b.engine} ${spec.id} ${spec.inputSize}px layers=${spec.layers.join('+')} batch=${batch}: ` +
+            `${median(perEngine[i] ?? []).toFixed(1)} ms/photo (median of ${rounds} interleaved rounds)`,
+        ),
       );
     }
-    backbone.dispose();
+    backbones.forEach((b) => b.dispose());
   }
   console.log(`tensors left: ${tf.memory().numTensors}`);
 }
