@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -268,6 +268,58 @@ describe('load test against a scripted local target', () => {
       warnings.filter((w) => w === 'MaxListenersExceededWarning'),
       [],
     );
+  });
+
+  it('the CLI on Ctrl-C (SIGINT) writes the cut stage and exits 130', async () => {
+    target.reset();
+    const dir = tmp('gg-load-');
+    const profileFile = join(dir, 'profile.json');
+    writeFileSync(
+      profileFile,
+      JSON.stringify({
+        stages: [
+          { users: 3, delaySeconds: 0.05, durationSeconds: 0.5 },
+          { users: 3, delaySeconds: 0.05, durationSeconds: 60 },
+        ],
+      }),
+    );
+    const outDir = join(dir, 'run');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'tools/loadtest/main.ts',
+        '--url',
+        target.origin,
+        '--profile',
+        profileFile,
+        '--out',
+        outDir,
+        '--timeout',
+        '0.25',
+        '--no-progress',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const latency = join(outDir, 'latency.csv');
+    // wait until the first stage's row is on disk, then press Ctrl-C during the second
+    for (let i = 0; i < 200; i++) {
+      if (existsSync(latency) && readFileSync(latency, 'utf8').trim().split('\n').length >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    const rows = parse(readFileSync(latency, 'utf8'), { columns: true }) as Record<string, string>[];
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['complete', 'interrupted'],
+    );
+    assert.match(stderr, /interrupted; writing what was measured/);
   });
 
   it('the CLI exits 2 with a clear message when nothing listens at --url', async () => {
