@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 
 /**
@@ -11,7 +12,7 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 /** Offline, on wasm, one worker, quiet: what every test wants unless it says otherwise. */
 export const TEST_ENV: Record<string, string> = {
   HOST: '127.0.0.1',
-  PORT: '0',
+  PORT: '0', // 0: a free port chosen by startServer
   TFJS_BACKEND: 'wasm',
   WORKERS: '1',
   BACKBONE_URL: 'none',
@@ -43,6 +44,18 @@ export interface RunningServer {
   waitReady(timeoutMs?: number): Promise<void>;
 }
 
+/** A port nothing listens on right now (the kernel's pick, released for the server to take). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 export const SERVICE_COMMAND = [
   process.execPath,
   '--import',
@@ -56,46 +69,52 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const inherited = process.env.MODEL_DIR ? { MODEL_DIR: process.env.MODEL_DIR } : {};
   for (const [k, v] of Object.entries({ ...TEST_ENV, ...inherited, ...options.env }))
     if (v !== '') env[k] = v;
+  const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
+  env.PORT = String(port);
   const [cmd, ...args] = options.command ?? SERVICE_COMMAND;
   const proc = spawn(cmd!, args, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
 
-  const port = await new Promise<number>((resolve, reject) => {
-    const timeout = setTimeout(
-      () =>
-        reject(
-          new Error(`server did not listen within ${options.timeoutMs ?? 60_000} ms: ${stderr.join('')}`),
-        ),
-      options.timeoutMs ?? 60_000,
-    );
-    let buffered = '';
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          entry = { msg: line };
-        }
-        logs.push(entry);
-        if (typeof entry.port === 'number' && String(entry.msg).startsWith('listening')) {
-          clearTimeout(timeout);
-          resolve(entry.port);
-        }
+  proc.stdout!.setEncoding('utf8');
+  let buffered = '';
+  proc.stdout!.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ msg: line });
       }
-    });
-    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-    void exited.then((code) => {
-      clearTimeout(timeout);
-      reject(new Error(`server exited (code ${code}) before listening: ${stderr.join('')}`));
-    });
+    }
   });
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+
+  // Listening is seen from outside (liveness answers), so it works at any LOG_LEVEL.
+  const listenTimeoutMs = options.timeoutMs ?? 60_000;
+  const until = Date.now() + listenTimeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      await exited;
+      throw new Error(`server exited (code ${proc.exitCode}) before listening: ${stderr.join('')}`);
+    }
+    const alive = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (alive) break;
+    if (Date.now() > until) {
+      proc.kill('SIGKILL');
+      throw new Error(
+        `server did not listen on port ${port} within ${listenTimeoutMs} ms: ${stderr.join('')}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 
   const url = `http://127.0.0.1:${port}`;
   const server: RunningServer = {
