@@ -214,3 +214,37 @@ export async function runStack(
     },
   };
 }
+
+/**
+ * Like `pulumi preview` before anything exists: every output a provider would compute is unknown. Returns
+ * the types declared; the program must get through without reading an unknown value.
+ */
+export async function runPreview(
+  stack: string,
+  overrides: Record<string, ConfigValue> = {},
+): Promise<string[]> {
+  const resources: RecordedResource[] = [];
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [`${PROJECT}:${k}`, v])),
+  );
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          custom: args.custom ?? true,
+        });
+        return { id: undefined, state: {} };
+      },
+      call: () => ({}),
+    },
+    PROJECT,
+    stack,
+    true,
+  );
+  await import(path.join(ROOT, 'index.ts'));
+  await settle(resources);
+  return resources.map((r) => r.type);
+}
