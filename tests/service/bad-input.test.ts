@@ -325,6 +325,21 @@ describe('bad input', () => {
     assert.match(await res.text(), /<p class="error" id="error">[^<]*JPEG, PNG, WebP or GIF/);
   });
 
+  it('escapes what the client sent when it appears in the HTML error page', async () => {
+    const { body, contentType } = multipart([
+      { name: '<script>alert(1)</script>', filename: 'a.jpg', type: 'image/jpeg', data: jpeg },
+    ]);
+    const res = await fetch(`${server.url}/predict`, {
+      method: 'POST',
+      headers: { 'Content-Type': contentType, Accept: 'text/html' },
+      body: bytes(body),
+    });
+    assert.equal(res.status, 400);
+    const html = await res.text();
+    assert.ok(!html.includes('<script>alert(1)</script>'));
+    assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
+  });
+
   it('kept the server healthy throughout', async () => {
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
     assert.equal(server.proc.exitCode, null);
