@@ -3,7 +3,7 @@
 // (modelSource: volume) instead of the one baked into the image.
 //
 // Volume layout: data/<trainingDataDir>/ holds the Food-11 folders (copied in by the user, see README),
-// models/current/ receives the trained model.
+// models/current/ receives the trained model, models/.feature-cache/ keeps extracted features.
 
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -14,6 +14,8 @@ import { containerSecurityContext, podSecurityContext, tmpMount, tmpVolume, writ
 
 export const TRAINING_CONTAINER = 'train';
 export const WAIT_CONTAINER = 'wait-for-data';
+/** Where the wait-for-data container (and `kubectl cp`) sees the whole volume. */
+export const STORE_MOUNT = '/store';
 /** Waiting for the photos plus training them on one CPU. */
 export const TRAINING_TIMEOUT_HOURS = 3;
 
@@ -91,16 +93,20 @@ export class TrainingJob extends pulumi.ComponentResource {
     super('gourmetgram:app:TrainingJob', name, {}, opts);
     const { config } = args;
     const labels = appLabels(args.stack, 'training');
-    const dataDir = `/data/${config.dataDir}`;
+    // The trainer sees the volume's data/ and models/ folders as /data and /models.
     const volumeMounts = [
       tmpMount,
       { name: 'store', mountPath: '/data', subPath: 'data' },
       { name: 'store', mountPath: '/models', subPath: 'models' },
     ];
     // The claim starts empty. Rather than fail at once, the Job waits for the photos to be copied in (the
-    // README shows the `kubectl cp` into this very container), then trains.
+    // README shows the `kubectl cp` into this very container), then trains. This container mounts the whole
+    // volume and creates data/ and models/ itself: folders the kubelet would create for a subPath belong to
+    // root, and neither the copy nor the trainer (uid 1000) could write into them.
+    const dataDir = `${STORE_MOUNT}/data/${config.dataDir}`;
     const waitForData = [
       'const fs = require("node:fs");',
+      `for (const d of ["data", "models"]) fs.mkdirSync(${JSON.stringify(STORE_MOUNT)} + "/" + d, { recursive: true });`,
       `const dir = ${JSON.stringify(dataDir)};`,
       'const ready = () => fs.existsSync(dir + "/.complete");',
       'const tick = () => { if (ready()) process.exit(0); console.log("waiting for " + dir + "/.complete"); };',
@@ -132,7 +138,7 @@ export class TrainingJob extends pulumi.ComponentResource {
                     requests: { cpu: '10m', memory: '64Mi' },
                     limits: { cpu: '100m', memory: '128Mi' },
                   },
-                  volumeMounts,
+                  volumeMounts: [tmpMount, { name: 'store', mountPath: STORE_MOUNT }],
                 },
               ],
               containers: [

@@ -57,7 +57,19 @@ describe('training Job and model volume (dev stack)', () => {
     assert.equal(train.securityContext.readOnlyRootFilesystem, true);
     // The Job waits for the user's copy to finish (the README's `touch .complete`) instead of failing.
     const wait = job.initContainers[0].command.join(' ');
-    assert.ok(wait.includes('"/data/food11"') && wait.includes('/.complete'), wait);
+    assert.ok(wait.includes('"/store/data/food11"') && wait.includes('/.complete'), wait);
+    // It mounts the whole volume and makes data/ and models/ as the app user, before any subPath mount.
+    assert.deepEqual(
+      job.initContainers[0].volumeMounts.find((m: { name: string }) => m.name === 'store'),
+      { name: 'store', mountPath: '/store' },
+    );
+    assert.ok(wait.includes('mkdirSync'), wait);
+    assert.deepEqual(
+      train.volumeMounts
+        .filter((m: { name: string }) => m.name === 'store')
+        .map((m: { subPath: string }) => m.subPath),
+      ['data', 'models'],
+    );
   });
 
   it('has the classifier read its model from the volume', () => {
