@@ -51,6 +51,11 @@ export interface ClassifyResult {
   decoded?: DecodedInWorker;
 }
 
+/** Places in the queue held for images their caller is still preparing; see Engine.admit. */
+export interface Admission {
+  release(): void;
+}
+
 /** The expected wait is longer than allowed: answer 503 and ask the client to come back after retryAfterSeconds. */
 export class OverloadedError extends Error {
   override name = 'OverloadedError';
@@ -116,6 +121,8 @@ export class Engine {
   private closing = false;
   private description?: ModelDescription;
   private inFlightImages = 0;
+  /** images admitted but still being prepared (decoded) by their callers: they will queue soon */
+  private reserved = 0;
 
   constructor(private readonly options: EngineOptions) {
     this.workerFile = options.workerFile ?? defaultWorkerFile();
@@ -162,26 +169,41 @@ export class Engine {
     const ready = this.workers.filter((w) => w.ready);
     if (ready.length === 0) return Infinity;
     const idle = ready.filter((w) => !w.job).length;
-    if (idle > 0 && this.queue.length === 0 && n <= idle) return 0;
-    return ((this.queue.length + n) / ready.length + 0.5) * this.msPerImage;
+    const ahead = this.queue.length + this.reserved;
+    if (ahead + n <= idle) return 0;
+    return ((ahead + n) / ready.length + 0.5) * this.msPerImage;
   }
 
   /**
-   * Throws NotReadyError or OverloadedError when n images would be refused now. Callers run it before costly
-   * preparation (decoding a photo), so a request that will be shed costs next to nothing; classify() checks again.
+   * Admits n images or throws NotReadyError / OverloadedError. Callers admit before costly preparation
+   * (decoding a photo), so a request that will be shed costs next to nothing, and the admitted images count as
+   * waiting from then on, so a burst that arrives while the first photos decode is still judged whole. Hand the
+   * admission to classify(), and release() it in any case (it is idempotent) in case preparation fails.
    */
-  admit(n = 1): void {
+  admit(n = 1): Admission {
     if (!this.ready || !this.description) throw new NotReadyError();
     const wait = this.expectedWaitMs(n);
-    if (wait > this.options.queueMaxWaitMs || this.queue.length + n > this.maxQueueLength) {
+    if (wait > this.options.queueMaxWaitMs || this.queue.length + this.reserved + n > this.maxQueueLength) {
       this.options.observer?.rejected?.('queue_full');
       const finite = Number.isFinite(wait) ? wait : this.options.queueMaxWaitMs;
       throw new OverloadedError(Math.max(1, Math.ceil(finite / 1000)), finite);
     }
+    this.reserved += n;
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.reserved -= n;
+      },
+    };
   }
 
-  /** Classifies images (RGB bytes at the model's input size); one result per image, in order. */
-  classify(images: Uint8Array[]): Promise<ClassifyResult[]> {
+  /**
+   * Classifies images (RGB bytes at the model's input size); one result per image, in order. With an admission
+   * from admit() the images are queued without a second check; without one they are admitted now.
+   */
+  classify(images: Uint8Array[], admission?: Admission): Promise<ClassifyResult[]> {
     if (!this.ready || !this.description) return Promise.reject(new NotReadyError());
     const { size } = this.description.input;
     for (const image of images) {
@@ -194,7 +216,7 @@ export class Engine {
       }
     }
     try {
-      this.admit(images.length);
+      (admission ?? this.admit(images.length)).release();
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -208,9 +230,10 @@ export class Engine {
   classifyPhoto(
     photo: Uint8Array,
     decode: { maxPixels: number; decoder: 'sharp' | 'jimp' },
+    admission?: Admission,
   ): Promise<ClassifyResult> {
     try {
-      this.admit(1);
+      (admission ?? this.admit(1)).release();
     } catch (err) {
       return Promise.reject(err as Error);
     }

@@ -2,7 +2,7 @@ import express, { type Request, type Response, type NextFunction, Router } from 
 import sharp from 'sharp';
 import { z } from 'zod';
 import { decodeImage } from './decode';
-import type { ClassifyResult, Engine } from './engine';
+import type { Admission, ClassifyResult, Engine } from './engine';
 import { HttpError, toHttpError } from './http-error';
 import { rank } from './prediction';
 import { sniffImageFormat } from './upload';
@@ -82,9 +82,12 @@ async function classifyPhotos(
   photos: Buffer[],
   model: ModelDescription,
   o: OipOptions,
+  admission: Admission,
 ): Promise<ClassifyResult[]> {
   const decode = { maxPixels: o.maxPixels, decoder: o.decoder };
-  if (o.decoder === 'jimp') return Promise.all(photos.map((photo) => o.engine.classifyPhoto(photo, decode)));
+  if (o.decoder === 'jimp') {
+    return Promise.all(photos.map((photo) => o.engine.classifyPhoto(photo, decode, admission)));
+  }
   const images = await Promise.all(
     photos.map(async (photo) => {
       const decoded = await decodeImage(photo, {
@@ -95,7 +98,7 @@ async function classifyPhotos(
       return decoded.rgb;
     }),
   );
-  return o.engine.classify(images);
+  return o.engine.classify(images, admission);
 }
 
 /** FP32 [N, H, W, 3] in 0..255: clamped to bytes and, when not the model's size, resized like a photo. */
@@ -229,15 +232,21 @@ export function createOipRouter(o: OipOptions): Router {
       if (unknown) throw bad(`Unknown output '${unknown}': this model has ${OUTPUT_NAMES.join(' and ')}.`);
 
       const tensor = request.inputs[0]!;
-      e.admit(Math.max(1, tensor.shape[0] ?? 1));
-      let results: ClassifyResult[];
-      if (tensor.datatype === 'BYTES') results = await classifyPhotos(photosFromBytes(tensor), model, o);
-      else if (tensor.datatype === 'FP32')
-        results = await e.classify(await imagesFromFloats(tensor, model, o));
-      else
+      if (tensor.datatype !== 'BYTES' && tensor.datatype !== 'FP32') {
         throw bad(
           `Input '${tensor.name}': datatype ${tensor.datatype} is not accepted; use BYTES (encoded images) or FP32.`,
         );
+      }
+      const admission = e.admit(Math.max(1, tensor.shape[0] ?? 1));
+      let results: ClassifyResult[];
+      try {
+        results =
+          tensor.datatype === 'BYTES'
+            ? await classifyPhotos(photosFromBytes(tensor), model, o, admission)
+            : await e.classify(await imagesFromFloats(tensor, model, o), admission);
+      } finally {
+        admission.release();
+      }
 
       const labels = results.map((r) => rank(model, r.probabilities)[0]!.label);
       labels.forEach((label) => o.onPrediction?.(label));

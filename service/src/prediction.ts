@@ -45,20 +45,25 @@ export class Predictor {
     const model = this.engine.model;
     // Before the model is loaded the decoder's target size is unknown.
     if (!model || !this.engine.ready) throw new NotReadyError();
-    this.engine.admit();
+    const admission = this.engine.admit();
     let decoded: { rgb: Uint8Array; width: number; height: number; format: string; decodeMs: number };
     let result: ClassifyResult;
-    if (this.decoding.decoder === 'jimp') {
-      // Pure-JavaScript decoding would stall every other request (and the probes) on this thread.
-      result = await this.engine.classifyPhoto(photo, this.decoding);
-      decoded = result.decoded!;
-    } else {
-      decoded = await decodeImage(photo, {
-        size: model.input.size,
-        resize: model.input.resize,
-        ...this.decoding,
-      });
-      [result] = (await this.engine.classify([decoded.rgb])) as [ClassifyResult];
+    try {
+      if (this.decoding.decoder === 'jimp') {
+        // Pure-JavaScript decoding would stall every other request (and the probes) on this thread.
+        result = await this.engine.classifyPhoto(photo, this.decoding, admission);
+        decoded = result.decoded!;
+      } else {
+        decoded = await decodeImage(photo, {
+          size: model.input.size,
+          resize: model.input.resize,
+          ...this.decoding,
+        });
+        [result] = (await this.engine.classify([decoded.rgb], admission)) as [ClassifyResult];
+      }
+    } finally {
+      // A photo that failed to decode gives its place back.
+      admission.release();
     }
     const ranked = rank(model, result.probabilities);
     const best = ranked[0]!;

@@ -84,6 +84,24 @@ describe('engine', () => {
     await e.close();
   });
 
+  it('counts admitted images still being prepared as waiting, until they are queued or released', async () => {
+    const e = engine({ queueMaxWaitMs: 200 });
+    await e.start();
+    // 40 ms per image, one idle worker: four admissions fit under 200 ms, the fifth does not.
+    const held = [e.admit(), e.admit(), e.admit(), e.admit()];
+    assert.throws(() => e.admit(), OverloadedError);
+    held[0]!.release();
+    held[0]!.release(); // idempotent: gives back one place, not two
+    const fifth = e.admit();
+    assert.throws(() => e.admit(), OverloadedError);
+    // An admission handed to classify() is used, not checked again.
+    const [r] = await e.classify([image(9)], fifth);
+    assert.ok(r);
+    for (const a of held) a.release();
+    assert.equal(e.expectedWaitMs(1), 0);
+    await e.close();
+  });
+
   it('gathers queued images into micro-batches up to the maximum', async () => {
     const e = engine({ batchMaxSize: 4, batchMaxWaitMs: 50 });
     await e.start();
