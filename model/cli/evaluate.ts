@@ -105,8 +105,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
   const reports: Record<string, Report> = {};
   const groups = new Map<string, number[]>();
   samples.forEach((s, i) => {
-    const root = opts.data.find((d) => path.resolve(s.path).startsWith(path.resolve(d) + path.sep)) ?? 'data';
-    const key = path.basename(path.resolve(root));
+    const key = path.basename(path.resolve(s.root));
     groups.set(key, [...(groups.get(key) ?? []), i]);
   });
   if (groups.size > 1)

@@ -26,7 +26,14 @@ import { modelMsPerPhoto } from '../train/latency';
 
 /** Layers the shipped heads read, per backbone kind: chosen by the experiments in model/README.md. */
 export const DEFAULT_LAYERS: Record<'layers' | 'nsfwjs', string[]> = {
-  layers: ['block_13_expand_relu', 'block_16_expand_relu', 'block_16_project_BN', 'out_relu'],
+  layers: [
+    'block_12_add',
+    'block_13_expand_relu',
+    'block_15_add',
+    'block_16_expand_relu',
+    'block_16_project_BN',
+    'out_relu',
+  ],
   nsfwjs: NPM_BACKBONE.layers,
 };
 
@@ -149,13 +156,21 @@ async function main(opts: TrainOptions): Promise<void> {
       '.',
   );
 
-  const jobs: ExtractionJob[] = [{ variant: 'plain', files: dataset.samples.map((s) => s.path) }];
-  for (const variant of opts.augment) {
-    const files = train.map((s) => s.path);
-    jobs.push({ variant, files: variant.startsWith('lowres') ? await largerThanLowres(files) : files });
+  // One job per data folder and view, over all its photos, so a folder's cached features stay valid whatever other
+  // folders are trained alongside it; held-out photos' extra views also serve test-time-flip scoring.
+  const views: Variant[] = [
+    'plain',
+    ...new Set([...opts.augment, ...(opts.testTimeFlip ? ['flip' as const] : [])]),
+  ];
+  const jobs: ExtractionJob[] = [];
+  for (const root of opts.data) {
+    const files = dataset.samples.filter((s) => s.root === root).map((s) => s.path);
+    const large = views.some((v) => v.startsWith('lowres')) ? await largerThanLowres(files) : [];
+    for (const variant of views) {
+      const wanted = variant.startsWith('lowres') ? large : files;
+      if (wanted.length > 0) jobs.push({ variant, files: wanted });
+    }
   }
-  // Test-time flip is scored as it runs: the mirrored photo's prediction averaged in.
-  if (opts.testTimeFlip) jobs.push({ variant: 'flip', files: validation.map((s) => s.path) });
 
   const bar = new cliProgress.SingleBar(
     {
@@ -179,7 +194,7 @@ async function main(opts: TrainOptions): Promise<void> {
   const rows: Float32Array[] = [];
   const labels: number[] = [];
   for (const variant of new Set(['plain' as Variant, ...opts.augment])) {
-    const byFile = features.get(variant)!;
+    const byFile = features.get(variant) ?? new Map<string, Float32Array>();
     const wanted = train.filter((s) => byFile.has(s.path));
     for (const s of wanted) {
       rows.push(byFile.get(s.path)!);
@@ -217,8 +232,7 @@ async function main(opts: TrainOptions): Promise<void> {
   const plain = features.get('plain')!;
   const groups = new Map<string, Sample[]>();
   for (const s of validation) {
-    const root = opts.data.find((d) => path.resolve(s.path).startsWith(path.resolve(d) + path.sep)) ?? 'data';
-    const key = path.basename(path.resolve(root));
+    const key = path.basename(path.resolve(s.root));
     groups.set(key, [...(groups.get(key) ?? []), s]);
   }
   if (groups.size > 1) groups.set('all', validation);

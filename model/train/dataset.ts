@@ -10,6 +10,8 @@ export interface Sample {
   path: string;
   label: number;
   split: Split;
+  /** The --data folder it came from. */
+  root: string;
 }
 
 export interface Dataset {
@@ -70,7 +72,7 @@ function loadFood11(root: string): Sample[] {
       if (label >= FOOD11_LABELS.length) {
         throw new DatasetError(`${path.join(dir, file)}: class index ${label} is not one of Food-11's 0-10.`);
       }
-      samples.push({ path: path.join(dir, file), label, split });
+      samples.push({ path: path.join(dir, file), label, split, root });
     }
   }
   if (samples.length === 0) {
@@ -127,6 +129,7 @@ export function loadDataset(roots: string[], options: { validationPercent: numbe
           path: path.join(dir, file),
           label,
           split: hashSplit(file, options.validationPercent),
+          root,
         });
       }
     }
