@@ -29,6 +29,8 @@ export interface LoadRow {
   p50: number;
   p99: number;
   non2xx: number;
+  /** status code → count, so a run full of 503s or 4xx is visible as such */
+  statuses: Record<string, number>;
   errors: number;
   healthP99: number;
   healthRequests: number;
@@ -50,6 +52,7 @@ interface AutocannonResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  statusCodeStats?: Record<string, { count: number }>;
 }
 
 function autocannon(args: string[]): Promise<AutocannonResult> {
@@ -105,17 +108,19 @@ export async function benchLoad(
   const server = await start(workers, env);
   try {
     await server.waitReady(120_000);
-    const predict = [
-      '-c',
-      String(o.connections),
-      '-m',
-      'POST',
-      '-H',
-      'content-type=image/jpeg',
-      '-i',
-      photoPath,
-      `${server.url}/predict`,
-    ];
+    // Multipart, as the upload page sends it (autocannon's -i would read the JPEG as UTF-8 text and mangle it).
+    const form = JSON.stringify({ file: { type: 'file', path: photoPath } });
+    const predict = ['-c', String(o.connections), '-m', 'POST', '-F', form, `${server.url}/predict`];
+    // One request by hand first: a benchmark of error answers would be fast and meaningless.
+    const probe = new FormData();
+    probe.append(
+      'file',
+      new Blob([new Uint8Array(fs.readFileSync(photoPath))], { type: 'image/jpeg' }),
+      'photo.jpg',
+    );
+    const first = await fetch(`${server.url}/predict`, { method: 'POST', body: probe });
+    if (first.status !== 200)
+      throw new Error(`POST /predict answered ${first.status}: ${await first.text()}`);
     await autocannon(['-d', String(o.warmupS), ...predict]);
 
     const rss: number[] = [];
@@ -136,6 +141,9 @@ export async function benchLoad(
       p50: load.latency.p50,
       p99: load.latency.p99,
       non2xx: load.non2xx,
+      statuses: Object.fromEntries(
+        Object.entries(load.statusCodeStats ?? {}).map(([code, v]) => [code, v.count]),
+      ),
       errors: load.errors + load.timeouts,
       healthP99: health.latency.p99,
       healthRequests: health.requests.total,

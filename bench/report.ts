@@ -143,7 +143,7 @@ export function renderReport(r: ReportInput): string {
       'p50',
       'p99',
       'requests',
-      'non-2xx',
+      'status codes',
       'errors',
       '/healthz p99',
       'RSS median (max)',
@@ -154,7 +154,9 @@ export function renderReport(r: ReportInput): string {
       ms(l.p50, 0),
       ms(l.p99, 0),
       l.requests,
-      l.non2xx,
+      Object.entries(l.statuses)
+        .map(([code, n]) => `${code}: ${n}`)
+        .join(', '),
       l.errors,
       `${ms(l.healthP99, 0)} (${l.healthRequests} probes)`,
       `${mb(l.rssMedianBytes)} (${mb(l.rssMaxBytes)})`,
