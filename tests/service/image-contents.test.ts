@@ -22,11 +22,14 @@ import { startServer, type RunningServer } from '../helpers/server';
  *   machine without it;
  * - build args REQUIRE_TFJS_NODE=false and BACKBONE_URL=none turn the two network steps (checking tfjs-node
  *   loads, fetching the clean backbone) into no-ops; the RUN lines themselves still run through sh.
+ *   With IMAGE_TEST_BACKBONE_URL set (a file:// URL of a local copy of the clean backbone) the fetch step runs
+ *   for real and the service must come up on the clean backbone from the image's cache, not the fallback.
  */
 
 const repo = path.resolve(__dirname, '..', '..');
 const dockerfilePath = path.join(repo, 'service', 'Dockerfile');
-const BUILD_ARGS = { REQUIRE_TFJS_NODE: 'false', BACKBONE_URL: 'none' };
+const CLEAN_BACKBONE_URL = process.env.IMAGE_TEST_BACKBONE_URL;
+const BUILD_ARGS = { REQUIRE_TFJS_NODE: 'false', BACKBONE_URL: CLEAN_BACKBONE_URL ?? 'none' };
 const FOOD11 = [
   'Bread',
   'Dairy product',
@@ -370,7 +373,6 @@ function startImage(st: StageResult, waitReady: boolean): Promise<RunningServer>
     // meets a tfjs-node without its native library and must fall back to wasm by itself.
     env: {
       ...Object.fromEntries(Object.entries(st.env).map(([k, v]) => [k, v.replaceAll(st.workdir, cwd)])),
-      ...BUILD_ARGS,
       TFJS_BACKEND: '',
     },
     waitReady,
@@ -531,6 +533,16 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
   it("starts with the image's CMD, becomes ready, serves the page and classifies a photo", async () => {
     const server = await startImage(image, true);
     try {
+      const ready = server.logs.find((l) => typeof l.backbone === 'object' && l.backbone !== null);
+      const backbone = ready?.backbone as { id: string; fallback: boolean; source: string } | undefined;
+      assert.ok(backbone, 'the ready log names the backbone');
+      if (CLEAN_BACKBONE_URL) {
+        assert.equal(
+          backbone.fallback,
+          false,
+          `the clean backbone baked into the image runs: ${JSON.stringify(backbone)}`,
+        );
+      }
       const form = new FormData();
       form.append(
         'file',
