@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +36,10 @@ export interface LoadRow {
   healthRequests: number;
   rssMedianBytes: number;
   rssMaxBytes: number;
+  /** CPU the server process used during the measured run, in cores (1.0 = one core busy throughout). */
+  serverCores: number;
+  /** Share of the whole machine's CPU time that was busy (the load generator and other work included). */
+  machineBusy: number;
 }
 
 export interface ColdStartRow {
@@ -93,6 +97,24 @@ function readyLine(server: RunningServer): { tfjsBackend: string; backbone: stri
   };
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds the process (all its threads) has used so far. */
+function processCpuSeconds(pid: number): number {
+  // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Busy and total jiffies of the whole machine, to tell how saturated it was. */
+function machineJiffies(): { busy: number; total: number } {
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
 function rssBytes(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
@@ -124,13 +146,21 @@ export async function benchLoad(
     await autocannon(['-d', String(o.warmupS), ...predict]);
 
     const rss: number[] = [];
-    const sampler = setInterval(() => rss.push(rssBytes(server.proc.pid!)), 500);
+    const pid = server.proc.pid!;
+    const cpu0 = processCpuSeconds(pid);
+    const machine0 = machineJiffies();
+    const t0 = performance.now();
+    const sampler = setInterval(() => rss.push(rssBytes(pid)), 500);
     const [load, health] = await Promise.all([
       autocannon(['-d', String(o.durationS), ...predict]),
       // 20 probes a second, as a kubelet and a load balancer together would hardly reach.
       autocannon(['-c', '1', '-R', '20', '-d', String(o.durationS), `${server.url}/healthz`]),
     ]);
     clearInterval(sampler);
+    const elapsedS = (performance.now() - t0) / 1000;
+    const serverCores = (processCpuSeconds(pid) - cpu0) / elapsedS;
+    const machine1 = machineJiffies();
+    const machineBusy = (machine1.busy - machine0.busy) / (machine1.total - machine0.total);
     const row: LoadRow = {
       workers,
       connections: o.connections,
@@ -149,10 +179,13 @@ export async function benchLoad(
       healthRequests: health.requests.total,
       rssMedianBytes: median(rss),
       rssMaxBytes: Math.max(...rss),
+      serverCores,
+      machineBusy,
     };
     console.log(
       `load ${workers} worker(s): ${row.throughput.toFixed(1)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
-        `/healthz p99 ${row.healthP99} ms, RSS ${(row.rssMedianBytes / 2 ** 20).toFixed(0)} MB`,
+        `/healthz p99 ${row.healthP99} ms, RSS ${(row.rssMedianBytes / 2 ** 20).toFixed(0)} MB, ` +
+        `server ${row.serverCores.toFixed(2)} cores, machine ${(row.machineBusy * 100).toFixed(0)} % busy`,
     );
     return row;
   } finally {

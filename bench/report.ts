@@ -147,6 +147,9 @@ export function renderReport(r: ReportInput): string {
       'errors',
       '/healthz p99',
       'RSS median (max)',
+      'server CPU',
+      'req per server CPU-second',
+      'machine CPU busy',
     ],
     r.load.map((l) => [
       l.workers,
@@ -160,6 +163,9 @@ export function renderReport(r: ReportInput): string {
       l.errors,
       `${ms(l.healthP99, 0)} (${l.healthRequests} probes)`,
       `${mb(l.rssMedianBytes)} (${mb(l.rssMaxBytes)})`,
+      `${l.serverCores.toFixed(2)} cores`,
+      (l.throughput / l.serverCores).toFixed(1),
+      `${(l.machineBusy * 100).toFixed(0)} %`,
     ]),
   );
 
@@ -217,7 +223,10 @@ Load: autocannon in its own process, ${load1?.connections ?? '?'} connections PO
 
 ${loadTable}
 
-Throughput ratio, 2 workers / 1 worker: **${ratio(scaling)}**.
+Throughput ratio, 2 workers / 1 worker: **${ratio(scaling)}**. Server CPU is what the service process (its
+event loop, libvips threads and inference workers) used during the run; when the machine is near 100 % busy, a
+second worker has no core of its own to run on (the load generator needs one too), and requests per server
+CPU-second, not the throughput ratio, say how efficiently each configuration works.
 
 ## Cold start
 From spawning the process to \`/readyz\` answering 200 (the model loaded and warmed in every worker), polled
