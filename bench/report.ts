@@ -117,7 +117,7 @@ export function renderReport(r: ReportInput): string {
       i.error
         ? [
             i.backend,
-            `not available: ${i.error.replace(/\|/g, '/').slice(0, 140)}`,
+            `not available: ${i.error.replace(/\|/g, '/').split(/(?<=[.;])\s/)[0]}`,
             '',
             '',
             ...BATCH_SIZES.map(() => ''),
@@ -209,7 +209,8 @@ ${decode}
 
 ## Inference per image
 \`classify()\` from model/src on random pixels, in a fresh process per backend (each backend as a worker
-thread starts it), after two warm-up calls. The backbone fixes the input size. A backend this machine does not
+thread starts it), after 20 warm-up calls (one on cpu) so that wasm runs its optimised code as a long-lived
+worker does. The backbone fixes the input size. A backend this machine does not
 have is listed with the reason.
 
 ${inference}
