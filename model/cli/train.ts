@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -98,6 +98,7 @@ interface TrainOptions {
   cacheDir: string;
   backboneCacheDir: string;
   modelVersion: string;
+  reportDir?: string;
 }
 
 function matrixOf(rows: Float32Array[], cols: number): FeatureMatrix {
@@ -277,7 +278,22 @@ async function main(opts: TrainOptions): Promise<void> {
   });
 
   console.log('');
-  for (const [key, r] of Object.entries(reports)) console.log(reportToMarkdown(r, `Validation: ${key}`));
+  const markdown = Object.entries(reports)
+    .map(([key, r]) => reportToMarkdown(r, `Validation: ${key} — head '${headId}'`))
+    .join('\n');
+  console.log(markdown);
+  if (opts.reportDir) {
+    mkdirSync(opts.reportDir, { recursive: true });
+    writeFileSync(path.join(opts.reportDir, 'validation.md'), markdown);
+    writeFileSync(
+      path.join(opts.reportDir, 'validation.json'),
+      JSON.stringify(
+        { head: headId, backbone: spec, digest: backbone.digest, config, msPerPhoto, reports },
+        null,
+        2,
+      ) + '\n',
+    );
+  }
   console.log(
     `Summary: head '${headId}' (${config.hidden > 0 ? `MLP ${backbone.featureDim}→${config.hidden}→` : 'linear →'}` +
       `${dataset.labels.length}) trained on ${rows.length} feature rows (${train.length} photos` +
@@ -369,6 +385,7 @@ export function buildProgram(): Command {
       process.env.BACKBONE_CACHE_DIR ?? DEFAULT_BACKBONE_CACHE_DIR,
     )
     .option('--model-version <v>', 'version recorded in the metadata', '1')
+    .option('--report-dir <dir>', 'also write validation.md and validation.json here')
     .action(async (opts: TrainOptions) => {
       try {
         await main(opts);
