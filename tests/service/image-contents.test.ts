@@ -530,13 +530,21 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
     );
   });
 
-  it("starts with the image's CMD, becomes ready, serves the page and classifies a photo", async () => {
+  it("starts with the image's CMD, becomes ready, serves the page and classifies a photo", async (t) => {
     const server = await startImage(image, true);
     try {
       const ready = server.logs.find((l) => typeof l.backbone === 'object' && l.backbone !== null);
       const backbone = ready?.backbone as { id: string; fallback: boolean; source: string } | undefined;
       assert.ok(backbone, 'the ready log names the backbone');
+      t.diagnostic(
+        `backbone: ${backbone.id} from ${backbone.source}${backbone.fallback ? ' (fallback)' : ''}`,
+      );
       if (CLEAN_BACKBONE_URL) {
+        const cacheDir = path.join(image.root, image.env.BACKBONE_CACHE_DIR ?? '/nonexistent');
+        assert.ok(
+          fs.existsSync(cacheDir) && fs.readdirSync(cacheDir).length > 0,
+          `the build fetched the backbone into BACKBONE_CACHE_DIR (${image.env.BACKBONE_CACHE_DIR})`,
+        );
         assert.equal(
           backbone.fallback,
           false,
