@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { defaultModelDir, initBackend, loadClassifier, type Classifier } from '../src';
 import { DatasetError, loadDataset, type Sample, type Split } from '../train/dataset';
 import { decodeForModel } from '../train/decode';
+import { runCli } from './run';
 import { confusionMatrix, reportFromConfusion, reportToMarkdown, type Report } from '../train/metrics';
 
 interface EvaluateOptions {
@@ -189,25 +190,7 @@ export function buildProgram(): Command {
     .option('--report-dir <dir>', 'also write evaluation.md and evaluation.json here')
     .option('--batch <n>', 'photos per classify call', positiveInt('--batch'), 1)
     .option('--limit <n>', 'score an evenly spread subset of about n photos', positiveInt('--limit'))
-    .action(async (opts: EvaluateOptions) => {
-      try {
-        await main(opts);
-      } catch (err) {
-        if (err instanceof DatasetError) {
-          console.error(`evaluate: ${err.message}`);
-          process.exitCode = 2;
-          return;
-        }
-        throw err;
-      }
-    });
+    .action((opts: EvaluateOptions) => main(opts));
 }
 
-if (require.main === module) {
-  buildProgram()
-    .parseAsync()
-    .catch((err: Error) => {
-      console.error(`evaluate: ${process.env.DEBUG ? err.stack : err.message}`);
-      process.exit(1);
-    });
-}
+if (require.main === module) void runCli('evaluate', buildProgram());

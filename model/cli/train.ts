@@ -15,7 +15,7 @@ import {
   saveLayersModel,
   type BackboneSpec,
 } from '../src';
-import { loadDataset, DatasetError, type Sample } from '../train/dataset';
+import { DatasetError, loadDataset, type Sample } from '../train/dataset';
 import { VARIANTS, type Variant } from '../train/decode';
 import { ensureFeatures, type ExtractionJob } from '../train/extract';
 import { DEFAULT_HEAD, predictHead, trainHead, type FeatureMatrix, type HeadConfig } from '../train/head';
@@ -23,17 +23,11 @@ import { confusionMatrix, reportFromConfusion, reportToMarkdown, type Report } f
 import { argmaxRows } from '../train/predictions';
 import { writeHeadIntoModel } from '../train/model-dir';
 import { modelMsPerPhoto } from '../train/latency';
+import { runCli } from './run';
 
 /** Layers the shipped heads read, per backbone kind: chosen by the experiments in model/README.md. */
 export const DEFAULT_LAYERS: Record<'layers' | 'nsfwjs', string[]> = {
-  layers: [
-    'block_12_add',
-    'block_13_expand_relu',
-    'block_15_add',
-    'block_16_expand_relu',
-    'block_16_project_BN',
-    'out_relu',
-  ],
+  layers: CLEAN_BACKBONE.layers,
   nsfwjs: NPM_BACKBONE.layers,
 };
 
@@ -386,25 +380,7 @@ export function buildProgram(): Command {
     )
     .option('--model-version <v>', 'version recorded in the metadata', '1')
     .option('--report-dir <dir>', 'also write validation.md and validation.json here')
-    .action(async (opts: TrainOptions) => {
-      try {
-        await main(opts);
-      } catch (err) {
-        if (err instanceof DatasetError) {
-          console.error(`train: ${err.message}`);
-          process.exitCode = 2;
-          return;
-        }
-        throw err;
-      }
-    });
+    .action((opts: TrainOptions) => main(opts));
 }
 
-if (require.main === module) {
-  buildProgram()
-    .parseAsync()
-    .catch((err: Error) => {
-      console.error(`train: ${process.env.DEBUG ? err.stack : err.message}`);
-      process.exit(1);
-    });
-}
+if (require.main === module) void runCli('train', buildProgram());

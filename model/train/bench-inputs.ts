@@ -9,14 +9,7 @@ import { timeExtraction } from '../src/bench-backbones';
 
 const CUTS: Record<string, string[]> = {
   'out_relu only': ['out_relu'],
-  'six layers (shipped)': [
-    'block_12_add',
-    'block_13_expand_relu',
-    'block_15_add',
-    'block_16_expand_relu',
-    'block_16_project_BN',
-    'out_relu',
-  ],
+  'six layers (shipped)': CLEAN_BACKBONE.layers,
   'cut at block_13_expand_relu': ['block_12_add', 'block_13_expand_relu'],
 };
 

@@ -14,14 +14,8 @@ import { DEFAULT_HEAD, predictHead, trainHead, type FeatureMatrix } from './head
 import { confusionMatrix, reportFromConfusion } from './metrics';
 import { argmaxRows } from './predictions';
 
-const SIX = [
-  'block_12_add',
-  'block_13_expand_relu',
-  'block_15_add',
-  'block_16_expand_relu',
-  'block_16_project_BN',
-  'out_relu',
-];
+/** The shipped head's six layers. */
+const SIX = CLEAN_BACKBONE.layers;
 
 async function main(opts: {
   data: string[];

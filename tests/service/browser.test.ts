@@ -5,25 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { makeJpeg } from '../helpers/images';
 import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server';
+import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
 
 // The upload page in a real browser: Debian's Chromium (never a downloaded build) driven by playwright-core,
 // against the service on 127.0.0.1 with the shipped model on wasm. Screenshots go to test-artifacts/.
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
-const FOOD11 = [
-  'Bread',
-  'Dairy product',
-  'Dessert',
-  'Egg',
-  'Fried food',
-  'Meat',
-  'Noodles/Pasta',
-  'Rice',
-  'Seafood',
-  'Soup',
-  'Vegetable/Fruit',
-];
 const skip = fs.existsSync(CHROMIUM)
   ? false
   : `${CHROMIUM} is absent: install Debian's Chromium (apt-get install -y chromium) to run the browser test`;
@@ -58,7 +46,7 @@ describe('the upload page in Chromium', { skip, timeout: 300_000 }, () => {
 
   async function assertResult(page: Page): Promise<void> {
     const label = (await page.textContent('#label'))?.trim() ?? '';
-    assert.ok(FOOD11.includes(label), `the result names a Food-11 class, got "${label}"`);
+    assert.ok(FOOD11_DISPLAY_NAMES.includes(label), `the result names a Food-11 class, got "${label}"`);
     assert.match((await page.textContent('#confidence')) ?? '', /^\d{1,3}\.\d %$/);
     assert.equal(await page.locator('#top tr').count(), 3, 'the top 3');
     assert.match((await page.textContent('#timings')) ?? '', /decode[\s\S]*inference[\s\S]*total/);

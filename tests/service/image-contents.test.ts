@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeJpeg } from '../helpers/images';
 import { startServer, type RunningServer } from '../helpers/server';
+import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
 
 /**
  * There is no Docker engine here, so this test plays the image's build itself: it reads service/Dockerfile,
@@ -30,19 +31,6 @@ const repo = path.resolve(__dirname, '..', '..');
 const dockerfilePath = path.join(repo, 'service', 'Dockerfile');
 const CLEAN_BACKBONE_URL = process.env.IMAGE_TEST_BACKBONE_URL;
 const BUILD_ARGS = { REQUIRE_TFJS_NODE: 'false', BACKBONE_URL: CLEAN_BACKBONE_URL ?? 'none' };
-const FOOD11 = [
-  'Bread',
-  'Dairy product',
-  'Dessert',
-  'Egg',
-  'Fried food',
-  'Meat',
-  'Noodles/Pasta',
-  'Rice',
-  'Seafood',
-  'Soup',
-  'Vegetable/Fruit',
-];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Dockerfile parsing
@@ -560,7 +548,7 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
       const res = await fetch(`${server.url}/predict`, { method: 'POST', body: form });
       assert.equal(res.status, 200, await res.clone().text());
       const body = (await res.json()) as { label: string; confidence: number };
-      assert.ok(FOOD11.includes(body.label), `a Food-11 class, got ${body.label}`);
+      assert.ok(FOOD11_DISPLAY_NAMES.includes(body.label), `a Food-11 class, got ${body.label}`);
       assert.ok(body.confidence > 0 && body.confidence <= 1);
 
       const bundled = await fetch(`${server.url}/test`);
