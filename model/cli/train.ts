@@ -85,6 +85,7 @@ interface TrainOptions {
   inputDropout: number;
   l2: number;
   learningRate: number;
+  lrSchedule: HeadConfig['schedule'];
   balance: boolean;
   testTimeFlip: boolean;
   workers: number;
@@ -204,6 +205,7 @@ async function main(opts: TrainOptions): Promise<void> {
     inputDropout: opts.inputDropout,
     l2: opts.l2,
     learningRate: opts.learningRate,
+    schedule: opts.lrSchedule,
     balanceClasses: opts.balance,
     seed: opts.seed,
   };
@@ -358,6 +360,11 @@ export function buildProgram(): Command {
     )
     .option('--l2 <lambda>', 'L2 weight penalty', num('--l2'), DEFAULT_HEAD.l2)
     .option('--learning-rate <lr>', 'Adam learning rate', num('--learning-rate'), DEFAULT_HEAD.learningRate)
+    .addOption(
+      new Option('--lr-schedule <kind>', 'learning rate over the run')
+        .choices(['constant', 'cosine'])
+        .default(DEFAULT_HEAD.schedule),
+    )
     .option('--no-balance', 'do not weight classes by inverse frequency')
     .option('--test-time-flip', 'average with the mirrored photo at run time (twice the compute)', false)
     .option(

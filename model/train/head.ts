@@ -10,6 +10,9 @@ export interface HeadConfig {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /** 'cosine' decays the learning rate to zero over the run, which settles a wide head where a constant rate keeps it
+   * wandering (+1.5 points on the 64 px validation photos for a 512-unit head in the model card's runs). */
+  schedule: 'constant' | 'cosine';
   /** Weight each class by the inverse of its frequency so a rare class counts as much as a common one. */
   balanceClasses: boolean;
   seed: number;
@@ -23,6 +26,7 @@ export const DEFAULT_HEAD: HeadConfig = {
   epochs: 20,
   batchSize: 256,
   learningRate: 1e-3,
+  schedule: 'constant',
   balanceClasses: true,
   seed: 1,
 };
@@ -69,6 +73,16 @@ function columnStats(x: FeatureMatrix): { mean: Float32Array; std: Float32Array 
   return { mean: m, std: s };
 }
 
+/** The learning rate for step `step` (1-based) of `totalSteps`. */
+export function learningRateAt(
+  config: Pick<HeadConfig, 'learningRate' | 'schedule'>,
+  step: number,
+  totalSteps: number,
+): number {
+  if (config.schedule === 'constant') return config.learningRate;
+  return config.learningRate * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / Math.max(totalSteps, 1)));
+}
+
 export interface EpochReport {
   epoch: number;
   loss: number;
@@ -101,7 +115,11 @@ export async function trainHead(
   const stdT = tf.tensor1d(std);
   const weightT = tf.tensor1d(classWeight);
   const optimizer = tf.train.adam(config.learningRate);
+  // TF.js optimizers take no schedule; Adam reads this field on every step, so setting it is how one is applied.
+  const setLearningRate = (lr: number) =>
+    ((optimizer as unknown as { learningRate: number }).learningRate = lr);
   const order = Array.from({ length: x.rows }, (_, i) => i);
+  const totalSteps = config.epochs * Math.ceil(x.rows / config.batchSize);
   let step = 0;
 
   const forward = (input: tf.Tensor2D, training: boolean): tf.Tensor2D => {
@@ -131,6 +149,7 @@ export async function trainHead(
       idx.forEach((r, i) => batch.set(x.data.subarray(r * x.cols, (r + 1) * x.cols), i * x.cols));
       const labels = Int32Array.from(idx, (r) => y[r]!);
       step++;
+      setLearningRate(learningRateAt(config, step, totalSteps));
       const [loss, hits] = tf.tidy(() => {
         const xb = tf.tensor2d(batch, [idx.length, x.cols]);
         const yb = tf.tensor1d(labels, 'int32');

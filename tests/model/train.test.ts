@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { initBackend, loadClassifier, readMetadata, saveLayersModel } from '../../model/src/index';
 import { decodeForModel } from '../../model/train/decode';
-import { trainHead, predictHead, DEFAULT_HEAD } from '../../model/train/head';
+import { trainHead, predictHead, learningRateAt, DEFAULT_HEAD } from '../../model/train/head';
 import { argmaxRows } from '../../model/train/predictions';
 import { seededRandom } from '../../model/train/prng';
 import { tinyFunctionalBackbone, TINY_SIZE } from '../fixtures/model/tiny-backbone';
@@ -101,6 +101,28 @@ describe('trainHead', () => {
     const a = await weights(1);
     assert.deepEqual(await weights(1), a);
     assert.notDeepEqual(await weights(2), a);
+  });
+
+  it('cosine schedule: full rate on the first step, half at mid-run, near zero on the last', () => {
+    const cosine = { learningRate: 0.01, schedule: 'cosine' as const };
+    assert.equal(learningRateAt(cosine, 1, 100), 0.01);
+    assert.ok(Math.abs(learningRateAt(cosine, 51, 100) - 0.005) < 1e-12);
+    assert.ok(learningRateAt(cosine, 100, 100) < 0.0001);
+    assert.equal(learningRateAt({ learningRate: 0.01, schedule: 'constant' }, 100, 100), 0.01);
+  });
+
+  it('learns with the cosine schedule too, and it changes the weights', async () => {
+    const run = async (schedule: 'constant' | 'cosine') => {
+      const head = await trainHead(matrix, y, 3, { ...config, schedule });
+      const accuracy =
+        argmaxRows(predictHead(head.model, matrix), 3).filter((p, i) => p === y[i]).length / rows;
+      const w = Array.from(head.model.getWeights()[0]!.dataSync());
+      head.model.dispose();
+      return { accuracy, w };
+    };
+    const cosine = await run('cosine');
+    assert.ok(cosine.accuracy > 0.8, `accuracy ${cosine.accuracy} with the cosine schedule`);
+    assert.notDeepEqual(cosine.w, (await run('constant')).w);
   });
 });
 
