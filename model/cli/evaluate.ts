@@ -5,8 +5,8 @@ import cliProgress from 'cli-progress';
 import { defaultModelDir, initBackend, loadClassifier, type Classifier } from '../src';
 import { DatasetError, loadDataset, type Sample, type Split } from '../train/dataset';
 import { decodeForModel } from '../train/decode';
-import { runCli } from './run';
 import { confusionMatrix, reportFromConfusion, reportToMarkdown, type Report } from '../train/metrics';
+import { runCli } from './run';
 
 interface EvaluateOptions {
   data: string[];
