@@ -10,6 +10,17 @@ export type Resize = 'cover' | 'fill';
 export type Variant = 'plain' | 'flip' | 'lowres' | 'lowres-flip';
 export const VARIANTS: readonly Variant[] = ['plain', 'flip', 'lowres', 'lowres-flip'];
 
+/**
+ * Each view's recipe, which names its folder in the feature cache: change a view's pixels, change its recipe, and
+ * features cached by the old recipe are never read again. ('-2': mirrored after the resize.)
+ */
+export const VIEW_RECIPES: Readonly<Record<Variant, string>> = {
+  plain: 'plain',
+  flip: 'flip-2',
+  lowres: 'lowres',
+  'lowres-flip': 'lowres-flip-2',
+};
+
 /** The low-resolution set was made by centre-cropping to 64×64 (measured: 'cover' matches it, 'fill' does not). */
 const LOWRES_SIZE = 64;
 const LOWRES_JPEG_QUALITY = 75;
@@ -30,18 +41,36 @@ export async function decodeForModel(
       .toBuffer();
   }
   // The same steps, in the same order, as the service's sharp decoder (service/src/decode.ts).
-  let pipeline = sharp(source)
+  const { data, info } = await sharp(source)
     .rotate()
     .flatten({ background: '#ffffff' })
     .toColourspace('srgb')
-    .resize(size, size, { fit: resize, position: 'centre' });
-  if (variant === 'flip' || variant === 'lowres-flip') pipeline = pipeline.flop();
-  const { data, info } = await pipeline
+    .resize(size, size, { fit: resize, position: 'centre' })
     .removeAlpha()
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
   if (info.width !== size || info.height !== size || info.channels !== 3) {
     throw new Error(`Decoded ${info.width}×${info.height}×${info.channels}, expected ${size}×${size}×3.`);
   }
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  // Mirrored here, after the resize, rather than with sharp's flop(): sharp flops before it crops and resamples,
+  // which is a different view (up to 0.6 apart in feature values) from the one the classifier's test-time flip
+  // sees (tf.reverse of the decoded input). Training on that one is what serving asks of the head.
+  return variant === 'flip' || variant === 'lowres-flip' ? mirrorRows(rgb, size) : rgb;
+}
+
+/** A left-right mirror of size × size RGB bytes. */
+export function mirrorRows(rgb: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(rgb.length);
+  for (let y = 0; y < size; y++) {
+    const row = y * size * 3;
+    for (let x = 0; x < size; x++) {
+      const from = row + x * 3;
+      const to = row + (size - 1 - x) * 3;
+      out[to] = rgb[from]!;
+      out[to + 1] = rgb[from + 1]!;
+      out[to + 2] = rgb[from + 2]!;
+    }
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodeForModel, type Variant } from './decode';
+import { decodeForModel, VIEW_RECIPES, type Variant } from './decode';
 import type { Resize } from './decode';
 
 /**
@@ -29,7 +29,11 @@ export function planChunks(
   variant: Variant,
   files: string[],
 ): Chunk[] {
-  const dir = path.join(cacheDir, createHash('sha1').update(extractorId).digest('hex').slice(0, 16), variant);
+  const dir = path.join(
+    cacheDir,
+    createHash('sha1').update(extractorId).digest('hex').slice(0, 16),
+    VIEW_RECIPES[variant],
+  );
   const sorted = [...files].sort();
   const chunks: Chunk[] = [];
   for (let i = 0; i < sorted.length; i += CHUNK_SIZE) {
