@@ -233,14 +233,23 @@ async function main(opts: TrainOptions): Promise<void> {
     groups.set(key, [...(groups.get(key) ?? []), s]);
   }
   if (groups.size > 1) groups.set('all', validation);
-  for (const [key, samples] of groups) {
-    const probs = predictHead(
+  // Scored as the classifier runs the head: with test-time flip, the mean of the photo's and its mirror's
+  // probabilities (the flip view is exactly the classifier's mirror, see decode.ts).
+  const flipped = opts.testTimeFlip ? features.get('flip')! : undefined;
+  const probabilitiesOf = (samples: Sample[], view: Map<string, Float32Array>) =>
+    predictHead(
       head.model,
       matrixOf(
-        samples.map((s) => plain.get(s.path)!),
+        samples.map((s) => view.get(s.path)!),
         backbone.featureDim,
       ),
     );
+  for (const [key, samples] of groups) {
+    const probs = probabilitiesOf(samples, plain);
+    if (flipped) {
+      const mirrored = probabilitiesOf(samples, flipped);
+      for (let i = 0; i < probs.length; i++) probs[i] = (probs[i]! + mirrored[i]!) / 2;
+    }
     const predicted = argmaxRows(probs, dataset.labels.length);
     reports[key] = reportFromConfusion(
       confusionMatrix(
