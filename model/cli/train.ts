@@ -48,7 +48,7 @@ function parseAugment(v: string): Variant[] {
   const bad = list.filter((x) => !VARIANTS.includes(x) || x === 'plain');
   if (bad.length)
     throw new InvalidArgumentError(
-      `unknown augmentation ${bad.join(', ')}; use flip, lowres, lowres-flip or none.`,
+      `unknown augmentation ${bad.join(', ')}; use flip, lowres, lowres-flip, crop or none.`,
     );
   return list;
 }
@@ -349,7 +349,7 @@ export function buildProgram(): Command {
       15,
     )
     .addOption(
-      new Option('--augment <list>', 'extra training views: flip, lowres, lowres-flip, or none')
+      new Option('--augment <list>', 'extra training views: flip, lowres, lowres-flip, crop, or none')
         .default(['flip', 'lowres'])
         .argParser(parseAugment),
     )

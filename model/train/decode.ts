@@ -1,14 +1,18 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import sharp from 'sharp';
+import { seededRandom } from './prng';
 
 export type Resize = 'cover' | 'fill';
 
 /**
  * How a photo is turned into the backbone's input during training. 'plain' is exactly what the service does;
- * the others are augmentations: a mirror image, and the 64 px look of the low-resolution set applied to a
- * full-resolution photo (centre crop to 64 px, JPEG, then up to the input size) so the two sets meet.
+ * the others are augmentations: a mirror image, the 64 px look of the low-resolution set applied to a
+ * full-resolution photo (centre crop to 64 px, JPEG, then up to the input size) so the two sets meet, and a
+ * zoomed-in crop at a position of its own (a dish framed less tidily than the centre crop frames it).
  */
-export type Variant = 'plain' | 'flip' | 'lowres' | 'lowres-flip';
-export const VARIANTS: readonly Variant[] = ['plain', 'flip', 'lowres', 'lowres-flip'];
+export type Variant = 'plain' | 'flip' | 'lowres' | 'lowres-flip' | 'crop';
+export const VARIANTS: readonly Variant[] = ['plain', 'flip', 'lowres', 'lowres-flip', 'crop'];
 
 /**
  * Each view's recipe, which names its folder in the feature cache: change a view's pixels, change its recipe, and
@@ -19,7 +23,27 @@ export const VIEW_RECIPES: Readonly<Record<Variant, string>> = {
   flip: 'flip-2',
   lowres: 'lowres',
   'lowres-flip': 'lowres-flip-2',
+  crop: 'crop',
 };
+
+/** The crop view keeps 75–90 % of the centre square's side, so the dish stays in the frame. */
+const CROP_SCALE = [0.75, 0.9] as const;
+
+/**
+ * Where the crop view of a photo sits: drawn from the file's name, so every run (and every worker) extracts the
+ * same crop and cached features stay valid. Returns the zoomed square's side and the window's offset in it.
+ */
+export function cropWindow(file: string, size: number): { zoomed: number; left: number; top: number } {
+  const seed = createHash('sha1').update(path.basename(file)).digest().readUInt32LE(0);
+  const random = seededRandom(seed);
+  const scale = CROP_SCALE[0] + random() * (CROP_SCALE[1] - CROP_SCALE[0]);
+  const zoomed = Math.round(size / scale);
+  return {
+    zoomed,
+    left: Math.floor(random() * (zoomed - size + 1)),
+    top: Math.floor(random() * (zoomed - size + 1)),
+  };
+}
 
 /** The low-resolution set was made by centre-cropping to 64×64 (measured: 'cover' matches it, 'fill' does not). */
 const LOWRES_SIZE = 64;
@@ -40,12 +64,17 @@ export async function decodeForModel(
       .jpeg({ quality: LOWRES_JPEG_QUALITY })
       .toBuffer();
   }
-  // The same steps, in the same order, as the service's sharp decoder (service/src/decode.ts).
-  const { data, info } = await sharp(source)
-    .rotate()
-    .flatten({ background: '#ffffff' })
-    .toColourspace('srgb')
-    .resize(size, size, { fit: resize, position: 'centre' })
+  // The same steps, in the same order, as the service's sharp decoder (service/src/decode.ts); the crop view
+  // resizes to a larger square and cuts the input out of it.
+  const crop = variant === 'crop' && typeof file === 'string' ? cropWindow(file, size) : undefined;
+  if (variant === 'crop' && !crop) throw new Error("The crop view needs the photo's file name.");
+  let pipeline = sharp(source).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb');
+  pipeline = crop
+    ? pipeline
+        .resize(crop.zoomed, crop.zoomed, { fit: resize, position: 'centre' })
+        .extract({ left: crop.left, top: crop.top, width: size, height: size })
+    : pipeline.resize(size, size, { fit: resize, position: 'centre' });
+  const { data, info } = await pipeline
     .removeAlpha()
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend } from '../../model/src/index';
-import { decodeForModel, VARIANTS, VIEW_RECIPES } from '../../model/train/decode';
+import { cropWindow, decodeForModel, VARIANTS, VIEW_RECIPES } from '../../model/train/decode';
 import { seededRandom } from '../../model/train/prng';
 
 const SIZE = 32;
@@ -49,6 +49,29 @@ describe('training views', () => {
     const lowres = await decodeForModel(photo, SIZE, 'cover', 'lowres');
     const lowresFlip = await decodeForModel(photo, SIZE, 'cover', 'lowres-flip');
     assert.deepEqual(lowresFlip, await servedMirror(lowres));
+  });
+
+  it('the crop view is a zoomed-in window, the same on every run', async () => {
+    const plain = await decodeForModel(photo, SIZE, 'cover', 'plain');
+    const crop = await decodeForModel(photo, SIZE, 'cover', 'crop');
+    assert.equal(crop.length, plain.length);
+    assert.notDeepEqual(crop, plain);
+    assert.deepEqual(await decodeForModel(photo, SIZE, 'cover', 'crop'), crop);
+  });
+
+  it('crop windows stay inside the zoomed square and vary from photo to photo', () => {
+    const windows = Array.from({ length: 200 }, (_, i) => cropWindow(`/data/Egg/egg_${i}.jpg`, 224));
+    for (const w of windows) {
+      assert.ok(
+        w.zoomed >= Math.round(224 / 0.9) && w.zoomed <= Math.round(224 / 0.75),
+        `zoomed ${w.zoomed}`,
+      );
+      assert.ok(w.left >= 0 && w.left + 224 <= w.zoomed, `left ${w.left} of ${w.zoomed}`);
+      assert.ok(w.top >= 0 && w.top + 224 <= w.zoomed, `top ${w.top} of ${w.zoomed}`);
+    }
+    assert.ok(new Set(windows.map((w) => `${w.zoomed},${w.left},${w.top}`)).size > 150);
+    // The name decides it, not the folder: a photo keeps its crop wherever the data set lives.
+    assert.deepEqual(cropWindow('/a/Egg/x.jpg', 224), cropWindow('/b/Egg/x.jpg', 224));
   });
 
   it('every view has its own folder in the feature cache', () => {
