@@ -68,12 +68,13 @@ export async function decodeForModel(
   // resizes to a larger square and cuts the input out of it.
   const crop = variant === 'crop' && typeof file === 'string' ? cropWindow(file, size) : undefined;
   if (variant === 'crop' && !crop) throw new Error("The crop view needs the photo's file name.");
-  let pipeline = sharp(source).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb');
-  pipeline = crop
-    ? pipeline
-        .resize(crop.zoomed, crop.zoomed, { fit: resize, position: 'centre' })
-        .extract({ left: crop.left, top: crop.top, width: size, height: size })
-    : pipeline.resize(size, size, { fit: resize, position: 'centre' });
+  const side = crop?.zoomed ?? size;
+  let pipeline = sharp(source)
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .resize(side, side, { fit: resize, position: 'centre' });
+  if (crop) pipeline = pipeline.extract({ left: crop.left, top: crop.top, width: size, height: size });
   const { data, info } = await pipeline
     .removeAlpha()
     .raw({ depth: 'uchar' })

@@ -22,6 +22,7 @@ import {
   type ModelMetadataInput,
 } from '../../model/src/index';
 import { closeServer, serveDir, TINY_SIZE, tinyFunctionalBackbone } from '../fixtures/model/tiny-backbone';
+import { mirrorRows } from '../../model/train/decode';
 
 // The npm head is built at a small input so the test stays quick; the spec records the size, as a real one does.
 const NPM_SPEC: BackboneSpec = { ...NPM_BACKBONE, inputSize: 64 };
@@ -243,16 +244,7 @@ describe('loadClassifier', () => {
     const plain = await loadClassifier({ modelDir, backboneUrl, log: quiet });
     const flip = await loadClassifier({ modelDir: dir, backboneUrl, log: quiet });
     const img = gradient(TINY_SIZE);
-    const mirrored = new Uint8Array(img.length);
-    for (let y = 0; y < TINY_SIZE; y++) {
-      for (let x = 0; x < TINY_SIZE; x++) {
-        for (let ch = 0; ch < 3; ch++) {
-          mirrored[(y * TINY_SIZE + (TINY_SIZE - 1 - x)) * 3 + ch] = img[
-            (y * TINY_SIZE + x) * 3 + ch
-          ] as number;
-        }
-      }
-    }
+    const mirrored = mirrorRows(img, TINY_SIZE);
     const [a, b] = await plain.classify([img, mirrored]);
     const [avg] = await flip.classify([img]);
     (avg as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - (a![i]! + b![i]!) / 2) < 1e-5));
