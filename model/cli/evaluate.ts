@@ -2,10 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { defaultModelDir, initBackend, loadClassifier, type Classifier } from '../src';
+import { defaultModelDir, initBackend, loadClassifier } from '../src';
 import { DatasetError, loadDataset, type Sample, type Split } from '../train/dataset';
-import { decodeForModel } from '../train/decode';
-import { confusionMatrix, reportFromConfusion, reportToMarkdown, type Report } from '../train/metrics';
+import { reportToMarkdown } from '../train/metrics';
+import { predictSamples, reportsBySet, type Look } from '../train/scoring';
 import { runCli } from './run';
 
 interface EvaluateOptions {
@@ -13,8 +13,7 @@ interface EvaluateOptions {
   model?: string;
   split: Split | 'all' | 'auto';
   validationPercent: number;
-  backboneUrl?: string;
-  backboneFallback?: boolean;
+  look: Look;
   reportDir?: string;
   batch: number;
   limit?: number;
@@ -35,29 +34,6 @@ function choose(
   return { picked: samples.filter((s) => s.split === wanted), what: `${wanted} split` };
 }
 
-async function classifyAll(
-  classifier: Classifier,
-  samples: Sample[],
-  batch: number,
-  onDone: (n: number) => void,
-): Promise<Int32Array> {
-  const predicted = new Int32Array(samples.length);
-  for (let start = 0; start < samples.length; start += batch) {
-    const part = samples.slice(start, start + batch);
-    const images = await Promise.all(
-      part.map((s) => decodeForModel(s.path, classifier.input.size, classifier.input.resize)),
-    );
-    const probs = await classifier.classify(images);
-    probs.forEach((p, i) => {
-      let best = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-      predicted[start + i] = best;
-    });
-    onDone(part.length);
-  }
-  return predicted;
-}
-
 async function main(opts: EvaluateOptions): Promise<void> {
   const started = Date.now();
   const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
@@ -71,8 +47,6 @@ async function main(opts: EvaluateOptions): Promise<void> {
   const modelDir = opts.model ?? defaultModelDir();
   const classifier = await loadClassifier({
     modelDir,
-    backboneUrl: opts.backboneUrl,
-    backboneFallback: opts.backboneFallback,
     log: (msg, fields) => console.log(`${msg}${fields ? ' ' + JSON.stringify(fields) : ''}`),
   });
   const modelLabels = classifier.labels.map((l) => l.id);
@@ -82,10 +56,11 @@ async function main(opts: EvaluateOptions): Promise<void> {
       `The model's labels (${modelLabels.join(', ')}) differ from the data's (${dataLabels.join(', ')}).`,
     );
   }
+  const { info } = classifier;
+  const seen = opts.look === 'lowres' ? ', each sent at its 64 px look' : '';
   console.log(
-    `Model ${classifier.info.name} ${classifier.info.version}, head '${classifier.info.head}' on ` +
-      `${classifier.info.backbone.id}${classifier.info.backbone.fallback ? ' (npm fallback)' : ''}; ` +
-      `${samples.length} photos (${what}); TF.js ${backend}.`,
+    `Model ${info.name} ${info.version} (${info.architecture} at ${info.inputSize} px, view ` +
+      `${JSON.stringify(classifier.view)}); ${samples.length} photos (${what}${seen}); TF.js ${backend}.`,
   );
 
   const bar = new cliProgress.SingleBar(
@@ -96,36 +71,16 @@ async function main(opts: EvaluateOptions): Promise<void> {
     cliProgress.Presets.shades_classic,
   );
   bar.start(samples.length, 0);
-  const t0 = performance.now();
-  const predicted = await classifyAll(classifier, samples, opts.batch, (n) => bar.increment(n));
-  const msPerPhoto = (performance.now() - t0) / samples.length;
+  const { predicted, msPerPhoto } = await predictSamples(classifier, samples, {
+    batch: opts.batch,
+    look: opts.look,
+    onDone: (n) => bar.increment(n),
+  });
   bar.stop();
   classifier.dispose();
+  const reports = reportsBySet(samples, predicted, dataset.labels);
 
-  // One report per data folder and, with several, one over all of them.
-  const reports: Record<string, Report> = {};
-  const groups = new Map<string, number[]>();
-  samples.forEach((s, i) => {
-    const key = path.basename(path.resolve(s.root));
-    groups.set(key, [...(groups.get(key) ?? []), i]);
-  });
-  if (groups.size > 1)
-    groups.set(
-      'all',
-      samples.map((_, i) => i),
-    );
-  for (const [key, idx] of groups) {
-    reports[key] = reportFromConfusion(
-      confusionMatrix(
-        idx.map((i) => samples[i]!.label),
-        idx.map((i) => predicted[i]!),
-        dataset.labels.length,
-      ),
-      dataset.labels,
-    );
-  }
-
-  const title = (k: string) => `${k} (${what}) — head '${classifier.info.head}'`;
+  const title = (k: string) => `${k} (${what}${seen}) — model ${info.version}`;
   const markdown = Object.entries(reports)
     .map(([k, r]) => reportToMarkdown(r, title(k)))
     .join('\n');
@@ -136,6 +91,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
       model: classifier.info,
       data: opts.data,
       selection: what,
+      look: opts.look,
       msPerPhotoIncludingDecode: msPerPhoto,
       reports,
     };
@@ -172,7 +128,7 @@ export function buildProgram(): Command {
       '--data <dir...>',
       'photos: <dir>/<Class>/*.jpg folders, or Food-11 training/ validation/ evaluation/',
     )
-    .option('--model <dir>', 'model folder (metadata.json + heads)', defaultModelDir())
+    .option('--model <dir>', 'model folder (metadata.json + network/)', defaultModelDir())
     .addOption(
       new Option(
         '--split <split>',
@@ -182,11 +138,14 @@ export function buildProgram(): Command {
         .default('auto'),
     )
     .option('--validation-percent <p>', 'the held-out share the training used (folder layouts)', Number, 15)
-    .option(
-      '--backbone-url <url>',
-      "clean backbone URL (http(s):// or file://), or 'none' for the npm backbone",
+    .addOption(
+      new Option(
+        '--look <look>',
+        "send each photo as-is, or at its 64 px look (centre crop, 64×64 JPEG): the sharpness-shortcut check",
+      )
+        .choices(['as-is', 'lowres'])
+        .default('as-is'),
     )
-    .option('--backbone-fallback', 'fall back to the npm backbone if the clean one cannot be had')
     .option('--report-dir <dir>', 'also write evaluation.md and evaluation.json here')
     .option('--batch <n>', 'photos per classify call', positiveInt('--batch'), 1)
     .option('--limit <n>', 'score an evenly spread subset of about n photos', positiveInt('--limit'))

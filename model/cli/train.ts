@@ -1,401 +1,275 @@
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import cliProgress from 'cli-progress';
-import sharp from 'sharp';
 import {
-  CLEAN_BACKBONE,
-  DEFAULT_BACKBONE_CACHE_DIR,
-  NPM_BACKBONE,
-  TEACHABLE_MACHINE_MOBILENET_V2_035_URL,
+  FOOD11_LABELS,
   initBackend,
-  loadBackbone,
-  saveLayersModel,
-  type BackboneSpec,
+  loadClassifier,
+  readArtifactsFromUrl,
+  writeArtifactsDir,
+  writeMetadata,
+  type View,
 } from '../src';
-import { DatasetError, loadDataset, type Sample } from '../train/dataset';
-import { VARIANTS, type Variant } from '../train/decode';
-import { ensureFeatures, type ExtractionJob } from '../train/extract';
-import { DEFAULT_HEAD, predictHead, trainHead, type FeatureMatrix, type HeadConfig } from '../train/head';
-import { confusionMatrix, reportFromConfusion, reportToMarkdown, type Report } from '../train/metrics';
-import { argmaxRows } from '../train/predictions';
-import { writeHeadIntoModel } from '../train/model-dir';
-import { modelMsPerPhoto } from '../train/latency';
+import { DatasetError, loadDataset } from '../train/dataset';
+import { reportToMarkdown } from '../train/metrics';
+import { medianMsPerPhoto } from '../train/latency';
+import { predictSamples, reportsBySet } from '../train/scoring';
+import { buildTensorCache } from '../train/tensor-cache';
 import { runCli } from './run';
 
-/** Layers the shipped heads read, per backbone kind: chosen by the experiments in model/README.md. */
-export const DEFAULT_LAYERS: Record<'layers' | 'nsfwjs', string[]> = {
-  layers: CLEAN_BACKBONE.layers,
-  nsfwjs: NPM_BACKBONE.layers,
-};
+/**
+ * `npm run train`: photos → the service's preprocessing → tensor cache → the whole network fine-tuned in PyTorch
+ * (model/train/finetune.py) → TF.js model → scored through the classifier the service runs → a model folder
+ * (metadata.json + network/) that MODEL_DIR can point at, or that replaces model/shipped.
+ */
 
-const int = (name: string) => (v: string) => {
+export const MODEL_NAME = 'gourmetgram-food11';
+const FINETUNE = path.join(__dirname, '..', 'train', 'finetune.py');
+
+interface TrainOptions {
+  data: string[];
+  base: string;
+  baseId?: string;
+  baseLicence: string;
+  out: string;
+  inputSize: number;
+  viewSize: number;
+  viewJpeg: number | false;
+  crop: View['crop'];
+  epochs: number;
+  batch: number;
+  lr: number;
+  backboneLr: number;
+  augment: number;
+  dropout: number;
+  testTimeFlip: boolean;
+  weightsDtype: 'float32' | 'float16';
+  seed: number;
+  validationPercent: number;
+  cacheDir: string;
+  python?: string;
+  threads?: number;
+  limitSteps?: number;
+  latencyRuns: number;
+  modelVersion: string;
+  reportDir?: string;
+}
+
+const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0.`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number ≥ 1.`);
   return n;
 };
-const num = (name: string) => (v: string) => {
+const nonNegative = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0.`);
   return n;
 };
 
-function parseAugment(v: string): Variant[] {
-  if (v === 'none') return [];
-  const list = v.split(',').map((s) => s.trim()) as Variant[];
-  const bad = list.filter((x) => !VARIANTS.includes(x) || x === 'plain');
-  if (bad.length)
-    throw new InvalidArgumentError(
-      `unknown augmentation ${bad.join(', ')}; use flip, lowres, lowres-flip, crop or none.`,
-    );
-  return list;
-}
-
-/** --base: 'npm' (the backbone inside nsfwjs), an http(s):// or file:// URL, or a local folder / model.json. */
-export function resolveBase(base: string): { kind: 'layers' | 'nsfwjs'; url?: string } {
-  if (base === 'npm' || base === 'none' || base.startsWith('nsfwjs')) return { kind: 'nsfwjs' };
-  if (/^(https?|file):\/\//i.test(base)) return { kind: 'layers', url: base };
-  if (!existsSync(base)) {
-    throw new DatasetError(
-      `--base ${base}: no such file or folder (give a model.json, its folder, a URL, or 'npm').`,
-    );
+/**
+ * --base: a local TF.js layers MobileNetV2 (folder or model.json) is used where it lies; an http(s):// URL is
+ * downloaded once into the output folder, since the trainer reads files.
+ */
+async function resolveBase(base: string, out: string): Promise<{ dir: string; source: string }> {
+  if (/^https?:\/\//i.test(base)) {
+    const dir = path.join(out, 'base');
+    if (!existsSync(path.join(dir, 'model.json'))) {
+      console.log(`Downloading the base network from ${base} …`);
+      await writeArtifactsDir(dir, await readArtifactsFromUrl(base, { timeoutMs: 120_000 }));
+    }
+    return { dir, source: base };
   }
-  const json = statSync(base).isDirectory() ? path.join(base, 'model.json') : base;
-  if (!existsSync(json)) throw new DatasetError(`--base ${base}: no model.json there.`);
-  return { kind: 'layers', url: pathToFileURL(path.resolve(json)).href };
+  const local = base.startsWith('file://') ? new URL(base).pathname : base;
+  if (!existsSync(local)) {
+    throw new DatasetError(`--base ${base}: no such file or folder (give a TF.js model.json, its folder, or a URL).`);
+  }
+  const dir = statSync(local).isDirectory() ? local : path.dirname(local);
+  if (!existsSync(path.join(dir, 'model.json'))) throw new DatasetError(`--base ${base}: no model.json there.`);
+  return { dir, source: base };
 }
 
-interface TrainOptions {
-  data: string[];
-  base: string;
-  source?: string;
-  backboneId?: string;
-  layers?: string;
-  inputSize?: number;
-  out: string;
-  headId?: string;
-  seed: number;
-  validationPercent: number;
-  augment: Variant[];
-  hidden: number;
-  epochs: number;
-  dropout: number;
-  inputDropout: number;
-  l2: number;
-  learningRate: number;
-  lrSchedule: HeadConfig['schedule'];
-  balance: boolean;
+/** $PYTHON, else Debian's /usr/bin/python3 (where python3-torch installs), else python3 on the PATH: one with torch. */
+export function findPython(explicit?: string): string {
+  const candidates = explicit ? [explicit] : [process.env.PYTHON, '/usr/bin/python3', 'python3'];
+  for (const py of candidates.filter((p): p is string => Boolean(p))) {
+    const probe = spawnSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+    if (probe.status === 0) return py;
+  }
+  throw new DatasetError(
+    'Training needs Python 3 with PyTorch and numpy: `apt-get install python3-torch` (Debian; then it runs with ' +
+      '/usr/bin/python3), or `pip install torch numpy`; set PYTHON to choose the interpreter.',
+  );
+}
+
+/** Runs the trainer, echoing its progress lines; resolves when it exits 0. */
+function runFinetune(python: string, args: string[], threads?: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [FINETUNE, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        // glibc otherwise hands the training's large, short-lived tensors back to the kernel every step: measured
+        // here, that spent most of PyTorch's time in the kernel and halved its speed (DEVELOPERS.md).
+        MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '33554432',
+        MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? '17179869184',
+        MALLOC_TOP_PAD_: process.env.MALLOC_TOP_PAD_ ?? '1073741824',
+        ...(threads ? { OMP_NUM_THREADS: String(threads) } : {}),
+      },
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => console.log(`finetune: ${line}`));
+    child.on('error', reject);
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`finetune.py ended with ${signal ?? `exit code ${code}`}.`)),
+    );
+  });
+}
+
+interface TrainingRecord {
+  recipe: Record<string, unknown>;
+  inputSize: number;
   testTimeFlip: boolean;
-  workers: number;
-  latencyRuns: number;
-  cacheDir: string;
-  backboneCacheDir: string;
-  modelVersion: string;
-  reportDir?: string;
-}
-
-function matrixOf(rows: Float32Array[], cols: number): FeatureMatrix {
-  const data = new Float32Array(rows.length * cols);
-  rows.forEach((r, i) => data.set(r, i * cols));
-  return { data, rows: rows.length, cols };
-}
-
-/** Photos larger than the low-resolution set get its look as an extra training view; 64 px photos already have it. */
-async function largerThanLowres(files: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const f of files) {
-    const m = await sharp(f).metadata();
-    if (Math.min(m.width ?? 0, m.height ?? 0) > 96) out.push(f);
-  }
-  return out;
+  weightsDtype: 'float32' | 'float16';
+  history: unknown[];
+  trainPhotos: number;
 }
 
 async function main(opts: TrainOptions): Promise<void> {
   const started = Date.now();
-  const base = resolveBase(opts.base);
-  const template = base.kind === 'nsfwjs' ? NPM_BACKBONE : CLEAN_BACKBONE;
-  const source =
-    base.kind === 'nsfwjs'
-      ? NPM_BACKBONE.source
-      : (opts.source ??
-        (base.url && /^https?:/i.test(base.url) ? base.url : TEACHABLE_MACHINE_MOBILENET_V2_035_URL));
-  const spec: BackboneSpec = {
-    ...template,
-    id: opts.backboneId ?? template.id,
-    source,
-    layers: opts.layers ? opts.layers.split(',').map((s) => s.trim()) : DEFAULT_LAYERS[base.kind],
-    inputSize: opts.inputSize ?? template.inputSize,
-  };
-  const headId = opts.headId ?? (base.kind === 'nsfwjs' ? 'npm' : 'clean');
-  const resize = 'cover' as const;
-
   const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
-  const train = dataset.samples.filter((s) => s.split === 'train');
-  const validation = dataset.samples.filter((s) => s.split === 'validation');
-  if (train.length === 0)
-    throw new DatasetError('No training photos found (all were held out for validation).');
-  const present = new Set(train.map((s) => s.label));
-  const missing = dataset.labels.filter((l) => !present.has(l.index)).map((l) => l.id);
-
-  const backend = await initBackend('wasm');
-  const backbone = await loadBackbone(spec, { url: base.url, cacheDir: opts.backboneCacheDir });
-  console.log(
-    `Backbone ${spec.id} (${backbone.loadedFrom}), digest ${backbone.digest.slice(0, 12)}…, ` +
-      `${backbone.featureDim} features from ${spec.layers.join(' + ')} at ${spec.inputSize} px; TF.js ${backend}.`,
-  );
-  console.log(
-    `Data: ${dataset.layout} layout, ${train.length} training and ${validation.length} validation photos, ` +
-      `${dataset.labels.length} labels` +
-      (missing.length ? ` (no training photos for ${missing.join(', ')})` : '') +
-      '.',
-  );
-
-  // One job per data folder and view, over all its photos, so a folder's cached features stay valid whatever other
-  // folders are trained alongside it; held-out photos' extra views also serve test-time-flip scoring.
-  const views: Variant[] = [
-    'plain',
-    ...new Set([...opts.augment, ...(opts.testTimeFlip ? ['flip' as const] : [])]),
-  ];
-  const jobs: ExtractionJob[] = [];
-  for (const root of opts.data) {
-    const files = dataset.samples.filter((s) => s.root === root).map((s) => s.path);
-    const large = views.some((v) => v.startsWith('lowres')) ? await largerThanLowres(files) : [];
-    for (const variant of views) {
-      const wanted = variant.startsWith('lowres') ? large : files;
-      if (wanted.length > 0) jobs.push({ variant, files: wanted });
-    }
-  }
-
-  const bar = new cliProgress.SingleBar(
-    {
-      format: 'features  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left',
-      etaBuffer: 200,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  const features = await ensureFeatures(backbone, resize, jobs, {
-    featureCacheDir: opts.cacheDir,
-    workers: opts.workers,
-    request: { spec, url: base.url, backboneCacheDir: opts.backboneCacheDir },
-    onStart: (pending, cached) => {
-      console.log(`Features: ${cached} cached, ${pending} to extract (${opts.workers} worker(s)).`);
-      if (pending > 0) bar.start(pending, 0);
-    },
-    onProgress: (n) => bar.increment(n),
-  });
-  bar.stop();
-
-  const rows: Float32Array[] = [];
-  const labels: number[] = [];
-  for (const variant of new Set(['plain' as Variant, ...opts.augment])) {
-    const byFile = features.get(variant) ?? new Map<string, Float32Array>();
-    const wanted = train.filter((s) => byFile.has(s.path));
-    for (const s of wanted) {
-      rows.push(byFile.get(s.path)!);
-      labels.push(s.label);
-    }
-  }
-  const config: HeadConfig = {
-    ...DEFAULT_HEAD,
-    hidden: opts.hidden,
-    epochs: opts.epochs,
-    dropout: opts.dropout,
-    inputDropout: opts.inputDropout,
-    l2: opts.l2,
-    learningRate: opts.learningRate,
-    schedule: opts.lrSchedule,
-    balanceClasses: opts.balance,
-    seed: opts.seed,
+  if (dataset.samples.every((s) => s.split !== 'train')) throw new DatasetError('No training photos in --data.');
+  mkdirSync(opts.out, { recursive: true });
+  const base = await resolveBase(opts.base, opts.out);
+  const python = findPython(opts.python);
+  const view: View = {
+    size: opts.viewSize,
+    crop: opts.crop,
+    ...(opts.viewJpeg === false ? {} : { jpegQuality: opts.viewJpeg }),
   };
-  const epochBar = new cliProgress.SingleBar(
-    { format: 'head      [{bar}] epoch {value}/{total} | loss {loss} | train accuracy {acc}' },
-    cliProgress.Presets.shades_classic,
-  );
-  epochBar.start(config.epochs, 0, { loss: '-', acc: '-' });
-  const head = await trainHead(
-    matrixOf(rows, backbone.featureDim),
-    Int32Array.from(labels),
-    dataset.labels.length,
-    config,
-    (r) =>
-      epochBar.update(r.epoch, { loss: r.loss.toFixed(3), acc: `${(r.trainAccuracy * 100).toFixed(1)} %` }),
-  );
-  epochBar.stop();
 
-  // Validation per data folder, since a 64 px set and a full-resolution set say different things.
-  const reports: Record<string, Report> = {};
-  const plain = features.get('plain')!;
-  const groups = new Map<string, Sample[]>();
-  for (const s of validation) {
-    const key = path.basename(path.resolve(s.root));
-    groups.set(key, [...(groups.get(key) ?? []), s]);
-  }
-  if (groups.size > 1) groups.set('all', validation);
-  // Scored as the classifier runs the head: with test-time flip, the mean of the photo's and its mirror's
-  // probabilities (the flip view is exactly the classifier's mirror, see decode.ts).
-  const flipped = opts.testTimeFlip ? features.get('flip')! : undefined;
-  const probabilitiesOf = (samples: Sample[], view: Map<string, Float32Array>) =>
-    predictHead(
-      head.model,
-      matrixOf(
-        samples.map((s) => view.get(s.path)!),
-        backbone.featureDim,
-      ),
-    );
-  for (const [key, samples] of groups) {
-    const probs = probabilitiesOf(samples, plain);
-    if (flipped) {
-      const mirrored = probabilitiesOf(samples, flipped);
-      for (let i = 0; i < probs.length; i++) probs[i] = (probs[i]! + mirrored[i]!) / 2;
-    }
-    const predicted = argmaxRows(probs, dataset.labels.length);
-    reports[key] = reportFromConfusion(
-      confusionMatrix(
-        samples.map((s) => s.label),
-        predicted,
-        dataset.labels.length,
-      ),
-      dataset.labels,
-    );
-  }
-
-  const msPerPhoto =
-    opts.latencyRuns > 0
-      ? await modelMsPerPhoto(backbone, head.model, opts.testTimeFlip, opts.latencyRuns)
-      : undefined;
-
-  const written = await writeHeadIntoModel(opts.out, {
-    headId,
-    labels: dataset.labels,
-    resize,
-    modelVersion: opts.modelVersion,
-    save: (dir) => saveLayersModel(head.model, dir),
-    entry: {
-      backbone: { ...spec, digest: backbone.digest, featureDim: backbone.featureDim },
-      testTimeFlip: opts.testTimeFlip,
-      accuracy: Object.fromEntries(Object.entries(reports).map(([k, r]) => [`validation:${k}`, r.accuracy])),
-      ...(msPerPhoto ? { msPerPhoto: Number(msPerPhoto.toFixed(1)) } : {}),
-      version: opts.modelVersion,
-      trainedAt: new Date().toISOString(),
-    },
+  const cache = await buildTensorCache({
+    samples: dataset.samples,
+    view,
+    classes: dataset.labels.length,
+    root: opts.cacheDir,
+    log: (m) => console.log(m),
   });
+  console.log(`Tensor cache ${cache.dir} (${cache.index.count} photos${cache.reused ? ', reused' : ''}).`);
 
-  console.log('');
+  const args = [
+    ['--cache', cache.dir],
+    ['--base', base.dir],
+    ['--out', opts.out],
+    ['--input-size', opts.inputSize],
+    ['--epochs', opts.epochs],
+    ['--batch', opts.batch],
+    ['--lr', opts.lr],
+    ['--backbone-lr', opts.backboneLr],
+    ['--augment', opts.augment],
+    ['--dropout', opts.dropout],
+    ['--weights-dtype', opts.weightsDtype],
+    ['--seed', opts.seed],
+    ...(opts.threads ? [['--threads', opts.threads]] : []),
+    ...(opts.limitSteps ? [['--limit-steps', opts.limitSteps]] : []),
+  ].flatMap(([k, v]) => [String(k), String(v)]);
+  if (opts.testTimeFlip) args.push('--test-time-flip');
+  await runFinetune(python, args, opts.threads);
+
+  const record = JSON.parse(readFileSync(path.join(opts.out, 'training.json'), 'utf8')) as TrainingRecord;
+  const architecture = `mobilenet_v2_${path.basename(base.dir).match(/mobilenet_v2_([0-9.]+)/)?.[1] ?? 'custom'}`;
+  const metadata = {
+    schemaVersion: 2 as const,
+    name: MODEL_NAME,
+    version: opts.modelVersion,
+    labels: dataset.labels.map((l) => ({ ...l })),
+    view,
+    network: {
+      path: 'network',
+      architecture,
+      inputSize: record.inputSize,
+      scaling: '[-1,1]' as const,
+      testTimeFlip: record.testTimeFlip,
+      weightsDtype: record.weightsDtype,
+    },
+    base: { id: opts.baseId ?? path.basename(base.dir), source: base.source, licence: opts.baseLicence },
+    trainedAt: new Date().toISOString(),
+    training: { ...record.recipe, base: base.source, trainPhotos: record.trainPhotos, data: opts.data },
+  };
+  await writeMetadata(opts.out, metadata);
+
+  // Scored the way the service classifies: photo bytes → preprocessPhoto → the exported TF.js network.
+  const backend = await initBackend('wasm');
+  const classifier = await loadClassifier({ modelDir: opts.out });
+  const validation = dataset.samples.filter((s) => s.split === 'validation');
+  const { predicted } = await predictSamples(classifier, validation, { batch: 16 });
+  const reports = reportsBySet(validation, predicted, dataset.labels);
+  const msPerPhoto = await medianMsPerPhoto(classifier, opts.latencyRuns);
+  classifier.dispose();
+  const accuracy = Object.fromEntries(Object.entries(reports).map(([k, r]) => [`validation:${k}`, r.accuracy]));
+  await writeMetadata(opts.out, { ...metadata, accuracy, msPerPhoto: Math.round(msPerPhoto * 10) / 10 });
+
   const markdown = Object.entries(reports)
-    .map(([key, r]) => reportToMarkdown(r, `Validation: ${key} — head '${headId}'`))
+    .map(([k, r]) => reportToMarkdown(r, `${k} (validation split) — model ${opts.modelVersion}`))
     .join('\n');
-  console.log(markdown);
   if (opts.reportDir) {
     mkdirSync(opts.reportDir, { recursive: true });
-    writeFileSync(path.join(opts.reportDir, 'validation.md'), markdown);
+    writeFileSync(path.join(opts.reportDir, 'training.md'), markdown);
     writeFileSync(
-      path.join(opts.reportDir, 'validation.json'),
-      JSON.stringify(
-        { head: headId, backbone: spec, digest: backbone.digest, config, msPerPhoto, reports },
-        null,
-        2,
-      ) + '\n',
+      path.join(opts.reportDir, 'training.json'),
+      JSON.stringify({ metadata: { ...metadata, accuracy, msPerPhoto }, history: record.history, reports }, null, 2) +
+        '\n',
     );
   }
+  console.log('\n' + markdown);
   console.log(
-    `Summary: head '${headId}' (${config.hidden > 0 ? `MLP ${backbone.featureDim}→${config.hidden}→` : 'linear →'}` +
-      `${dataset.labels.length}) trained on ${rows.length} feature rows (${train.length} photos` +
-      `${opts.augment.length ? ` + ${opts.augment.join(', ')} views` : ''}), seed ${opts.seed}; ` +
+    `Model written to ${opts.out}: ` +
       Object.entries(reports)
-        .map(
-          ([k, r]) =>
-            `validation ${k}: ${(r.accuracy * 100).toFixed(1)} % (macro ${(r.macroAccuracy * 100).toFixed(1)} %)`,
-        )
-        .join('; ') +
-      (msPerPhoto ? `; model ${msPerPhoto.toFixed(1)} ms/photo (wasm, one photo per call, median)` : '') +
-      `. Wrote ${written.headDir} (${(written.headBytes / 1024).toFixed(0)} KiB) and ${written.metadataFile} ` +
-      `in ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+        .map(([k, r]) => `${k} ${(r.accuracy * 100).toFixed(1)} %`)
+        .join(', ') +
+      ` on the validation split; ${msPerPhoto.toFixed(1)} ms per photo (TF.js ${backend}, batch 1); ` +
+      `${Math.round((Date.now() - started) / 60_000)} min.`,
   );
-  backbone.dispose();
 }
 
 export function buildProgram(): Command {
   return new Command('train')
-    .description('Train a food classifier head on cached backbone features and write it into a model folder.')
+    .description(
+      'Fine-tune a whole MobileNetV2 on labelled photos (PyTorch, model/train/finetune.py) and write a model folder ' +
+        'the service loads (metadata.json + network/).',
+    )
+    .requiredOption('--data <dir...>', 'photos: <dir>/<Class>/*.jpg folders, or Food-11 training/ validation/')
     .requiredOption(
-      '--data <dir...>',
-      'photos: <dir>/<Class>/*.jpg folders, or Food-11 training/ validation/ evaluation/',
+      '--base <model>',
+      'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL',
     )
-    .option(
-      '--base <url|path|npm>',
-      "backbone: http(s):// or file:// URL, a model folder / model.json, or 'npm'",
-      process.env.BACKBONE_URL ?? TEACHABLE_MACHINE_MOBILENET_V2_035_URL,
-    )
-    .option(
-      '--source <url>',
-      'the backbone URL to record in the metadata (default: --base when it is http(s), else Teachable Machine’s)',
-    )
-    .option('--backbone-id <id>', 'name of the backbone features in the metadata')
-    .option('--layers <names>', 'comma-separated backbone layers, pooled and concatenated')
-    .option('--input-size <px>', 'square input size', int('--input-size'))
-    .option(
-      '--out <dir>',
-      'model folder to write the head and metadata.json into',
-      path.join('model', 'shipped'),
-    )
-    .option('--head-id <id>', "head name in the metadata (default 'clean', or 'npm' for --base npm)")
-    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', int('--seed'), 1)
-    .option(
-      '--validation-percent <p>',
-      'share of folder-layout photos held out (by file-name hash)',
-      num('--validation-percent'),
-      15,
-    )
+    .option('--base-id <id>', 'name of the base network in the metadata (default: its folder name)')
+    .option('--base-licence <text>', 'licence of the base weights, for the metadata', 'Apache-2.0')
+    .option('--out <dir>', 'model folder to write (resumes from its checkpoint.pt)', 'runs/model')
+    .option('--input-size <px>', "the network's input side", positiveInt('--input-size'), 128)
+    .option('--view-size <px>', 'the square every photo is brought to first (64: the 64 px look)', positiveInt('--view-size'), 64)
+    .option('--view-jpeg <quality>', "the view's JPEG round trip quality", positiveInt('--view-jpeg'), 75)
+    .option('--no-view-jpeg', 'no JPEG round trip in the view (for photos that are all sharp)')
+    .addOption(new Option('--crop <mode>', 'square crop of the view').choices(['cover', 'fill']).default('cover'))
+    .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 6)
+    .option('--batch <n>', 'photos per step', positiveInt('--batch'), 64)
+    .option('--lr <x>', 'peak learning rate of the new classifier layer', nonNegative('--lr'), 2e-3)
+    .option('--backbone-lr <x>', 'peak learning rate of the pretrained layers', nonNegative('--backbone-lr'), 1e-3)
+    .option('--augment <x>', 'augmentation strength (mirror, zoom, shift, colour); 0 = none', nonNegative('--augment'), 1)
+    .option('--dropout <x>', 'dropout before the classifier layer', nonNegative('--dropout'), 0.2)
+    .option('--test-time-flip', 'average each prediction with the mirrored photo’s (twice the compute)', false)
     .addOption(
-      new Option('--augment <list>', 'extra training views: flip, lowres, lowres-flip, crop, or none')
-        .default(['flip', 'lowres'])
-        .argParser(parseAugment),
+      new Option('--weights-dtype <dtype>', 'how the weights are stored').choices(['float32', 'float16']).default('float32'),
     )
-    .option(
-      '--hidden <units>',
-      'hidden units of the MLP head (0: softmax regression)',
-      int('--hidden'),
-      DEFAULT_HEAD.hidden,
-    )
-    .option('--epochs <n>', 'training epochs', int('--epochs'), DEFAULT_HEAD.epochs)
-    .option('--dropout <rate>', 'dropout after the hidden layer', num('--dropout'), DEFAULT_HEAD.dropout)
-    .option(
-      '--input-dropout <rate>',
-      'dropout on the features',
-      num('--input-dropout'),
-      DEFAULT_HEAD.inputDropout,
-    )
-    .option('--l2 <lambda>', 'L2 weight penalty', num('--l2'), DEFAULT_HEAD.l2)
-    .option('--learning-rate <lr>', 'Adam learning rate', num('--learning-rate'), DEFAULT_HEAD.learningRate)
-    .addOption(
-      new Option('--lr-schedule <kind>', 'learning rate over the run')
-        .choices(['constant', 'cosine'])
-        .default(DEFAULT_HEAD.schedule),
-    )
-    .option('--no-balance', 'do not weight classes by inverse frequency')
-    .option('--test-time-flip', 'average with the mirrored photo at run time (twice the compute)', false)
-    .option(
-      '--workers <n>',
-      'feature-extraction processes',
-      int('--workers'),
-      Math.min(2, os.availableParallelism()),
-    )
-    .option(
-      '--latency-runs <n>',
-      'time the model on single photos this many times (median; 0: skip)',
-      int('--latency-runs'),
-      15,
-    )
-    .option('--cache-dir <dir>', 'feature cache', path.join('.cache', 'features'))
-    .option(
-      '--backbone-cache-dir <dir>',
-      'fetched backbones (default: BACKBONE_CACHE_DIR or the service default)',
-      process.env.BACKBONE_CACHE_DIR ?? DEFAULT_BACKBONE_CACHE_DIR,
-    )
-    .option('--model-version <v>', 'version recorded in the metadata', '1')
-    .option('--report-dir <dir>', 'also write validation.md and validation.json here')
+    .option('--seed <n>', 'random seed', Number, 1)
+    .option('--validation-percent <p>', 'held-out share, chosen by a hash of the file name', Number, 15)
+    .option('--cache-dir <dir>', 'tensor cache root', '.cache/tensors')
+    .option('--python <path>', 'Python with PyTorch (default: $PYTHON, /usr/bin/python3, python3)')
+    .option('--threads <n>', 'PyTorch threads (default: every core)', positiveInt('--threads'))
+    .option('--limit-steps <n>', 'stop each epoch after n steps (smoke tests)', positiveInt('--limit-steps'))
+    .option('--latency-runs <n>', 'single-photo runs timed for msPerPhoto', positiveInt('--latency-runs'), 30)
+    .option('--model-version <v>', 'version recorded in the metadata', '3')
+    .option('--report-dir <dir>', 'also write training.md and training.json here')
     .action((opts: TrainOptions) => main(opts));
 }
 

@@ -1,41 +1,34 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadLayersModelDir } from './artifacts';
-import { loadBackbone, type Backbone } from './backbone';
-import { DEFAULT_BACKBONE_CACHE_DIR } from './backbone-cache';
 import type { ClassLabel } from './labels';
 import { silentLog, type LogFn } from './log';
-import { METADATA_FILE, readMetadata, type HeadEntry, type InputSpec, type ModelMetadata } from './metadata';
+import { METADATA_FILE, readMetadata, type View } from './metadata';
+import { loadNetwork, type Network } from './network';
 
 export interface ModelInfo {
   name: string;
   version: string;
-  /** Which head of the metadata runs ('clean', 'npm', …). */
-  head: string;
-  backbone: { id: string; digest: string; source: string; fallback: boolean };
+  /** e.g. 'mobilenet_v2_0.35' at its input size: what runs. */
+  architecture: string;
+  inputSize: number;
+  engine: Network['engine'];
 }
 
 export interface LoadOptions {
   /** Default: the shipped model, model/shipped. */
   modelDir?: string;
-  /** http(s):// or file:// URL of the clean backbone, or 'none' for the npm-shipped one. Default: the URL the
-   * clean head's metadata records (Teachable Machine's public MobileNetV2). */
-  backboneUrl?: string;
-  /** Use the npm-shipped backbone when the clean one cannot be had. Default: true when backboneUrl is unset. */
-  backboneFallback?: boolean;
-  /** Default: ~/.cache/gourmetgram/backbones. */
-  backboneCacheDir?: string;
-  /** Bound on fetching a remote backbone, so an unreachable host cannot stall start-up. Default 20 s. */
-  fetchTimeoutMs?: number;
+  /** 'layers' forces TF.js layers instead of the fused engine (for comparison). */
+  engine?: Network['engine'];
   log?: LogFn;
 }
 
 export interface Classifier {
   readonly info: ModelInfo;
   readonly labels: ClassLabel[];
-  readonly input: InputSpec;
-  /** images: RGB bytes, row-major HWC, input.size² × 3 each. One probability vector per image. */
+  /** What `preprocessPhoto` must produce for this model: classify takes view.size² × 3 RGB bytes per photo. */
+  readonly view: View;
+  /** images: RGB bytes, row-major HWC, view.size² × 3 each. One probability vector per image. */
   classify(images: Uint8Array[]): Promise<Float32Array[]>;
   dispose(): void;
 }
@@ -49,56 +42,58 @@ export function defaultModelDir(): string {
   return candidates.find((dir) => existsSync(path.join(dir, METADATA_FILE))) ?? (candidates[0] as string);
 }
 
+/** Bounds the tensors one call holds at once, whatever the batch a caller sends. */
 const CLASSIFY_CHUNK = 32;
 
-async function loadHead(modelDir: string, entry: HeadEntry, backbone: Backbone, classes: number) {
-  const dir = path.resolve(modelDir, entry.path);
-  const head = await loadLayersModelDir(dir);
-  const inShape = head.inputs[0]?.shape;
-  const outShape = head.outputs[0]?.shape;
+/**
+ * Loads the model `<modelDir>/metadata.json` describes: the whole network, from files in the folder alone (no
+ * network access, nothing fetched). Warmed with one pass before it resolves, so the first request is not slow.
+ */
+export async function loadClassifier(options: LoadOptions = {}): Promise<Classifier> {
+  const log = options.log ?? silentLog;
+  const modelDir = options.modelDir ?? defaultModelDir();
+  const meta = await readMetadata(modelDir);
+  const network = await loadNetwork(path.resolve(modelDir, meta.network.path), { engine: options.engine, log });
   const problem =
-    head.inputs.length !== 1 || inShape?.length !== 2
-      ? 'it must take one feature vector'
-      : inShape[1] !== backbone.featureDim
-        ? `it takes ${inShape[1]} features but backbone '${backbone.spec.id}' gives ${backbone.featureDim}`
-        : outShape?.[1] !== classes
-          ? `it gives ${outShape?.[1]} outputs for ${classes} labels`
-          : undefined;
+    network.inputSize !== meta.network.inputSize
+      ? `its input is ${network.inputSize} px but the metadata says ${meta.network.inputSize}`
+      : network.classes !== meta.labels.length
+        ? `it gives ${network.classes} outputs for ${meta.labels.length} labels`
+        : undefined;
   if (problem) {
-    head.dispose();
-    throw new Error(`Head '${entry.id}' at ${dir} does not fit: ${problem}.`);
+    network.dispose();
+    throw new Error(`The network in ${modelDir}/${meta.network.path} does not fit its metadata: ${problem}.`);
   }
-  return head;
-}
 
-function makeClassifier(
-  meta: ModelMetadata,
-  entry: HeadEntry,
-  backbone: Backbone,
-  head: tf.LayersModel,
-  fallback: boolean,
-): Classifier {
-  const size = backbone.spec.inputSize;
+  const { size } = meta.view;
   const bytesPerImage = size * size * 3;
   const classes = meta.labels.length;
+  const inputSize = network.inputSize;
+  const testTimeFlip = meta.network.testTimeFlip;
 
+  /** The view's bytes to probabilities: the same resize and scaling finetune.py trains with. */
   const probabilities = (x: tf.Tensor4D): tf.Tensor2D =>
     tf.tidy(() => {
-      const p = head.predict(backbone.features(x)) as tf.Tensor2D;
-      if (!entry.testTimeFlip) return p;
-      const flipped = head.predict(backbone.features(tf.reverse(x, 2))) as tf.Tensor2D;
-      return p.add(flipped).div(2) as tf.Tensor2D;
+      const prepare = (v: tf.Tensor4D) => {
+        const resized = v.shape[1] === inputSize ? v : tf.image.resizeBilinear(v, [inputSize, inputSize], false, true);
+        return tf.sub(tf.div(resized, 127.5), 1) as tf.Tensor4D;
+      };
+      const p = network.probabilities(prepare(x));
+      if (!testTimeFlip) return p;
+      const mirrored = network.probabilities(prepare(tf.reverse(x, 2)));
+      return tf.div(tf.add(p, mirrored), 2) as tf.Tensor2D;
     });
 
-  return {
+  const classifier: Classifier = {
     info: {
       name: meta.name,
-      version: entry.version ?? meta.version,
-      head: entry.id,
-      backbone: { id: backbone.spec.id, digest: backbone.digest, source: backbone.loadedFrom, fallback },
+      version: meta.version,
+      architecture: meta.network.architecture,
+      inputSize,
+      engine: network.engine,
     },
     labels: meta.labels.map((l) => ({ ...l })),
-    input: { size, resize: meta.input.resize },
+    view: { ...meta.view },
     async classify(images) {
       images.forEach((img, i) => {
         if (img.length !== bytesPerImage) {
@@ -122,99 +117,11 @@ function makeClassifier(
       return out;
     },
     dispose() {
-      head.dispose();
-      backbone.dispose();
+      network.dispose();
     },
   };
-}
-
-async function loadWithHead(
-  modelDir: string,
-  meta: ModelMetadata,
-  entry: HeadEntry,
-  opts: LoadOptions,
-  url: string | undefined,
-  fallback: boolean,
-): Promise<Classifier> {
-  const log = opts.log ?? silentLog;
-  const backbone = await loadBackbone(entry.backbone, {
-    url,
-    cacheDir: opts.backboneCacheDir ?? DEFAULT_BACKBONE_CACHE_DIR,
-    expectedDigest: entry.backbone.digest,
-    fetchTimeoutMs: opts.fetchTimeoutMs,
-    log,
-  });
-  let head: tf.LayersModel;
-  try {
-    head = await loadHead(modelDir, entry, backbone, meta.labels.length);
-  } catch (err) {
-    backbone.dispose();
-    throw err;
-  }
-  const classifier = makeClassifier(meta, entry, backbone, head, fallback);
   // One pass at load builds the kernels, so the first real request (and a readiness probe) is not the slow one.
-  await classifier.classify([new Uint8Array(classifier.input.size * classifier.input.size * 3)]);
-  log(
-    fallback
-      ? `model ready on the npm-shipped backbone '${backbone.spec.id}' (offline fallback)`
-      : `model ready on backbone '${backbone.spec.id}'`,
-    {
-      head: entry.id,
-      backbone: backbone.spec.id,
-      digest: backbone.digest,
-      source: backbone.loadedFrom,
-      engine: backbone.engine,
-    },
-  );
+  await classifier.classify([new Uint8Array(bytesPerImage)]);
+  log('model ready', { ...classifier.info, view: meta.view, testTimeFlip });
   return classifier;
-}
-
-/**
- * Loads the model the metadata describes: the head on the clean backbone when that backbone can be had, else
- * (when allowed) the head on the npm-shipped backbone. A head never runs on features it was not trained on.
- */
-export async function loadClassifier(options: LoadOptions = {}): Promise<Classifier> {
-  const log = options.log ?? silentLog;
-  const modelDir = options.modelDir ?? defaultModelDir();
-  const meta = await readMetadata(modelDir);
-  const clean = meta.heads.find((h) => h.backbone.kind === 'layers');
-  const npm = meta.heads.find((h) => h.backbone.kind === 'nsfwjs');
-  const url = options.backboneUrl;
-  const allowFallback = options.backboneFallback ?? url === undefined;
-
-  if (url === 'none') {
-    if (!npm)
-      throw new Error(
-        `BACKBONE_URL=none asks for the npm-shipped backbone, but ${modelDir} has no head for it.`,
-      );
-    return loadWithHead(modelDir, meta, npm, options, undefined, true);
-  }
-  if (!clean) {
-    if (url !== undefined && !allowFallback) {
-      throw new Error(
-        `A backbone URL was given (${url}) but ${modelDir} has no head trained on a URL backbone.`,
-      );
-    }
-    if (!npm) throw new Error(`${modelDir} has no usable head.`);
-    return loadWithHead(modelDir, meta, npm, options, undefined, true);
-  }
-  try {
-    return await loadWithHead(modelDir, meta, clean, options, url, false);
-  } catch (err) {
-    const reason = (err as Error).message;
-    if (allowFallback && npm) {
-      log('clean backbone unavailable; falling back to the npm-shipped backbone', {
-        url: url ?? clean.backbone.source,
-        reason,
-      });
-      return loadWithHead(modelDir, meta, npm, options, undefined, true);
-    }
-    throw new Error(
-      `Cannot load the backbone of head '${clean.id}' from ${url ?? clean.backbone.source}: ${reason} ` +
-        (npm
-          ? 'Set BACKBONE_FALLBACK=true to run on the npm-shipped backbone instead, or BACKBONE_URL=none.'
-          : 'This model has no head for the npm-shipped backbone to fall back to.'),
-      { cause: err },
-    );
-  }
 }

@@ -1,31 +1,15 @@
 /**
- * The model's run-time library: backbones, their digests, the model metadata, and the classifier. Backend-neutral:
- * nothing here picks a TF.js backend except initBackend, which the caller runs first.
+ * The model's run-time library: the one preprocessing from photo bytes to the model's input, the metadata that
+ * says how, and the classifier. Backend-neutral: nothing here picks a TF.js backend except initBackend, which the
+ * caller runs first.
  */
 export { initBackend, type BackendName } from './backend';
 export {
-  CLEAN_BACKBONE,
-  NPM_BACKBONE,
-  TEACHABLE_MACHINE_MOBILENET_V2_035_URL,
-  BackboneSpecSchema,
-  type BackboneSpec,
-} from './backbone-spec';
-export {
-  loadBackbone,
-  fetchBackboneIntoCache,
-  BackboneMismatchError,
-  type Backbone,
-  type BackboneLoadOptions,
-} from './backbone';
-export { DEFAULT_BACKBONE_CACHE_DIR, cacheEntryDir } from './backbone-cache';
-export { backboneDigest } from './digest';
-export {
-  readArtifactsFromUrl,
   readArtifactsDir,
+  readArtifactsFromUrl,
   writeArtifactsDir,
   saveLayersModel,
-  loadLayersModelDir,
-  DEFAULT_FETCH_TIMEOUT_MS,
+  layersModelFromArtifacts,
   type LayersArtifacts,
 } from './artifacts';
 export { FOOD11_LABELS, ClassLabelSchema, type ClassLabel } from './labels';
@@ -33,15 +17,27 @@ export {
   readMetadata,
   writeMetadata,
   ModelMetadataSchema,
-  HeadEntrySchema,
-  InputSpecSchema,
+  ViewSchema,
+  NetworkSchema,
   METADATA_FILE,
   type ModelMetadata,
   type ModelMetadataInput,
-  type HeadEntry,
-  type InputSpec,
-  type TrainedOnBackbone,
+  type View,
+  type Network as NetworkSpec,
 } from './metadata';
+export { loadNetwork, type Network } from './network';
+export {
+  preprocessPhoto,
+  preprocessPixels,
+  sniffFormat,
+  headerDimensions,
+  DecodeError,
+  type DecodedImage,
+  type DecodeErrorCode,
+  type DecodeOptions,
+  type DecoderName,
+  type ImageFormat,
+} from './preprocess';
 export {
   loadClassifier,
   defaultModelDir,
@@ -49,5 +45,4 @@ export {
   type LoadOptions,
   type ModelInfo,
 } from './classifier';
-export { timeExtraction, type ExtractionTiming } from './bench-backbones';
 export type { LogFn } from './log';

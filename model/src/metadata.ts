@@ -1,45 +1,49 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { BackboneSpecSchema } from './backbone-spec';
 import { ClassLabelSchema } from './labels';
 
 export const METADATA_FILE = 'metadata.json';
 
-export const InputSpecSchema = z.object({
-  /** Square side in pixels the decoder must produce; equals the head's backbone inputSize. */
-  size: z.number().int().positive(),
+/**
+ * How a photo is brought to the model (model/src/preprocess.ts): EXIF rotation, sRGB, then `crop` to a square of
+ * `size` pixels, and — for a model trained on the 64 px look — a JPEG round trip at `jpegQuality`, as the 64 px
+ * photos were stored. The same view in training and serving is what keeps sharpness from naming a class.
+ */
+export const ViewSchema = z.object({
+  size: z.number().int().positive().max(1024),
   /** 'cover': scale to fill the square and centre-crop the rest; 'fill': stretch. */
-  resize: z.enum(['cover', 'fill']),
+  crop: z.enum(['cover', 'fill']),
+  jpegQuality: z.number().int().min(1).max(100).optional(),
 });
-export type InputSpec = z.infer<typeof InputSpecSchema>;
+export type View = z.infer<typeof ViewSchema>;
+export type CropMode = View['crop'];
 
-/** The backbone a head was trained on: its spec plus what identifies its features exactly. */
-export const TrainedOnBackboneSchema = BackboneSpecSchema.extend({
-  digest: z.string().regex(/^[0-9a-f]{64}$/, 'a backbone digest is 64 lowercase hex characters (sha256)'),
-  featureDim: z.number().int().positive(),
-});
-export type TrainedOnBackbone = z.infer<typeof TrainedOnBackboneSchema>;
-
-export const HeadEntrySchema = z.object({
-  /** e.g. 'clean' (ImageNet backbone fetched by URL) or 'npm' (the offline fallback). */
-  id: z.string().min(1),
-  /** Folder of the head's TF.js layers model (model.json + weights.bin), relative to the metadata file. */
+/** The whole network, as a TF.js layers model: view bytes resized to `inputSize`, scaled, classified. */
+export const NetworkSchema = z.object({
+  /** Folder of the TF.js layers model (model.json + weights.bin), relative to the metadata file. */
   path: z.string().min(1),
-  backbone: TrainedOnBackboneSchema,
-  /** Average the prediction with the horizontally flipped photo's (twice the compute). */
+  /** e.g. 'mobilenet_v2_0.35'. */
+  architecture: z.string().min(1),
+  /** The view is resized (bilinear, half-pixel centres) to this square before the first layer. */
+  inputSize: z.number().int().positive().max(1024),
+  /** x / 127.5 − 1, as MobileNetV2 was trained on ImageNet. */
+  scaling: z.literal('[-1,1]'),
+  /** Average the prediction with the mirrored photo's (twice the compute). */
   testTimeFlip: z.boolean().default(false),
-  /** Accuracy figures from evaluation, by name (e.g. 'lowres11', 'photos4'), as fractions. */
-  accuracy: z.record(z.string(), z.number().min(0).max(1)).default({}),
-  /** Measured model time per photo on wasm, one core. */
-  msPerPhoto: z.number().positive().optional(),
-  version: z.string().min(1).optional(),
-  trainedAt: z.string().optional(),
+  weightsDtype: z.enum(['float32', 'float16']).default('float32'),
 });
-export type HeadEntry = z.infer<typeof HeadEntrySchema>;
+export type Network = z.infer<typeof NetworkSchema>;
+
+/** What the network was fine-tuned from, for attribution and for `train --base`. */
+export const BaseSchema = z.object({
+  id: z.string().min(1),
+  source: z.string().min(1),
+  licence: z.string().min(1),
+});
 
 export const ModelMetadataSchema = z.object({
-  schemaVersion: z.literal(1),
+  schemaVersion: z.literal(2),
   name: z.string().min(1),
   version: z.string().min(1),
   /** In class-index order (Food-11's for the shipped model). */
@@ -47,8 +51,16 @@ export const ModelMetadataSchema = z.object({
     .array(ClassLabelSchema)
     .min(2)
     .refine((ls) => ls.every((l, i) => l.index === i), 'labels must be listed in index order 0, 1, 2, …'),
-  input: z.object({ resize: z.enum(['cover', 'fill']) }),
-  heads: z.array(HeadEntrySchema).min(1),
+  view: ViewSchema,
+  network: NetworkSchema,
+  base: BaseSchema,
+  /** Accuracy figures from evaluation, by name (e.g. 'validation:lowres'), as fractions. */
+  accuracy: z.record(z.string(), z.number().min(0).max(1)).default({}),
+  /** Measured model time per photo on wasm, one core, batch 1. */
+  msPerPhoto: z.number().positive().optional(),
+  trainedAt: z.string().optional(),
+  /** The training recipe, as the trainer recorded it. */
+  training: z.record(z.string(), z.unknown()).optional(),
 });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;
 /** What a writer supplies: fields with defaults may be left out. */

@@ -52,16 +52,6 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: integer(100).default(20_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MODEL_DIR: z.string().trim().min(1).optional(),
-  BACKBONE_URL: z
-    .string()
-    .trim()
-    .refine(
-      (v) => v === 'none' || /^(https?|file):\/\//.test(v),
-      "must be an http(s):// or file:// URL, or 'none'",
-    )
-    .optional(),
-  BACKBONE_FALLBACK: bool.optional(),
-  BACKBONE_CACHE_DIR: z.string().trim().min(1).optional(),
 });
 
 export interface Config {
@@ -79,10 +69,6 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** undefined = the model the model package ships (model/shipped) */
   modelDir?: string;
-  /** undefined = the model package's default (the public clean backbone) */
-  backboneUrl?: string;
-  backboneFallback: boolean;
-  backboneCacheDir: string;
 }
 
 export class ConfigError extends Error {
@@ -120,9 +106,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     modelDir: e.MODEL_DIR,
-    backboneUrl: e.BACKBONE_URL,
-    // Falling back silently is right for a user who never chose a backbone, wrong for one who named one.
-    backboneFallback: e.BACKBONE_FALLBACK ?? e.BACKBONE_URL === undefined,
-    backboneCacheDir: e.BACKBONE_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'gourmetgram', 'backbones'),
   };
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { DecodeError } from './decode';
+import { DecodeError } from '../../model/src/preprocess';
 import type {
   DecodedInWorker,
   FromWorker,
@@ -205,7 +205,7 @@ export class Engine {
    */
   classify(images: Uint8Array[], admission?: Admission): Promise<ClassifyResult[]> {
     if (!this.ready || !this.description) return Promise.reject(new NotReadyError());
-    const { size } = this.description.input;
+    const { size } = this.description.view;
     for (const image of images) {
       if (image.length !== size * size * 3) {
         return Promise.reject(

@@ -1,4 +1,4 @@
-import { DecodeError } from './decode';
+import { DecodeError } from '../../model/src/preprocess';
 import { InferenceError, NotReadyError, OverloadedError } from './engine';
 
 /** An error that already knows its HTTP answer: status, a stable code for programs, a message for people. */

@@ -34,9 +34,6 @@ const engine = new Engine({
   init: {
     backend: config.tfjsBackend,
     modelDir: config.modelDir,
-    backboneUrl: config.backboneUrl,
-    backboneFallback: config.backboneFallback,
-    backboneCacheDir: config.backboneCacheDir,
     warmupBatchSizes: config.batchMaxSize > 1 ? [1, config.batchMaxSize] : [1],
   },
   queueMaxWaitMs: config.queueMaxWaitMs,
@@ -85,19 +82,21 @@ engine
   .then((model) => {
     const { info } = model;
     metrics.modelInfo.set(
-      { name: info.name, version: info.version, backbone: info.backbone.id, tfjs_backend: model.backend },
+      { name: info.name, version: info.version, architecture: info.architecture, tfjs_backend: model.backend },
       1,
     );
     logger.info(
       {
         model: `${info.name} ${info.version}`,
         tfjsBackend: model.backend,
-        backbone: info.backbone,
-        input: model.input,
+        architecture: info.architecture,
+        inputSize: info.inputSize,
+        engine: info.engine,
+        view: model.view,
         workers: config.workers,
         loadMs: Date.now() - loadStarted,
       },
-      `ready: ${info.name} ${info.version} on TF.js '${model.backend}' with backbone ${info.backbone.id}${info.backbone.fallback ? ' (fallback)' : ''}`,
+      `ready: ${info.name} ${info.version} (${info.architecture} at ${info.inputSize} px) on TF.js '${model.backend}'`,
     );
   })
   .catch((err: Error) => {

@@ -12,7 +12,7 @@ export interface Metrics {
   inFlight: client.Gauge;
   rejections: client.Counter<'reason'>;
   predictions: client.Counter<'label'>;
-  modelInfo: client.Gauge<'name' | 'version' | 'backbone' | 'tfjs_backend'>;
+  modelInfo: client.Gauge<'name' | 'version' | 'architecture' | 'tfjs_backend'>;
   workerTensors: client.Gauge<'worker'>;
 }
 
@@ -61,7 +61,7 @@ export function createMetrics(): Metrics {
     modelInfo: new client.Gauge({
       name: 'model_info',
       help: 'The model being served (always 1).',
-      labelNames: ['name', 'version', 'backbone', 'tfjs_backend'],
+      labelNames: ['name', 'version', 'architecture', 'tfjs_backend'],
       registers: [registry],
     }),
     workerTensors: new client.Gauge({

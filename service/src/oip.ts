@@ -1,7 +1,6 @@
 import express, { type Request, type Response, type NextFunction, Router } from 'express';
-import sharp from 'sharp';
 import { z } from 'zod';
-import { decodeImage } from './decode';
+import { preprocessPixels, preprocessPhoto, type DecoderName } from '../../model/src/preprocess';
 import type { Admission, ClassifyResult, Engine } from './engine';
 import { HttpError, toHttpError } from './http-error';
 import { rank } from './prediction';
@@ -19,7 +18,7 @@ export interface OipOptions {
   isReady(): boolean;
   maxUploadBytes: number;
   maxPixels: number;
-  decoder: 'sharp' | 'jimp';
+  decoder: DecoderName;
   /** receives each request's top-1 label, for the predictions metric */
   onPrediction?(label: string): void;
 }
@@ -90,11 +89,7 @@ async function classifyPhotos(
   }
   const images = await Promise.all(
     photos.map(async (photo) => {
-      const decoded = await decodeImage(photo, {
-        size: model.input.size,
-        resize: model.input.resize,
-        ...decode,
-      });
+      const decoded = await preprocessPhoto(photo, { view: model.view, ...decode });
       return decoded.rgb;
     }),
   );
@@ -137,16 +132,7 @@ async function imagesFromFloats(
       }
       rgb[i] = Math.min(255, Math.max(0, Math.round(v)));
     }
-    const { size, resize } = model.input;
-    if (height === size && width === size) {
-      images.push(rgb);
-    } else {
-      const resized = await sharp(rgb, { raw: { width, height, channels: 3 } })
-        .resize(size, size, { fit: resize })
-        .raw()
-        .toBuffer();
-      images.push(new Uint8Array(resized));
-    }
+    images.push(await preprocessPixels(rgb, width, height, model.view));
   }
   return images;
 }
@@ -199,13 +185,17 @@ export function createOipRouter(o: OipOptions): Router {
       platform: `tfjs_${model.backend}`,
       inputs: [
         { name: 'image', datatype: 'BYTES', shape: [-1] },
-        { name: 'input', datatype: 'FP32', shape: [-1, model.input.size, model.input.size, 3] },
+        { name: 'input', datatype: 'FP32', shape: [-1, model.view.size, model.view.size, 3] },
       ],
       outputs: [
         { name: 'probabilities', datatype: 'FP32', shape: [-1, model.labels.length] },
         { name: 'label', datatype: 'BYTES', shape: [-1] },
       ],
-      parameters: { labels: model.labels.map((l) => l.name), backbone: model.info.backbone.id },
+      parameters: {
+        labels: model.labels.map((l) => l.name),
+        architecture: model.info.architecture,
+        view: model.view,
+      },
     });
   });
   router.get('/models/:name{/versions/:version}/ready', (req: Request<ModelParams>, res) => {

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { decodeImage } from './decode';
+import { preprocessPhoto, type DecoderName } from '../../model/src/preprocess';
 import { NotReadyError, type ClassifyResult, type Engine } from './engine';
 import type { ModelDescription } from './worker-protocol';
 
@@ -38,7 +38,7 @@ export function rank(
 export class Predictor {
   constructor(
     private readonly engine: Engine,
-    private readonly decoding: { maxPixels: number; decoder: 'sharp' | 'jimp' },
+    private readonly decoding: { maxPixels: number; decoder: DecoderName },
   ) {}
 
   async predictPhoto(photo: Buffer, started = performance.now()): Promise<PhotoPrediction> {
@@ -54,11 +54,7 @@ export class Predictor {
         result = await this.engine.classifyPhoto(photo, this.decoding, admission);
         decoded = result.decoded!;
       } else {
-        decoded = await decodeImage(photo, {
-          size: model.input.size,
-          resize: model.input.resize,
-          ...this.decoding,
-        });
+        decoded = await preprocessPhoto(photo, { view: model.view, ...this.decoding });
         [result] = (await this.engine.classify([decoded.rgb], admission)) as [ClassifyResult];
       }
     } finally {
@@ -80,7 +76,7 @@ export class Predictor {
         },
         model: { name: model.info.name, version: model.info.version },
       },
-      modelInput: { rgb: decoded.rgb, size: model.input.size },
+      modelInput: { rgb: decoded.rgb, size: model.view.size },
       image: { width: decoded.width, height: decoded.height, format: decoded.format },
     };
   }

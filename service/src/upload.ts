@@ -1,6 +1,6 @@
 import express, { type Request, type Response } from 'express';
 import multer from 'multer';
-import { sniffFormat, type ImageFormat } from './decode';
+import { sniffFormat, type ImageFormat } from '../../model/src/preprocess';
 import { HttpError } from './http-error';
 
 /**

@@ -3,25 +3,22 @@
  * types so a change to one side that the other does not follow fails to compile.
  */
 
+import type { ModelInfo } from '../../model/src/classifier';
+import type { DecodeErrorCode, DecoderName, View } from '../../model/src/preprocess';
+
 /** What a worker needs to load the model: handed over as workerData. */
 export interface WorkerInit {
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   modelDir?: string;
-  backboneUrl?: string;
-  backboneFallback: boolean;
-  backboneCacheDir: string;
   /** batch sizes to run once before reporting ready, so the first real request does not pay for compilation */
   warmupBatchSizes: number[];
 }
 
 export interface ModelDescription {
-  info: {
-    name: string;
-    version: string;
-    backbone: { id: string; digest: string; source: string; fallback: boolean };
-  };
+  info: ModelInfo;
   labels: { index: number; id: string; name: string }[];
-  input: { size: number; resize: 'cover' | 'fill' };
+  /** what the decoder must produce: the model's view of a photo */
+  view: View;
   /** the TF.js backend actually running in the worker */
   backend: string;
 }
@@ -32,7 +29,7 @@ export interface ModelDescription {
  * sharp decodes on libuv's thread pool and hands the engine RGB.
  */
 export type JobImage =
-  { rgb: Uint8Array } | { photo: Uint8Array; decode: { maxPixels: number; decoder: 'sharp' | 'jimp' } };
+  { rgb: Uint8Array } | { photo: Uint8Array; decode: { maxPixels: number; decoder: DecoderName } };
 
 export interface DecodedInWorker {
   rgb: Uint8Array;
@@ -44,7 +41,7 @@ export interface DecodedInWorker {
 
 export type ImageOutcome =
   | { probabilities: Float32Array; decoded?: DecodedInWorker }
-  | { error: { code: 'unsupported' | 'corrupt' | 'too_many_pixels'; message: string } };
+  | { error: { code: DecodeErrorCode; message: string } };
 
 export type ToWorker = { type: 'classify'; jobId: number; images: JobImage[] };
 

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, loadClassifier, type Classifier } from '../../model/src/index';
-import { DecodeError, decodeImage } from './decode';
+import { DecodeError, preprocessPhoto } from '../../model/src/preprocess';
 import type { DecodedInWorker, FromWorker, ImageOutcome, ToWorker, WorkerInit } from './worker-protocol';
 
 /**
@@ -23,7 +23,7 @@ function log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<stri
 }
 
 async function warmUp(classifier: Classifier): Promise<number> {
-  const { size } = classifier.input;
+  const { size } = classifier.view;
   let msPerImage = 0;
   for (const batchSize of init.warmupBatchSizes) {
     const images = Array.from({ length: batchSize }, () => new Uint8Array(size * size * 3).fill(128));
@@ -40,9 +40,6 @@ async function main(): Promise<void> {
   const backend = await initBackend(init.backend);
   const classifier = await loadClassifier({
     modelDir: init.modelDir,
-    backboneUrl: init.backboneUrl,
-    backboneFallback: init.backboneFallback,
-    backboneCacheDir: init.backboneCacheDir,
     log: (msg, fields) => log('info', msg, fields),
   });
   const warmupMsPerImage = await warmUp(classifier);
@@ -51,7 +48,7 @@ async function main(): Promise<void> {
     model: {
       info: classifier.info,
       labels: classifier.labels.map(({ index, id, name }) => ({ index, id, name })),
-      input: { size: classifier.input.size, resize: classifier.input.resize },
+      view: classifier.view,
       backend,
     },
     warmupMsPerImage,
@@ -62,13 +59,13 @@ async function main(): Promise<void> {
     void (async () => {
       const started = performance.now();
       try {
-        const { size, resize } = classifier.input;
+        const { view } = classifier;
         const prepared = await Promise.all(
           message.images.map(async (image): Promise<DecodedInWorker | ImageOutcome | { rgb: Uint8Array }> => {
             if ('rgb' in image) return { rgb: image.rgb };
             try {
               const photo = Buffer.from(image.photo.buffer, image.photo.byteOffset, image.photo.byteLength);
-              return await decodeImage(photo, { size, resize, ...image.decode });
+              return await preprocessPhoto(photo, { view, ...image.decode });
             } catch (err) {
               if (err instanceof DecodeError) return { error: { code: err.code, message: err.message } };
               throw err;

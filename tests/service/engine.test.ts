@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { DecodeError } from '../../service/src/decode';
+import { DecodeError } from '../../model/src/preprocess';
 import {
   Engine,
   InferenceError,

@@ -1,21 +1,24 @@
 import { performance } from 'node:perf_hooks';
 
+import type { View } from './metadata';
+
 /**
- * Turns an uploaded photo into the exact RGB tensor bytes the classifier wants (size × size × 3, HWC, 8-bit
- * sRGB), whatever the file's orientation, alpha, colour space or bit depth. Two interchangeable decoders:
- * sharp (libvips, the default and the fast one) and jimp (pure JavaScript, the fallback and the benchmark's
- * baseline). Both libraries are loaded lazily so a process that never uses one does not pay for it.
+ * The one way from photo bytes to the model's input: the service, training's tensor cache and `evaluate` all call
+ * `preprocessPhoto`, so a photo is seen the same way wherever it is classified. It turns a photo into RGB bytes
+ * (view.size × view.size × 3, HWC, 8-bit sRGB) whatever the file's orientation, alpha, colour space or bit depth,
+ * then gives it the model's view (model/src/metadata.ts: the crop, the side, and for a model trained on the 64 px
+ * look, that look's JPEG round trip). Two decoders: sharp (libvips, the default and the fast one, and the one
+ * training uses) and jimp (pure JavaScript, the fallback and the benchmark's baseline; its resampling differs
+ * slightly from libvips'). Both libraries are loaded lazily so a process that never uses one does not pay for it.
  */
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif';
 export type DecoderName = 'sharp' | 'jimp';
-export type ResizeMode = 'cover' | 'fill';
+export type { View } from './metadata';
 
 export interface DecodeOptions {
-  /** Output edge length in pixels: the classifier's `input.size`. */
-  size: number;
-  /** `cover` crops the centre to a square; `fill` stretches the whole photo. The classifier's `input.resize`. */
-  resize: ResizeMode;
+  /** The model's view (its metadata's `view`). */
+  view: View;
   /** Images with more pixels than this (width × height) are refused before they are decoded. */
   maxPixels: number;
   decoder: DecoderName;
@@ -66,9 +69,10 @@ export function sniffFormat(buf: Uint8Array): ImageFormat | undefined {
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-export async function decodeImage(buf: Buffer, opts: DecodeOptions): Promise<DecodedImage> {
-  if (!Number.isInteger(opts.size) || opts.size < 1) {
-    throw new RangeError(`decodeImage: size must be a positive integer, got ${opts.size}`);
+export async function preprocessPhoto(buf: Buffer, opts: DecodeOptions): Promise<DecodedImage> {
+  const { size } = opts.view;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new RangeError(`preprocessPhoto: view.size must be a positive integer, got ${size}`);
   }
   const started = performance.now();
   const format = sniffFormat(buf);
@@ -85,6 +89,35 @@ export async function decodeImage(buf: Buffer, opts: DecodeOptions): Promise<Dec
       ? await decodeWithJimp(buf, format, opts)
       : await decodeWithSharp(buf, format, opts);
   return { ...decoded, format, decodeMs: performance.now() - started };
+}
+
+/**
+ * RGB pixels that arrive already decoded (the Open Inference Protocol's FP32 input) brought to the model's view:
+ * the same crop, size and JPEG round trip a photo gets. Pixels already at the view's size are taken as they are:
+ * a client that sends the view itself has done this step.
+ */
+export async function preprocessPixels(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  view: View,
+): Promise<Uint8Array> {
+  if (width === view.size && height === view.size) return rgb;
+  let pipeline = loadSharp().then((sharp) =>
+    sharp(rgb, { raw: { width, height, channels: 3 } }).resize(view.size, view.size, {
+      fit: view.crop,
+      position: 'centre',
+    }),
+  );
+  if (view.jpegQuality !== undefined) {
+    const quality = view.jpegQuality;
+    pipeline = pipeline.then(async (p) => {
+      const sharp = await loadSharp();
+      return sharp(await p.jpeg({ quality }).toBuffer());
+    });
+  }
+  const out = await (await pipeline).removeAlpha().raw({ depth: 'uchar' }).toBuffer();
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 type Pixels = Omit<DecodedImage, 'format' | 'decodeMs'>;
@@ -137,16 +170,24 @@ async function decodeWithSharp(buf: Buffer, format: ImageFormat, opts: DecodeOpt
   if (rawWidth * rawHeight > opts.maxPixels) throw tooManyPixels(rawWidth, rawHeight, opts.maxPixels);
   const swapsAxes = (meta.orientation ?? 1) >= 5;
 
+  const { size, crop, jpegQuality } = opts.view;
   try {
-    const { data, info } = await sharp(buf, input)
+    let pipeline = sharp(buf, input)
       .rotate() // EXIF auto-orientation: phones store portraits sideways
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb') // CMYK via libvips' built-in profile, greyscale expanded to three channels
-      .resize(opts.size, opts.size, { fit: opts.resize, position: 'centre' })
-      .removeAlpha()
+      .resize(size, size, { fit: crop, position: 'centre' })
+      .removeAlpha();
+    if (jpegQuality !== undefined) {
+      // The 64 px look: the low-resolution photos were stored as small JPEGs, so every photo makes the same
+      // round trip, and a sharp photo cannot be told from a low-resolution one by its compression either.
+      const small = await pipeline.jpeg({ quality: jpegQuality }).toBuffer();
+      pipeline = sharp(small).removeAlpha();
+    }
+    const { data, info } = await pipeline
       .raw({ depth: 'uchar' }) // 16-bit PNGs come out as 8-bit like everything else
       .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || data.length !== opts.size * opts.size * 3) {
+    if (info.channels !== 3 || data.length !== size * size * 3) {
       throw new Error(`unexpected decoder output ${info.width}×${info.height}×${info.channels}`);
     }
     return {
@@ -208,9 +249,14 @@ async function decodeWithJimp(buf: Buffer, format: ImageFormat, opts: DecodeOpti
   // cannot bleed into their neighbours.
   const { width, height } = image.bitmap;
   flattenOntoWhite(image.bitmap.data);
-  if (opts.resize === 'cover') image.cover({ w: opts.size, h: opts.size });
-  else image.resize({ w: opts.size, h: opts.size });
-  return { rgb: rgbaToRgb(image.bitmap.data, opts.size * opts.size), width, height };
+  const { size, crop, jpegQuality } = opts.view;
+  if (crop === 'cover') image.cover({ w: size, h: size });
+  else image.resize({ w: size, h: size });
+  if (jpegQuality !== undefined) {
+    const small = await image.getBuffer('image/jpeg', { quality: jpegQuality });
+    image = await Jimp.fromBuffer(small);
+  }
+  return { rgb: rgbaToRgb(image.bitmap.data, size * size), width, height };
 }
 
 function flattenOntoWhite(rgba: Buffer): void {

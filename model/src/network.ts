@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs';
+import { layersModelFromArtifacts, readArtifactsDir, type LayersArtifacts } from './artifacts';
+import { compileFusedGraph, type FusedGraph } from './fused-graph';
+import { silentLog, type LogFn } from './log';
+import { findFunctionalConfig, prunedBackboneConfig } from './topology';
+
+/**
+ * The shipped network (a TF.js layers model: convolutions, global average pooling, one softmax layer) as
+ * something that runs: images scaled to [-1, 1] at its input size in, class probabilities out.
+ */
+export interface Network {
+  /** 'fused': plain ops with ReLU6 fused into each convolution (the fast path); 'layers': TF.js layers. */
+  readonly engine: 'fused' | 'layers';
+  readonly inputSize: number;
+  readonly classes: number;
+  /** Caller disposes the result; x stays the caller's. */
+  probabilities(x: tf.Tensor4D): tf.Tensor2D;
+  dispose(): void;
+}
+
+interface Tail {
+  /** The layer the pooling reads: the fused graph's output. */
+  features: string;
+  dense: string;
+}
+
+/** The network must end in GlobalAveragePooling2D → Dense(softmax), as model/train/finetune.py exports it. */
+function findTail(artifacts: LayersArtifacts): Tail {
+  const config = findFunctionalConfig(artifacts.modelTopology);
+  const layers = config.layers;
+  const output = config.output_layers[0]?.[0];
+  const dense = layers.find((l) => l.name === output);
+  const inbound = (l: { inbound_nodes?: unknown[] } | undefined): string | undefined =>
+    ((l?.inbound_nodes?.[0] as unknown[] | undefined)?.[0] as unknown[] | undefined)?.[0] as string | undefined;
+  const pool = layers.find((l) => l.name === inbound(dense));
+  const features = inbound(pool);
+  if (
+    config.output_layers.length !== 1 ||
+    dense?.class_name !== 'Dense' ||
+    dense.config['activation'] !== 'softmax' ||
+    pool?.class_name !== 'GlobalAveragePooling2D' ||
+    !features
+  ) {
+    throw new Error(
+      'The network must end in GlobalAveragePooling2D followed by a softmax Dense layer ' +
+        '(as model/train/finetune.py exports it).',
+    );
+  }
+  return { features, dense: dense.name };
+}
+
+async function layersNetwork(artifacts: LayersArtifacts, inputSize: number, classes: number): Promise<Network> {
+  const model = await layersModelFromArtifacts(artifacts);
+  return {
+    engine: 'layers',
+    inputSize,
+    classes,
+    probabilities: (x) => model.predict(x) as tf.Tensor2D,
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * Loads `<dir>/model.json` + weights. Prefers the fused engine (the same function in far fewer kernels: on wasm
+ * separate activation kernels cost a large share of a MobileNet's time); falls back to TF.js layers when the
+ * graph holds a layer the fused runner does not know, or the backend lacks a fused kernel.
+ */
+export async function loadNetwork(
+  dir: string,
+  opts: { engine?: 'fused' | 'layers'; log?: LogFn } = {},
+): Promise<Network> {
+  const log = opts.log ?? silentLog;
+  const artifacts = await readArtifactsDir(dir);
+  const tail = findTail(artifacts);
+  const input = findFunctionalConfig(artifacts.modelTopology).layers[0];
+  const inputSize = (input?.config['batch_input_shape'] as (number | null)[] | undefined)?.[1];
+  if (!inputSize) throw new Error(`${dir}/model.json: the input layer names no image size.`);
+
+  const decoded = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
+  let graph: FusedGraph | undefined;
+  let kernel: tf.Tensor2D | undefined;
+  let bias: tf.Tensor1D | undefined;
+  try {
+    const k = decoded[`${tail.dense}/kernel`];
+    const b = decoded[`${tail.dense}/bias`];
+    if (!k || !b) throw new Error(`${dir}: no weights for the classifier layer '${tail.dense}'.`);
+    if (opts.engine !== 'layers') {
+      graph = compileFusedGraph(
+        prunedBackboneConfig(artifacts.modelTopology, [tail.features], inputSize),
+        decoded,
+        [tail.features],
+      );
+      kernel = k.clone() as tf.Tensor2D;
+      bias = b.clone() as tf.Tensor1D;
+    }
+  } finally {
+    tf.dispose(decoded);
+  }
+  const classes = (artifacts.weightSpecs.find((s) => s.name === `${tail.dense}/bias`)?.shape[0] ?? 0) as number;
+  if (graph && kernel && bias) {
+    const [g, w, b] = [graph, kernel, bias];
+    const network: Network = {
+      engine: 'fused',
+      inputSize,
+      classes,
+      probabilities: (x) =>
+        tf.tidy(() => {
+          const [features] = g.run(x);
+          return tf.softmax(tf.add(tf.matMul(tf.mean(features!, [1, 2]), w), b)) as tf.Tensor2D;
+        }),
+      dispose: () => {
+        g.dispose();
+        tf.dispose([w, b]);
+      },
+    };
+    // A backend lacking a fused kernel fails here, at load, not on the first photo.
+    try {
+      tf.dispose(network.probabilities(tf.zeros([1, inputSize, inputSize, 3])));
+      return network;
+    } catch (err) {
+      network.dispose();
+      log('fused engine unavailable on this backend; running TF.js layers', { reason: (err as Error).message });
+    }
+  }
+  if (kernel) kernel.dispose();
+  if (bias) bias.dispose();
+  return layersNetwork(artifacts, inputSize, classes);
+}

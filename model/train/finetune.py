@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Fine-tunes a whole MobileNetV2 on the tensor cache that `npm run train` writes, and exports it as a TF.js
+layers model the service runs.
+
+Training only: the product never imports this file. `npm run train` calls it; run by hand it takes the same
+flags (`--help`). It needs PyTorch (Debian's python3-torch 1.13 or pip's torch) and numpy, nothing else.
+
+What it reads (written by model/train/tensor-cache.ts, so the pixels are exactly the service's preprocessing):
+  <cache>/index.json  {"view": {...}, "count": N, "samples": [{"label", "split", "set"}, ...]}
+  <cache>/pixels.u8   N x view.size x view.size x 3 bytes, RGB, row-major HWC
+
+What it writes (under --out):
+  network/model.json, network/weights.bin   the whole network, batch norms folded, as a TF.js layers model
+  network/reference.json                     inputs and PyTorch's probabilities, so TF.js can be checked against it
+  training.json                              the recipe and the validation accuracy after every epoch
+  checkpoint.pt                              resumable state (deleted only by hand)
+"""
+
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# MobileNetV2's inverted-residual schedule (expansion t, repeats n, first stride s), as in Keras Applications.
+# Channel counts are read from the base weights, so any width multiplier loads.
+SCHEDULE = [(1, 1, 1), (6, 2, 2), (6, 3, 2), (6, 4, 2), (6, 3, 1), (6, 3, 2), (6, 1, 1)]
+BN_EPS = 1e-3  # Keras' MobileNetV2 batch-norm epsilon; torch's default 1e-5 would shift every activation
+
+
+def log(msg, **fields):
+    line = {"t": time.strftime("%H:%M:%S"), "msg": msg, **fields}
+    print(json.dumps(line), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# TF.js layers files
+
+
+def read_tfjs(dir_or_json):
+    """Weights of a TF.js layers model as {name: float32 array}, plus its topology."""
+    path = dir_or_json if dir_or_json.endswith(".json") else os.path.join(dir_or_json, "model.json")
+    with open(path) as f:
+        model = json.load(f)
+    base = os.path.dirname(path)
+    weights = {}
+    for group in model["weightsManifest"]:
+        blob = b"".join(open(os.path.join(base, p), "rb").read() for p in group["paths"])
+        offset = 0
+        for w in group["weights"]:
+            count = int(np.prod(w["shape"])) if w["shape"] else 1
+            q = w.get("quantization")
+            if q:
+                dtype = {"uint8": np.uint8, "uint16": np.uint16, "float16": np.float16}[q["dtype"]]
+                raw = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
+                offset += raw.nbytes
+                if q["dtype"] == "float16":
+                    value = raw.astype(np.float32)
+                else:
+                    value = raw.astype(np.float32) * q["scale"] + q["min"]
+            else:
+                assert w["dtype"] == "float32", f"{w['name']}: dtype {w['dtype']} is not read here"
+                value = np.frombuffer(blob, dtype=np.float32, count=count, offset=offset).copy()
+                offset += value.nbytes
+            weights[w["name"]] = value.reshape(w["shape"])
+    return weights, model.get("modelTopology")
+
+
+def conv_units(weights):
+    """The base network's convolutions in order, each with its batch norm (Keras names) or its folded bias."""
+    units = []
+    names = list(weights.keys())
+    for name in names:
+        layer, _, kind = name.rpartition("/")
+        if kind not in ("kernel", "depthwise_kernel") or len(weights[name].shape) != 4:
+            continue
+        bn = next(
+            (b for b in (f"bn_{layer}", f"{layer}_BN", f"{layer}_bn") if f"{b}/gamma" in weights),
+            None,
+        )
+        units.append(
+            {
+                "name": layer,
+                "depthwise": kind == "depthwise_kernel",
+                "kernel": weights[name],
+                "bias": weights.get(f"{layer}/bias"),
+                "bn": None
+                if bn is None
+                else {k: weights[f"{bn}/{k}"] for k in ("gamma", "beta", "moving_mean", "moving_variance")},
+            }
+        )
+    return units
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The network
+
+
+def same_padding(size, kernel, stride):
+    """TensorFlow's 'same': the extra pixel goes after (bottom/right), unlike torch's symmetric padding."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class ConvUnit(nn.Module):
+    """Convolution ('same' padding as TF), then batch norm (or a bias where the base had them folded), ReLU6."""
+
+    def __init__(self, cin, cout, kernel, stride, depthwise, relu, bn):
+        super().__init__()
+        self.kernel, self.stride, self.depthwise, self.relu = kernel, stride, depthwise, relu
+        groups = cin if depthwise else 1
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, 0, groups=groups, bias=not bn)
+        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS) if bn else None
+
+    def forward(self, x):
+        if self.kernel > 1:
+            top, bottom = same_padding(x.shape[2], self.kernel, self.stride)
+            left, right = same_padding(x.shape[3], self.kernel, self.stride)
+            x = F.pad(x, (left, right, top, bottom))
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return F.relu6(x) if self.relu else x
+
+
+class Block(nn.Module):
+    def __init__(self, units, residual):
+        super().__init__()
+        self.units = nn.ModuleList(units)
+        self.residual = residual
+
+    def forward(self, x):
+        y = x
+        for u in self.units:
+            y = u(y)
+        return x + y if self.residual else y
+
+
+class MobileNetV2(nn.Module):
+    """Takes RGB bytes at the view's size (N, 3, v, v as floats 0..255); resizes and scales like the service."""
+
+    def __init__(self, units, classes, input_size, dropout):
+        super().__init__()
+        self.input_size = input_size
+        it = iter(units)
+
+        def unit(stride, relu):
+            u = next(it)
+            k = u["kernel"]
+            kh = k.shape[0]
+            cin = k.shape[2]
+            cout = k.shape[2] if u["depthwise"] else k.shape[3]
+            m = ConvUnit(cin, cout, kh, stride, u["depthwise"], relu, u["bn"] is not None)
+            m.source = u
+            return m
+
+        self.stem = unit(2, True)
+        blocks = []
+        for t, n, s in SCHEDULE:
+            for i in range(n):
+                stride = s if i == 0 else 1
+                us = ([unit(1, True)] if t != 1 else []) + [unit(stride, True), unit(1, False)]
+                cin = us[0].conv.in_channels
+                cout = us[-1].conv.out_channels
+                blocks.append(Block(us, residual=stride == 1 and cin == cout))
+        self.blocks = nn.Sequential(*blocks)
+        self.top = unit(1, True)
+        rest = list(it)
+        if rest and rest[0]["kernel"].shape[:2] != (1, 1):
+            raise SystemExit(f"finetune: unexpected layers after the network's last convolution: {rest[0]['name']}")
+        self.features = self.top.conv.out_channels
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.features, classes)
+        self._load(units)
+
+    def conv_units(self):
+        return [m for m in self.modules() if isinstance(m, ConvUnit)]
+
+    def _load(self, units):
+        mine = self.conv_units()
+        for m in mine:
+            u = m.source
+            k = torch.from_numpy(u["kernel"])
+            # Keras kernels are [kh, kw, in, out]; depthwise [kh, kw, in, 1].
+            w = k.permute(2, 3, 0, 1) if m.depthwise else k.permute(3, 2, 0, 1)
+            if tuple(w.shape) != tuple(m.conv.weight.shape):
+                raise SystemExit(f"finetune: {u['name']} has shape {tuple(w.shape)}, expected {tuple(m.conv.weight.shape)}")
+            m.conv.weight.data.copy_(w)
+            if m.bn is not None:
+                bn = u["bn"]
+                m.bn.weight.data.copy_(torch.from_numpy(bn["gamma"]))
+                m.bn.bias.data.copy_(torch.from_numpy(bn["beta"]))
+                m.bn.running_mean.copy_(torch.from_numpy(bn["moving_mean"]))
+                m.bn.running_var.copy_(torch.from_numpy(bn["moving_variance"]))
+            elif u["bias"] is not None:
+                m.conv.bias.data.copy_(torch.from_numpy(u["bias"]))
+            del m.source
+
+    def resize(self, x):
+        """The service's resize from the view to the network's input: bilinear with half-pixel centres (TF.js
+        resizeBilinear(halfPixelCenters=true))."""
+        if x.shape[2] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        return x
+
+    def prepare(self, x):
+        return self.resize(x) / 127.5 - 1
+
+    def forward_prepared(self, x):
+        x = self.top(self.blocks(self.stem(x)))
+        x = x.mean(dim=(2, 3))
+        return self.classifier(self.dropout(x))
+
+    def forward(self, x):
+        return self.forward_prepared(self.prepare(x))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Export to TF.js
+
+
+def folded(m):
+    """(kernel in Keras layout, bias) of a unit with its batch norm folded in."""
+    w = m.conv.weight.detach().double()
+    b = m.conv.bias.detach().double() if m.conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    if m.bn is not None:
+        scale = m.bn.weight.detach().double() / torch.sqrt(m.bn.running_var.double() + m.bn.eps)
+        b = (b - m.bn.running_mean.double()) * scale + m.bn.bias.detach().double()
+        w = w * scale.reshape(-1, 1, 1, 1)
+    # Back to Keras' layouts: [kh, kw, in, out], depthwise [kh, kw, in, 1].
+    k = w.permute(2, 3, 0, 1) if m.depthwise else w.permute(2, 3, 1, 0)
+    return k.float().numpy(), b.float().numpy()
+
+
+def export_tfjs(model, out_dir, dtype, classes):
+    """A Keras-2-style functional topology TF.js loads with tf.loadLayersModel, and the weights it names."""
+    os.makedirs(out_dir, exist_ok=True)
+    layers, weights = [], []
+    size = model.input_size
+
+    def add(cls, name, config, inputs):
+        layers.append(
+            {
+                "class_name": cls,
+                "name": name,
+                "config": {"name": name, "trainable": False, **config},
+                "inbound_nodes": [[[i, 0, 0, {}] for i in inputs]] if inputs else [],
+            }
+        )
+        return name
+
+    x = add("InputLayer", "input", {"batch_input_shape": [None, size, size, 3], "dtype": "float32", "sparse": False}, [])
+    counter = [0]
+
+    def conv(m, x):
+        counter[0] += 1
+        k, b = folded(m)
+        name = f"{'depthwise' if m.depthwise else 'conv'}_{counter[0]}"
+        config = {
+            "kernel_size": [m.kernel, m.kernel],
+            "strides": [m.stride, m.stride],
+            "padding": "same",
+            "data_format": "channels_last",
+            "dilation_rate": [1, 1],
+            "activation": "linear",
+            "use_bias": True,
+        }
+        if m.depthwise:
+            config["depth_multiplier"] = 1
+            weights.append((f"{name}/depthwise_kernel", k))
+        else:
+            config["filters"] = int(k.shape[3])
+            weights.append((f"{name}/kernel", k))
+        weights.append((f"{name}/bias", b))
+        y = add("DepthwiseConv2D" if m.depthwise else "Conv2D", name, config, [x])
+        if m.relu:
+            y = add("ReLU", f"{name}_relu", {"max_value": 6.0}, [y])
+        return y
+
+    x = conv(model.stem, x)
+    for i, block in enumerate(model.blocks):
+        y = x
+        for u in block.units:
+            y = conv(u, y)
+        x = add("Add", f"add_{i}", {}, [x, y]) if block.residual else y
+    x = conv(model.top, x)
+    features = x
+    x = add("GlobalAveragePooling2D", "pool", {"data_format": "channels_last"}, [x])
+    add("Dense", "logits", {"units": classes, "activation": "softmax", "use_bias": True}, [x])
+    weights.append(("logits/kernel", model.classifier.weight.detach().t().contiguous().numpy()))
+    weights.append(("logits/bias", model.classifier.bias.detach().numpy()))
+
+    manifest, blob = [], bytearray()
+    for name, value in weights:
+        value = np.ascontiguousarray(value, dtype=np.float32)
+        entry = {"name": name, "shape": list(value.shape), "dtype": "float32"}
+        if dtype == "float16":
+            entry["quantization"] = {"dtype": "float16", "original_dtype": "float32"}
+            blob += value.astype(np.float16).tobytes()
+        else:
+            blob += value.tobytes()
+        manifest.append(entry)
+    topology = {
+        "class_name": "Model",
+        "config": {
+            "name": "gourmetgram",
+            "layers": layers,
+            "input_layers": [["input", 0, 0]],
+            "output_layers": [["logits", 0, 0]],
+        },
+        "keras_version": "2.13.1",
+        "backend": "tensorflow",
+    }
+    with open(os.path.join(out_dir, "weights.bin"), "wb") as f:
+        f.write(bytes(blob))
+    with open(os.path.join(out_dir, "model.json"), "w") as f:
+        json.dump(
+            {
+                "format": "layers-model",
+                "generatedBy": "gourmetgram model/train/finetune.py",
+                "convertedBy": None,
+                "modelTopology": topology,
+                "weightsManifest": [{"paths": ["weights.bin"], "weights": manifest}],
+            },
+            f,
+        )
+    return features
+
+
+def load_exported(out_dir):
+    """The exported network back in PyTorch (weights as stored, e.g. rounded to float16), batch norms folded."""
+    weights, topology = read_tfjs(out_dir)
+    size = topology["config"]["layers"][0]["config"]["batch_input_shape"][1]
+    classes = weights["logits/bias"].shape[0]
+    model = MobileNetV2(conv_units(weights), classes, size, 0.0)
+    model.classifier.weight.data.copy_(torch.from_numpy(weights["logits/kernel"]).t())
+    model.classifier.bias.data.copy_(torch.from_numpy(weights["logits/bias"]))
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Data
+
+
+class Cache:
+    def __init__(self, path):
+        with open(os.path.join(path, "index.json")) as f:
+            self.index = json.load(f)
+        v = self.index["view"]["size"]
+        self.size = v
+        self.pixels = np.memmap(os.path.join(path, "pixels.u8"), dtype=np.uint8, mode="r").reshape(-1, v, v, 3)
+        samples = self.index["samples"]
+        assert len(samples) == self.pixels.shape[0], "index.json and pixels.u8 disagree on the photo count"
+        self.labels = np.array([s["label"] for s in samples], dtype=np.int64)
+        self.split = np.array([s["split"] for s in samples])
+        self.set = np.array([s["set"] for s in samples])
+
+    def batch(self, idx):
+        x = torch.from_numpy(np.ascontiguousarray(self.pixels[idx]))
+        return x.permute(0, 3, 1, 2).float(), torch.from_numpy(self.labels[idx])
+
+
+def augment(x, out_size, gen, strength):
+    """Random mirror, zoom (keeps 65-100 % of the side), shift and a little colour change, resampled straight
+    to the network's input (one grid_sample: the same half-pixel bilinear sampling the service's resize uses)."""
+    n = x.shape[0]
+    scale = 1 - torch.rand(n, generator=gen) * 0.35 * strength
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    room = 1 - scale
+    tx = (torch.rand(n, generator=gen) * 2 - 1) * room + (torch.rand(n, generator=gen) * 2 - 1) * 0.06 * strength
+    ty = (torch.rand(n, generator=gen) * 2 - 1) * room + (torch.rand(n, generator=gen) * 2 - 1) * 0.06 * strength
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 1, 1] = scale
+    theta[:, 0, 2] = tx
+    theta[:, 1, 2] = ty
+    grid = F.affine_grid(theta, (n, 3, out_size, out_size), align_corners=False)
+    y = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    # Brightness, contrast, saturation: phone photos are lit every way.
+    b = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.25 * strength
+    c = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.25 * strength
+    s = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * 0.25 * strength
+    mean = y.mean(dim=(1, 2, 3), keepdim=True)
+    y = (y - mean) * c + mean * b
+    grey = y.mean(dim=1, keepdim=True)
+    y = (y - grey) * s + grey
+    return y.clamp(0, 255)
+
+
+@torch.no_grad()
+def predict(model, cache, idx, flip, batch=256):
+    model.eval()
+    out = []
+    for start in range(0, len(idx), batch):
+        x, _ = cache.batch(idx[start : start + batch])
+        p = F.softmax(model(x), dim=1)
+        if flip:
+            p = (p + F.softmax(model(torch.flip(x, dims=[3])), dim=1)) / 2
+        out.append(p)
+    return torch.cat(out) if out else torch.zeros(0, model.classifier.out_features)
+
+
+def evaluate(model, cache, flip, classes):
+    """Validation accuracy per data set, and mean per-class recall."""
+    result = {}
+    val = np.nonzero(cache.split == "validation")[0]
+    for name in sorted(set(cache.set[val])) + ["all"]:
+        idx = val if name == "all" else val[cache.set[val] == name]
+        if len(idx) == 0:
+            continue
+        pred = predict(model, cache, idx, flip).argmax(1).numpy()
+        truth = cache.labels[idx]
+        recalls = [float((pred[truth == c] == c).mean()) for c in range(classes) if (truth == c).any()]
+        result[name] = {"photos": int(len(idx)), "accuracy": float((pred == truth).mean()), "macro": float(np.mean(recalls))}
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Training
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cache", required=True, help="tensor cache folder (index.json + pixels.u8)")
+    p.add_argument("--base", required=True, help="TF.js layers MobileNetV2 with ImageNet weights (folder or model.json)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--input-size", type=int, default=128, help="the network's input side; the view is resized to it")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the new classifier layer")
+    p.add_argument("--backbone-lr", type=float, default=1e-3, help="peak learning rate of the pretrained layers")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--augment", type=float, default=1.0, help="augmentation strength, 0 for none")
+    p.add_argument("--test-time-flip", action="store_true")
+    p.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--limit-steps", type=int, default=0, help="stop each epoch after this many steps (for tests)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    return p.parse_args(argv)
+
+
+def recipe_of(args):
+    keys = ["base", "input_size", "epochs", "batch", "lr", "backbone_lr", "weight_decay", "label_smoothing",
+            "dropout", "augment", "seed", "limit_steps"]
+    return {k: getattr(args, k) for k in keys}
+
+
+def main(argv):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    cache = Cache(args.cache)
+    classes = int(cache.index["classes"])
+    weights, _ = read_tfjs(args.base)
+    model = MobileNetV2(conv_units(weights), classes, args.input_size, args.dropout)
+    log("network", features=model.features, parameters=sum(p.numel() for p in model.parameters()),
+        batchnorm=model.stem.bn is not None)
+
+    train_idx = np.nonzero(cache.split == "train")[0]
+    counts = np.bincount(cache.labels[train_idx], minlength=classes).astype(np.float64)
+    # Inverse-frequency class weights (mean 1), so Dairy product's 830 photos weigh as much as Dessert's 3,800.
+    class_weights = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0),
+                                 dtype=torch.float32)
+    steps_per_epoch = len(train_idx) // args.batch
+    if args.limit_steps:
+        steps_per_epoch = min(steps_per_epoch, args.limit_steps)
+    total = steps_per_epoch * args.epochs
+    head = list(model.classifier.parameters())
+    head_ids = {id(p) for p in head}
+    body = [p for p in model.parameters() if id(p) not in head_ids]
+    opt = torch.optim.AdamW([{"params": body, "lr": args.backbone_lr}, {"params": head, "lr": args.lr}],
+                            weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.backbone_lr, args.lr], total_steps=max(total, 1),
+                                                pct_start=0.15)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=args.label_smoothing)
+
+    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    history, epoch, step, gen_state = [], 0, 0, None
+    recipe = recipe_of(args)
+    if os.path.exists(ckpt_path):
+        state = torch.load(ckpt_path)
+        if state["recipe"] == recipe and state["cache"] == cache.index.get("key"):
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            history, epoch, step = state["history"], state["epoch"], state["step"]
+            gen_state = state.get("gen")
+            log("resumed", epoch=epoch, step=step)
+        else:
+            log("checkpoint is for another recipe or cache; starting over")
+
+    def save(epoch, step, gen=None):
+        torch.save({"gen": gen.get_state() if gen is not None else None, "recipe": recipe, "cache": cache.index.get("key"), "model": model.state_dict(),
+                    "opt": opt.state_dict(), "sched": sched.state_dict(), "history": history,
+                    "epoch": epoch, "step": step}, ckpt_path + ".tmp")
+        os.replace(ckpt_path + ".tmp", ckpt_path)
+
+    last_save = time.time()
+    while epoch < args.epochs:
+        # The order of an epoch depends only on the seed and the epoch, so a resumed run sees the same batches.
+        order = np.random.default_rng(args.seed * 1000 + epoch).permutation(train_idx)
+        gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        if gen_state is not None:
+            gen.set_state(gen_state)
+            gen_state = None
+        model.train()
+        started, seen, running = time.time(), 0, 0.0
+        while step < steps_per_epoch:
+            idx = order[step * args.batch : (step + 1) * args.batch]
+            x, y = cache.batch(idx)
+            x = augment(x, args.input_size, gen, args.augment) if args.augment > 0 else model.resize(x)
+            logits = model.forward_prepared(x / 127.5 - 1)
+            loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(idx)
+            running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+            if step % 50 == 0:
+                el = time.time() - started
+                log("step", epoch=epoch + 1, step=step, of=steps_per_epoch, loss=round(running, 4),
+                    ms_per_photo=round(1000 * el / seen, 2))
+            if time.time() - last_save > args.checkpoint_minutes * 60:
+                save(epoch, step, gen)
+                last_save = time.time()
+        elapsed = time.time() - started
+        # Per epoch without the test-time flip (half the cost); the exported network is scored with it.
+        scores = evaluate(model, cache, False, classes)
+        history.append({"epoch": epoch + 1, "seconds": round(elapsed, 1), "validation": scores})
+        log("epoch", epoch=epoch + 1, seconds=round(elapsed, 1),
+            **{k: round(v["accuracy"], 4) for k, v in scores.items()})
+        epoch, step = epoch + 1, 0
+        save(epoch, step)
+        last_save = time.time()
+
+    net_dir = os.path.join(args.out, "network")
+    model.eval()
+    export_tfjs(model, net_dir, args.weights_dtype, classes)
+    exported = load_exported(net_dir)
+    scores = evaluate(exported, cache, args.test_time_flip, classes)
+    log("exported", dtype=args.weights_dtype, **{k: round(v["accuracy"], 4) for k, v in scores.items()})
+    write_reference(exported, cache, net_dir)
+    with open(os.path.join(args.out, "training.json"), "w") as f:
+        json.dump({"recipe": recipe, "view": cache.index["view"], "inputSize": args.input_size,
+                   "testTimeFlip": args.test_time_flip, "weightsDtype": args.weights_dtype,
+                   "history": history, "exported": scores, "trainPhotos": int(len(train_idx))}, f, indent=2)
+
+
+def write_reference(model, cache, net_dir, n=4):
+    """A few validation inputs and the probabilities PyTorch gives for them, for the TF.js equivalence test."""
+    val = np.nonzero(cache.split == "validation")[0]
+    pick = val[np.linspace(0, len(val) - 1, n).astype(int)] if len(val) else np.arange(min(n, len(cache.labels)))
+    x, _ = cache.batch(pick)
+    with torch.no_grad():
+        p = F.softmax(model(x), dim=1)
+    import base64
+
+    with open(os.path.join(net_dir, "reference.json"), "w") as f:
+        json.dump({"viewSize": cache.size,
+                   "inputs": [base64.b64encode(cache.pixels[i].tobytes()).decode() for i in pick],
+                   "probabilities": p.numpy().astype(float).round(7).tolist()}, f)
+
+
+def make_test_base(out_dir, seed=0):
+    """A narrow MobileNetV2 with random weights (a few thousand), exported like a real base: for the tests of
+    the training pipeline, which must not need the ImageNet weights of ../shared."""
+    rng = np.random.default_rng(seed)
+    units = []
+
+    def unit(kh, cin, cout, depthwise=False):
+        shape = (kh, kh, cin, 1) if depthwise else (kh, kh, cin, cout)
+        fan_in = kh * kh * (1 if depthwise else cin)
+        units.append({"name": f"u{len(units)}", "depthwise": depthwise,
+                      "kernel": (rng.standard_normal(shape) * math.sqrt(2 / fan_in)).astype(np.float32),
+                      "bias": (rng.standard_normal(cin if depthwise else cout) * 0.1).astype(np.float32), "bn": None})
+
+    c = 4
+    unit(3, 3, c)
+    for t, n, _ in SCHEDULE:
+        for _ in range(n):
+            out = 4
+            if t != 1:
+                unit(1, c, c * 2)
+            unit(3, c * 2 if t != 1 else c, None, depthwise=True)
+            unit(1, c * 2 if t != 1 else c, out)
+            c = out
+    unit(1, c, 16)
+    model = MobileNetV2(units, 3, 32, 0.0).eval()
+    export_tfjs(model, out_dir, "float32", 3)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--make-test-base"]:
+        make_test_base(sys.argv[2])
+    else:
+        main(sys.argv[1:])

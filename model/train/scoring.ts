@@ -1,0 +1,76 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import { preprocessPhoto, type Classifier } from '../src';
+import type { Label } from './labels';
+import { confusionMatrix, reportFromConfusion, type Report } from './metrics';
+import type { Sample } from './dataset';
+
+/** Larger than any photo here, smaller than a decompression bomb: the service's default MAX_PIXELS. */
+const MAX_PIXELS = 40_000_000;
+
+/**
+ * A photo as the low-resolution set stores its photos: centre crop, 64×64, JPEG. Scoring a sharp photo and its own
+ * 64 px look side by side is the shortcut check: a model that tells classes apart by sharpness scores them apart.
+ */
+export async function lowresLook(photo: Buffer): Promise<Buffer> {
+  return sharp(photo).rotate().resize(64, 64, { fit: 'cover', position: 'centre' }).jpeg({ quality: 75 }).toBuffer();
+}
+
+export type Look = 'as-is' | 'lowres';
+
+/** The predicted class of every sample, through the service's own path: photo bytes → preprocessPhoto → model. */
+export async function predictSamples(
+  classifier: Classifier,
+  samples: Sample[],
+  opts: { batch: number; look?: Look; onDone?: (n: number) => void },
+): Promise<{ predicted: Int32Array; msPerPhoto: number }> {
+  const predicted = new Int32Array(samples.length);
+  const started = performance.now();
+  for (let start = 0; start < samples.length; start += opts.batch) {
+    const part = samples.slice(start, start + opts.batch);
+    const images = await Promise.all(
+      part.map(async (s) => {
+        const file = await fs.readFile(s.path);
+        const photo = opts.look === 'lowres' ? await lowresLook(file) : file;
+        const decoded = await preprocessPhoto(photo, { view: classifier.view, maxPixels: MAX_PIXELS, decoder: 'sharp' });
+        return decoded.rgb;
+      }),
+    );
+    const probs = await classifier.classify(images);
+    probs.forEach((p, i) => {
+      let best = 0;
+      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+      predicted[start + i] = best;
+    });
+    opts.onDone?.(part.length);
+  }
+  return { predicted, msPerPhoto: (performance.now() - started) / Math.max(samples.length, 1) };
+}
+
+/** One report per data folder and, with several, one over all of them. */
+export function reportsBySet(samples: Sample[], predicted: Int32Array, labels: Label[]): Record<string, Report> {
+  const groups = new Map<string, number[]>();
+  samples.forEach((s, i) => {
+    const key = path.basename(path.resolve(s.root));
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  if (groups.size > 1)
+    groups.set(
+      'all',
+      samples.map((_, i) => i),
+    );
+  const reports: Record<string, Report> = {};
+  for (const [key, idx] of groups) {
+    reports[key] = reportFromConfusion(
+      confusionMatrix(
+        idx.map((i) => samples[i]!.label),
+        idx.map((i) => predicted[i]!),
+        labels.length,
+      ),
+      labels,
+    );
+  }
+  return reports;
+}
