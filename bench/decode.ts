@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { decodeImage, type DecoderName } from '../service/src/decode';
+import { preprocessPhoto, type DecoderName } from '../model/src/preprocess';
 import { median, timeRuns } from './stats';
 
 /**
@@ -49,7 +49,7 @@ export async function benchDecode(source: Buffer, inputSize: number): Promise<De
     const medianMs = { sharp: NaN, jimp: NaN };
     for (const decoder of ['sharp', 'jimp'] as const) {
       const times = await timeRuns(runs[decoder], 2, () =>
-        decodeImage(jpeg, { size: inputSize, resize: 'cover', maxPixels: 40_000_000, decoder }),
+        preprocessPhoto(jpeg, { view: { size: inputSize, crop: 'cover', jpegQuality: 75 }, maxPixels: 40_000_000, decoder }),
       );
       medianMs[decoder] = median(times);
     }

@@ -13,17 +13,15 @@ import { median } from './stats';
 
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
 
-export interface ServiceEnv {
-  /** BACKBONE_URL for the service: 'none' for the npm-shipped backbone, or a clean backbone's URL. */
-  backboneUrl: string;
-}
+/** Extra environment for the service under test (the shipped model unless MODEL_DIR is set). */
+export type ServiceEnv = Record<string, string>;
 
 export interface LoadRow {
   workers: number;
   connections: number;
   durationS: number;
   tfjsBackend: string;
-  backbone: string;
+  model: string;
   requests: number;
   throughput: number;
   p50: number;
@@ -47,7 +45,7 @@ export interface ColdStartRow {
   runs: number[];
   medianMs: number;
   tfjsBackend: string;
-  backbone: string;
+  model: string;
 }
 
 interface AutocannonResult {
@@ -82,18 +80,17 @@ function start(workers: number, env: ServiceEnv): Promise<RunningServer> {
   return startServer({
     command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
     // TFJS_BACKEND unset (auto): a machine with tfjs-node measures it, this one falls back to wasm.
-    env: { WORKERS: String(workers), BACKBONE_URL: env.backboneUrl, TFJS_BACKEND: '' },
+    env: { ...env, WORKERS: String(workers), TFJS_BACKEND: '' },
     waitReady: false,
     timeoutMs: 120_000,
   });
 }
 
-function readyLine(server: RunningServer): { tfjsBackend: string; backbone: string } {
+function readyLine(server: RunningServer): { tfjsBackend: string; model: string } {
   const line = server.logs.find((l) => typeof l.tfjsBackend === 'string');
-  const backbone = line?.backbone as { id?: string; fallback?: boolean } | undefined;
   return {
     tfjsBackend: String(line?.tfjsBackend ?? '?'),
-    backbone: `${backbone?.id ?? '?'}${backbone?.fallback ? ' (fallback)' : ''}`,
+    model: `${String(line?.model ?? '?')}, ${String(line?.architecture ?? '?')} at ${String(line?.inputSize ?? '?')} px`,
   };
 }
 
@@ -196,7 +193,7 @@ export async function benchLoad(
 /** Wall time from spawning the process to /readyz answering 200 (model loaded and warmed in every worker). */
 export async function benchColdStart(workers: number, env: ServiceEnv, runs = 3): Promise<ColdStartRow> {
   const times: number[] = [];
-  let seen = { tfjsBackend: '?', backbone: '?' };
+  let seen = { tfjsBackend: '?', model: '?' };
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     const server = await start(workers, env);

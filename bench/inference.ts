@@ -5,8 +5,7 @@ import { initBackend, loadClassifier } from '../model/src/index';
 import { median, timeRuns } from './stats';
 
 /**
- * Inference time per image, per TF.js backend, per backbone (each backbone fixes its own input size) and per
- * batch size. Each backend runs in its own process: TF.js keeps one backend per process, and a fresh process
+ * Inference time per image of the shipped model, per TF.js backend and per batch size. Each backend runs in its own process: TF.js keeps one backend per process, and a fresh process
  * is what a worker thread of the service starts from.
  */
 
@@ -15,8 +14,8 @@ export interface InferenceRow {
   /** The backend that really ran (differs when one was unavailable), or the reason it could not. */
   ran?: string;
   error?: string;
-  backbone?: string;
-  fallback?: boolean;
+  /** The network and the view it takes, as the model reports them. */
+  model?: string;
   inputSize?: number;
   loadMs?: number;
   perImageMs?: Record<string, number>;
@@ -26,12 +25,12 @@ export interface InferenceRow {
 export const BATCH_SIZES = [1, 8];
 
 /** One measurement in this process: used as the child's entry point. */
-async function measure(backend: string, backboneUrl: string): Promise<InferenceRow> {
+async function measure(backend: string): Promise<InferenceRow> {
   const ran = await initBackend(backend as 'wasm' | 'cpu' | 'tensorflow');
   const started = performance.now();
-  const classifier = await loadClassifier({ backboneUrl, backboneFallback: false });
+  const classifier = await loadClassifier();
   const loadMs = performance.now() - started;
-  const { size } = classifier.input;
+  const { size } = classifier.view;
   const image = () => randomFillSync(new Uint8Array(size * size * 3));
   // The cpu backend is tens of times slower: fewer runs keep it to a minute.
   const runs = ran === 'cpu' ? 3 : 15;
@@ -51,8 +50,7 @@ async function measure(backend: string, backboneUrl: string): Promise<InferenceR
   return {
     backend,
     ran,
-    backbone: info.backbone.id,
-    fallback: info.backbone.fallback,
+    model: `${info.name} ${info.version}: ${info.architecture} at ${info.inputSize} px (${info.engine})`,
     inputSize: size,
     loadMs,
     perImageMs,
@@ -61,11 +59,11 @@ async function measure(backend: string, backboneUrl: string): Promise<InferenceR
 }
 
 /** Runs one measurement in a child process and returns its row (or the error that stopped it). */
-export function benchInference(backend: string, backboneUrl: string): Promise<InferenceRow> {
+export function benchInference(backend: string): Promise<InferenceRow> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(__dirname, 'inference.ts'), backend, backboneUrl],
+      ['--import', 'tsx', path.join(__dirname, 'inference.ts'), backend],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, BENCH_INFERENCE_CHILD: '1' },
@@ -87,8 +85,8 @@ export function benchInference(backend: string, backboneUrl: string): Promise<In
 }
 
 if (process.env.BENCH_INFERENCE_CHILD === '1' && require.main === module) {
-  const [backend = 'wasm', backboneUrl = 'none'] = process.argv.slice(2);
-  measure(backend, backboneUrl).then(
+  const [backend = 'wasm'] = process.argv.slice(2);
+  measure(backend).then(
     (row) => {
       console.log(JSON.stringify(row));
       process.exit(0);

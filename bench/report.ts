@@ -18,7 +18,6 @@ export interface ReportInput {
   machine: Machine;
   loadAverageAfter: number[];
   command: string;
-  backboneUrl: string;
   inputSize: number;
   decode: DecodeRow[];
   inference: InferenceRow[];
@@ -108,8 +107,8 @@ export function renderReport(r: ReportInput): string {
     [
       'backend asked',
       'backend ran',
-      'backbone',
-      'input',
+      'model',
+      'view',
       ...BATCH_SIZES.map((b) => `per image, batch ${b}`),
       'load',
     ],
@@ -126,7 +125,7 @@ export function renderReport(r: ReportInput): string {
         : [
             i.backend,
             i.ran ?? '?',
-            `${i.backbone}${i.fallback ? ' (fallback)' : ''}`,
+            i.model ?? '?',
             `${i.inputSize}×${i.inputSize}`,
             ...BATCH_SIZES.map(
               (b) => `${ms(i.perImageMs?.[String(b)] ?? NaN)} (${i.runs?.[String(b)]} runs)`,
@@ -202,7 +201,7 @@ above all the worker-scaling ratio, is then a lower bound on what the service do
 ${goals}
 
 ## Decode and resize to the model's input (${r.inputSize}×${r.inputSize}, cover), jimp vs sharp
-\`decodeImage\` from service/src/decode.ts, in process, one photo at a time. The photos are the service's bundled
+\`preprocessPhoto\` from model/src/preprocess.ts, in process, one photo at a time. The photos are the service's bundled
 test photo scaled to each size with mild noise added, saved as JPEG quality 90 (so they compress like photos).
 
 ${decode}
@@ -210,14 +209,14 @@ ${decode}
 ## Inference per image
 \`classify()\` from model/src on random pixels, in a fresh process per backend (each backend as a worker
 thread starts it), after 20 warm-up calls (one on cpu) so that wasm runs its optimised code as a long-lived
-worker does. The backbone fixes the input size. A backend this machine does not
+worker does. The input is the model's view (its metadata); the network resizes it to its own input. A backend this machine does not
 have is listed with the reason.
 
 ${inference}
 
 ## End to end over HTTP
 \`node dist/service/src/main.js\` (the image's command) on 127.0.0.1, \`TFJS_BACKEND=auto\` (ran:
-${served?.tfjsBackend ?? '?'}), backbone ${served?.backbone ?? '?'} (\`BACKBONE_URL=${r.backboneUrl}\`).
+${served?.tfjsBackend ?? '?'}), model ${served?.model ?? '?'}.
 Load: autocannon in its own process, ${load1?.connections ?? '?'} connections POSTing a ${(r.photoBytes / 1024).toFixed(0)} kB
 640×480 JPEG to /predict for ${load1?.durationS ?? '?'} s after a 5 s warm-up. Meanwhile a second autocannon sends
 20 /healthz probes a second; RSS is the server process's (all its worker threads) sampled every 0.5 s.

@@ -21,15 +21,10 @@ const program = new Command()
     'Measure decoding, inference, HTTP throughput, cold start and memory; write a markdown report.',
   )
   .option('--out <file>', 'report to write', path.join(REPO_ROOT, 'bench', 'REPORT.md'))
-  .option(
-    '--backbone-url <url>',
-    "clean backbone for the service (http(s):// or file:// URL); 'none' = the npm-shipped backbone",
-    process.env.BACKBONE_URL ?? 'none',
-  )
   .option('--no-build', 'use the existing dist/ instead of running npm run build first')
   .option('--duration <seconds>', 'length of each measured HTTP run', (v) => Number(v), 20)
   .parse();
-const opts = program.opts<{ out: string; backboneUrl: string; build: boolean; duration: number }>();
+const opts = program.opts<{ out: string; build: boolean; duration: number }>();
 
 function machine(): Machine {
   const cpus = os.cpus();
@@ -63,18 +58,15 @@ async function main() {
     console.log('npm run build');
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' });
   }
-  const env: ServiceEnv = { backboneUrl: opts.backboneUrl };
+  const env: ServiceEnv = {};
 
-  const backbones = [...new Set([opts.backboneUrl, 'none'])];
   const inference: InferenceRow[] = [];
-  for (const backboneUrl of backbones) {
-    for (const backend of ['tensorflow', 'wasm', 'cpu']) {
-      const row = await benchInference(backend, backboneUrl);
-      console.log(`inference ${backend} ${backboneUrl}: ${JSON.stringify(row.perImageMs ?? row.error)}`);
-      inference.push(row);
-    }
+  for (const backend of ['tensorflow', 'wasm', 'cpu']) {
+    const row = await benchInference(backend);
+    console.log(`inference ${backend}: ${JSON.stringify(row.perImageMs ?? row.error)}`);
+    inference.push(row);
   }
-  const inputSize = inference.find((r) => r.inputSize)?.inputSize ?? 224;
+  const inputSize = inference.find((r) => r.inputSize)?.inputSize ?? 64;
 
   const source = fs.readFileSync(path.join(REPO_ROOT, 'service', 'assets', 'test-photo.jpg'));
   const decode = await benchDecode(source, inputSize);
@@ -97,8 +89,7 @@ async function main() {
   const report = renderReport({
     machine: m,
     loadAverageAfter: os.loadavg(),
-    command: `npm run bench${opts.backboneUrl !== 'none' ? ` -- --backbone-url ${opts.backboneUrl}` : ''}`,
-    backboneUrl: opts.backboneUrl,
+    command: 'npm run bench',
     inputSize,
     decode,
     inference,

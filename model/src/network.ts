@@ -115,7 +115,7 @@ export async function loadNetwork(
     };
     // A backend lacking a fused kernel fails here, at load, not on the first photo.
     try {
-      tf.dispose(network.probabilities(tf.zeros([1, inputSize, inputSize, 3])));
+      tf.dispose(tf.tidy(() => network.probabilities(tf.zeros([1, inputSize, inputSize, 3]))));
       return network;
     } catch (err) {
       network.dispose();

@@ -15,7 +15,6 @@ export const TEST_ENV: Record<string, string> = {
   PORT: '0', // 0: a free port chosen by startServer
   TFJS_BACKEND: 'wasm',
   WORKERS: '1',
-  BACKBONE_URL: 'none',
   LOG_LEVEL: 'info',
 };
 

@@ -22,8 +22,7 @@ describe('configuration', () => {
     assert.equal(c.shutdownTimeoutMs, 20_000);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.workers, usableCpus());
-    assert.equal(c.backboneUrl, undefined);
-    assert.equal(c.backboneFallback, true);
+    assert.equal(c.modelDir, undefined);
   });
 
   it('reads every variable', () => {
@@ -41,8 +40,6 @@ describe('configuration', () => {
       SHUTDOWN_TIMEOUT_MS: '4000',
       LOG_LEVEL: 'warn',
       MODEL_DIR: '/models/x',
-      BACKBONE_URL: 'file:///b/model.json',
-      BACKBONE_CACHE_DIR: '/cache',
     });
     assert.deepEqual(
       [c.port, c.host, c.workers, c.tfjsBackend, c.imageDecoder, c.maxUploadBytes, c.maxPixels],
@@ -52,13 +49,7 @@ describe('configuration', () => {
       [c.queueMaxWaitMs, c.batchMaxSize, c.batchMaxWaitMs, c.shutdownTimeoutMs, c.logLevel],
       [300, 8, 5, 4000, 'warn'],
     );
-    assert.deepEqual(
-      [c.modelDir, c.backboneUrl, c.backboneCacheDir],
-      ['/models/x', 'file:///b/model.json', '/cache'],
-    );
-    // A backbone the user named is not silently swapped for another.
-    assert.equal(c.backboneFallback, false);
-    assert.equal(loadConfig({ BACKBONE_URL: 'none', BACKBONE_FALLBACK: 'true' }).backboneFallback, true);
+    assert.equal(c.modelDir, '/models/x');
   });
 
   it('treats an empty variable as unset', () => {
@@ -78,8 +69,6 @@ describe('configuration', () => {
     [{ BATCH_MAX_SIZE: '0' }, 'BATCH_MAX_SIZE'],
     [{ SHUTDOWN_TIMEOUT_MS: 'soon' }, 'SHUTDOWN_TIMEOUT_MS'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
-    [{ BACKBONE_URL: 'ftp://example.com/model.json' }, 'BACKBONE_URL'],
-    [{ BACKBONE_FALLBACK: 'maybe' }, 'BACKBONE_FALLBACK'],
   ];
   for (const [env, name] of bad) {
     it(`names ${name} when ${JSON.stringify(env)}`, () => {

@@ -17,7 +17,7 @@ const workerFile = path.join(__dirname, 'fixtures', 'timed-worker.ts');
 function engine(overrides: Partial<EngineOptions> = {}): Engine {
   return new Engine({
     workers: 1,
-    init: { backend: 'cpu', backboneFallback: true, backboneCacheDir: '/nonexistent', warmupBatchSizes: [1] },
+    init: { backend: 'cpu', warmupBatchSizes: [1] },
     queueMaxWaitMs: 10_000,
     batchMaxSize: 1,
     batchMaxWaitMs: 0,
@@ -43,7 +43,7 @@ describe('engine', () => {
   it('answers every caller with its own image, through a pool of two workers', async () => {
     const e = engine({ workers: 2 });
     const model = await e.start();
-    assert.equal(model.input.size, 4);
+    assert.equal(model.view.size, 4);
     const firsts = Array.from({ length: 12 }, (_, i) => i + 1);
     const results = await Promise.all(firsts.map((f) => e.classify([image(f)])));
     results.forEach(([r], i) => assert.ok(Math.abs(r!.probabilities[0]! - firsts[i]! / 1000) < 1e-6));

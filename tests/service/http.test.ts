@@ -60,11 +60,13 @@ describe('service over HTTP', () => {
     assert.match(other.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
   });
 
-  it('logs which TF.js backend and which backbone run', () => {
+  it('logs which TF.js backend, which network and which view run', () => {
     const ready = server.logs.find((l) => String(l.msg).startsWith('ready:'));
     assert.ok(ready, 'a ready log line');
     assert.equal(ready.tfjsBackend, 'wasm');
-    assert.ok((ready.backbone as { id: string }).id);
+    assert.match(String(ready.architecture), /^mobilenet_v2_/);
+    assert.equal(ready.engine, 'fused');
+    assert.equal((ready.view as { size: number }).size, 64);
   });
 
   it('serves the upload page, which works without JavaScript', async () => {
@@ -223,7 +225,7 @@ describe('service over HTTP', () => {
       text,
       /http_request_duration_seconds_count\{method="POST",route="\/predict",status_code="200"\} \d+/,
     );
-    assert.match(text, /model_info\{name="[^"]+",version="[^"]+",backbone="[^"]+",tfjs_backend="wasm"\} 1/);
+    assert.match(text, /model_info\{name="[^"]+",version="[^"]+",architecture="[^"]+",tfjs_backend="wasm"\} 1/);
     const count = Number(/inference_duration_seconds_count (\d+)/.exec(text)?.[1]);
     assert.ok(count >= 8, `inference count ${count}`);
   });

@@ -70,7 +70,7 @@ export function summariseRun(run: Run, accuracy: ModelAccuracy | null): RunSumma
     accuracy: accuracy?.value ?? NaN,
     accuracy_source: accuracy?.source ?? '',
     model: run.modelInfo
-      ? `${run.modelInfo.name ?? '?'} ${run.modelInfo.version ?? '?'} (${run.modelInfo.backbone ?? '?'}, ${run.modelInfo.tfjs_backend ?? '?'})`
+      ? `${run.modelInfo.name ?? '?'} ${run.modelInfo.version ?? '?'} (${run.modelInfo.architecture ?? '?'}, ${run.modelInfo.tfjs_backend ?? '?'})`
       : '',
   };
 }
