@@ -49,7 +49,11 @@ export async function benchDecode(source: Buffer, inputSize: number): Promise<De
     const medianMs = { sharp: NaN, jimp: NaN };
     for (const decoder of ['sharp', 'jimp'] as const) {
       const times = await timeRuns(runs[decoder], 2, () =>
-        preprocessPhoto(jpeg, { view: { size: inputSize, crop: 'cover', jpegQuality: 75 }, maxPixels: 40_000_000, decoder }),
+        preprocessPhoto(jpeg, {
+          view: { size: inputSize, crop: 'cover', jpegQuality: 75 },
+          maxPixels: 40_000_000,
+          decoder,
+        }),
       );
       medianMs[decoder] = median(times);
     }

@@ -141,7 +141,7 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         '--look <look>',
-        "send each photo as-is, or at its 64 px look (centre crop, 64×64 JPEG): the sharpness-shortcut check",
+        'send each photo as-is, or at its 64 px look (centre crop, 64×64 JPEG): the sharpness-shortcut check',
       )
         .choices(['as-is', 'lowres'])
         .default('as-is'),

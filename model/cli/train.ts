@@ -4,7 +4,6 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  FOOD11_LABELS,
   initBackend,
   loadClassifier,
   readArtifactsFromUrl,
@@ -83,10 +82,13 @@ async function resolveBase(base: string, out: string): Promise<{ dir: string; so
   }
   const local = base.startsWith('file://') ? new URL(base).pathname : base;
   if (!existsSync(local)) {
-    throw new DatasetError(`--base ${base}: no such file or folder (give a TF.js model.json, its folder, or a URL).`);
+    throw new DatasetError(
+      `--base ${base}: no such file or folder (give a TF.js model.json, its folder, or a URL).`,
+    );
   }
   const dir = statSync(local).isDirectory() ? local : path.dirname(local);
-  if (!existsSync(path.join(dir, 'model.json'))) throw new DatasetError(`--base ${base}: no model.json there.`);
+  if (!existsSync(path.join(dir, 'model.json')))
+    throw new DatasetError(`--base ${base}: no model.json there.`);
   return { dir, source: base };
 }
 
@@ -138,7 +140,8 @@ interface TrainingRecord {
 async function main(opts: TrainOptions): Promise<void> {
   const started = Date.now();
   const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
-  if (dataset.samples.every((s) => s.split !== 'train')) throw new DatasetError('No training photos in --data.');
+  if (dataset.samples.every((s) => s.split !== 'train'))
+    throw new DatasetError('No training photos in --data.');
   mkdirSync(opts.out, { recursive: true });
   const base = await resolveBase(opts.base, opts.out);
   const python = findPython(opts.python);
@@ -206,7 +209,9 @@ async function main(opts: TrainOptions): Promise<void> {
   const reports = reportsBySet(validation, predicted, dataset.labels);
   const msPerPhoto = await medianMsPerPhoto(classifier, opts.latencyRuns);
   classifier.dispose();
-  const accuracy = Object.fromEntries(Object.entries(reports).map(([k, r]) => [`validation:${k}`, r.accuracy]));
+  const accuracy = Object.fromEntries(
+    Object.entries(reports).map(([k, r]) => [`validation:${k}`, r.accuracy]),
+  );
   await writeMetadata(opts.out, { ...metadata, accuracy, msPerPhoto: Math.round(msPerPhoto * 10) / 10 });
 
   const markdown = Object.entries(reports)
@@ -217,8 +222,11 @@ async function main(opts: TrainOptions): Promise<void> {
     writeFileSync(path.join(opts.reportDir, 'training.md'), markdown);
     writeFileSync(
       path.join(opts.reportDir, 'training.json'),
-      JSON.stringify({ metadata: { ...metadata, accuracy, msPerPhoto }, history: record.history, reports }, null, 2) +
-        '\n',
+      JSON.stringify(
+        { metadata: { ...metadata, accuracy, msPerPhoto }, history: record.history, reports },
+        null,
+        2,
+      ) + '\n',
     );
   }
   console.log('\n' + markdown);
@@ -238,7 +246,10 @@ export function buildProgram(): Command {
       'Fine-tune a whole MobileNetV2 on labelled photos (PyTorch, model/train/finetune.py) and write a model folder ' +
         'the service loads (metadata.json + network/).',
     )
-    .requiredOption('--data <dir...>', 'photos: <dir>/<Class>/*.jpg folders, or Food-11 training/ validation/')
+    .requiredOption(
+      '--data <dir...>',
+      'photos: <dir>/<Class>/*.jpg folders, or Food-11 training/ validation/',
+    )
     .requiredOption(
       '--base <model>',
       'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL',
@@ -247,19 +258,42 @@ export function buildProgram(): Command {
     .option('--base-licence <text>', 'licence of the base weights, for the metadata', 'Apache-2.0')
     .option('--out <dir>', 'model folder to write (resumes from its checkpoint.pt)', 'runs/model')
     .option('--input-size <px>', "the network's input side", positiveInt('--input-size'), 128)
-    .option('--view-size <px>', 'the square every photo is brought to first (64: the 64 px look)', positiveInt('--view-size'), 64)
+    .option(
+      '--view-size <px>',
+      'the square every photo is brought to first (64: the 64 px look)',
+      positiveInt('--view-size'),
+      64,
+    )
     .option('--view-jpeg <quality>', "the view's JPEG round trip quality", positiveInt('--view-jpeg'), 75)
     .option('--no-view-jpeg', 'no JPEG round trip in the view (for photos that are all sharp)')
-    .addOption(new Option('--crop <mode>', 'square crop of the view').choices(['cover', 'fill']).default('cover'))
+    .addOption(
+      new Option('--crop <mode>', 'square crop of the view').choices(['cover', 'fill']).default('cover'),
+    )
     .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 6)
     .option('--batch <n>', 'photos per step', positiveInt('--batch'), 64)
     .option('--lr <x>', 'peak learning rate of the new classifier layer', nonNegative('--lr'), 2e-3)
-    .option('--backbone-lr <x>', 'peak learning rate of the pretrained layers', nonNegative('--backbone-lr'), 1e-3)
-    .option('--augment <x>', 'augmentation strength (mirror, zoom, shift, colour); 0 = none', nonNegative('--augment'), 1)
+    .option(
+      '--backbone-lr <x>',
+      'peak learning rate of the pretrained layers',
+      nonNegative('--backbone-lr'),
+      1e-3,
+    )
+    .option(
+      '--augment <x>',
+      'augmentation strength (mirror, zoom, shift, colour); 0 = none',
+      nonNegative('--augment'),
+      1,
+    )
     .option('--dropout <x>', 'dropout before the classifier layer', nonNegative('--dropout'), 0.2)
-    .option('--test-time-flip', 'average each prediction with the mirrored photo’s (twice the compute)', false)
+    .option(
+      '--test-time-flip',
+      'average each prediction with the mirrored photo’s (twice the compute)',
+      false,
+    )
     .addOption(
-      new Option('--weights-dtype <dtype>', 'how the weights are stored').choices(['float32', 'float16']).default('float32'),
+      new Option('--weights-dtype <dtype>', 'how the weights are stored')
+        .choices(['float32', 'float16'])
+        .default('float32'),
     )
     .option('--seed <n>', 'random seed', Number, 1)
     .option('--validation-percent <p>', 'held-out share, chosen by a hash of the file name', Number, 15)

@@ -53,7 +53,10 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
   const log = options.log ?? silentLog;
   const modelDir = options.modelDir ?? defaultModelDir();
   const meta = await readMetadata(modelDir);
-  const network = await loadNetwork(path.resolve(modelDir, meta.network.path), { engine: options.engine, log });
+  const network = await loadNetwork(path.resolve(modelDir, meta.network.path), {
+    engine: options.engine,
+    log,
+  });
   const problem =
     network.inputSize !== meta.network.inputSize
       ? `its input is ${network.inputSize} px but the metadata says ${meta.network.inputSize}`
@@ -75,7 +78,8 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
   const probabilities = (x: tf.Tensor4D): tf.Tensor2D =>
     tf.tidy(() => {
       const prepare = (v: tf.Tensor4D) => {
-        const resized = v.shape[1] === inputSize ? v : tf.image.resizeBilinear(v, [inputSize, inputSize], false, true);
+        const resized =
+          v.shape[1] === inputSize ? v : tf.image.resizeBilinear(v, [inputSize, inputSize], false, true);
         return tf.sub(tf.div(resized, 127.5), 1) as tf.Tensor4D;
       };
       const p = network.probabilities(prepare(x));

@@ -31,7 +31,8 @@ function findTail(artifacts: LayersArtifacts): Tail {
   const output = config.output_layers[0]?.[0];
   const dense = layers.find((l) => l.name === output);
   const inbound = (l: { inbound_nodes?: unknown[] } | undefined): string | undefined =>
-    ((l?.inbound_nodes?.[0] as unknown[] | undefined)?.[0] as unknown[] | undefined)?.[0] as string | undefined;
+    ((l?.inbound_nodes?.[0] as unknown[] | undefined)?.[0] as unknown[] | undefined)?.[0] as
+      string | undefined;
   const pool = layers.find((l) => l.name === inbound(dense));
   const features = inbound(pool);
   if (
@@ -49,7 +50,11 @@ function findTail(artifacts: LayersArtifacts): Tail {
   return { features, dense: dense.name };
 }
 
-async function layersNetwork(artifacts: LayersArtifacts, inputSize: number, classes: number): Promise<Network> {
+async function layersNetwork(
+  artifacts: LayersArtifacts,
+  inputSize: number,
+  classes: number,
+): Promise<Network> {
   const model = await layersModelFromArtifacts(artifacts);
   return {
     engine: 'layers',
@@ -96,7 +101,8 @@ export async function loadNetwork(
   } finally {
     tf.dispose(decoded);
   }
-  const classes = (artifacts.weightSpecs.find((s) => s.name === `${tail.dense}/bias`)?.shape[0] ?? 0) as number;
+  const classes = (artifacts.weightSpecs.find((s) => s.name === `${tail.dense}/bias`)?.shape[0] ??
+    0) as number;
   if (graph && kernel && bias) {
     const [g, w, b] = [graph, kernel, bias];
     const network: Network = {
@@ -119,7 +125,9 @@ export async function loadNetwork(
       return network;
     } catch (err) {
       network.dispose();
-      log('fused engine unavailable on this backend; running TF.js layers', { reason: (err as Error).message });
+      log('fused engine unavailable on this backend; running TF.js layers', {
+        reason: (err as Error).message,
+      });
     }
   }
   if (kernel) kernel.dispose();

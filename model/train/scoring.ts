@@ -15,7 +15,11 @@ const MAX_PIXELS = 40_000_000;
  * 64 px look side by side is the shortcut check: a model that tells classes apart by sharpness scores them apart.
  */
 export async function lowresLook(photo: Buffer): Promise<Buffer> {
-  return sharp(photo).rotate().resize(64, 64, { fit: 'cover', position: 'centre' }).jpeg({ quality: 75 }).toBuffer();
+  return sharp(photo)
+    .rotate()
+    .resize(64, 64, { fit: 'cover', position: 'centre' })
+    .jpeg({ quality: 75 })
+    .toBuffer();
 }
 
 export type Look = 'as-is' | 'lowres';
@@ -34,7 +38,11 @@ export async function predictSamples(
       part.map(async (s) => {
         const file = await fs.readFile(s.path);
         const photo = opts.look === 'lowres' ? await lowresLook(file) : file;
-        const decoded = await preprocessPhoto(photo, { view: classifier.view, maxPixels: MAX_PIXELS, decoder: 'sharp' });
+        const decoded = await preprocessPhoto(photo, {
+          view: classifier.view,
+          maxPixels: MAX_PIXELS,
+          decoder: 'sharp',
+        });
         return decoded.rgb;
       }),
     );
@@ -50,7 +58,11 @@ export async function predictSamples(
 }
 
 /** One report per data folder and, with several, one over all of them. */
-export function reportsBySet(samples: Sample[], predicted: Int32Array, labels: Label[]): Record<string, Report> {
+export function reportsBySet(
+  samples: Sample[],
+  predicted: Int32Array,
+  labels: Label[],
+): Record<string, Report> {
   const groups = new Map<string, number[]>();
   samples.forEach((s, i) => {
     const key = path.basename(path.resolve(s.root));

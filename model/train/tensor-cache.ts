@@ -87,12 +87,15 @@ export async function buildTensorCache(opts: {
       }),
     );
     for (const rgb of decoded) {
-      if (rgb.length !== bytesPerPhoto) throw new Error(`Internal: ${rgb.length} bytes, not ${bytesPerPhoto}.`);
+      if (rgb.length !== bytesPerPhoto)
+        throw new Error(`Internal: ${rgb.length} bytes, not ${bytesPerPhoto}.`);
       if (!out.write(rgb)) await once(out, 'drain');
     }
     const done = start + part.length;
     if (opts.log && (done % 5000 < concurrency || done === samples.length)) {
-      opts.log(`tensor cache: ${done}/${samples.length} photos (${Math.round((Date.now() - started) / 1000)} s)`);
+      opts.log(
+        `tensor cache: ${done}/${samples.length} photos (${Math.round((Date.now() - started) / 1000)} s)`,
+      );
     }
   }
   out.end();

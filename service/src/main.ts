@@ -82,7 +82,12 @@ engine
   .then((model) => {
     const { info } = model;
     metrics.modelInfo.set(
-      { name: info.name, version: info.version, architecture: info.architecture, tfjs_backend: model.backend },
+      {
+        name: info.name,
+        version: info.version,
+        architecture: info.architecture,
+        tfjs_backend: model.backend,
+      },
       1,
     );
     logger.info(

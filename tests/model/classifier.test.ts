@@ -83,7 +83,11 @@ describe('loadClassifier', () => {
   });
 
   it('with test-time flip, answers the mean of the photo and its mirror', async () => {
-    const flipDir = await writeTinyModel(path.join(root, 'flip'), 4, { viewSize: 10, inputSize: 20, testTimeFlip: true });
+    const flipDir = await writeTinyModel(path.join(root, 'flip'), 4, {
+      viewSize: 10,
+      inputSize: 20,
+      testTimeFlip: true,
+    });
     const plainDir = await writeTinyModel(path.join(root, 'noflip'), 4, { viewSize: 10, inputSize: 20 });
     const flip = await loadClassifier({ modelDir: flipDir });
     const plain = await loadClassifier({ modelDir: plainDir });
@@ -97,7 +101,11 @@ describe('loadClassifier', () => {
   });
 
   it('holds no tensors across calls and frees everything on dispose', async () => {
-    const dir = await writeTinyModel(path.join(root, 'leak'), 5, { viewSize: 8, inputSize: 16, testTimeFlip: true });
+    const dir = await writeTinyModel(path.join(root, 'leak'), 5, {
+      viewSize: 8,
+      inputSize: 16,
+      testTimeFlip: true,
+    });
     const start = tf.memory().numTensors;
     const c = await loadClassifier({ modelDir: dir });
     const loaded = tf.memory().numTensors;
@@ -115,7 +123,11 @@ describe('loadClassifier', () => {
   });
 
   it('falls back to TF.js layers when the graph has a layer the fused engine does not know', async () => {
-    const dir = await writeTinyModel(path.join(root, 'odd'), 7, { viewSize: 8, inputSize: 8, extraLayer: true });
+    const dir = await writeTinyModel(path.join(root, 'odd'), 7, {
+      viewSize: 8,
+      inputSize: 8,
+      extraLayer: true,
+    });
     const c = await loadClassifier({ modelDir: dir });
     assert.equal(c.info.engine, 'layers');
     const [p] = await c.classify([image(8, 1)]);
@@ -124,7 +136,11 @@ describe('loadClassifier', () => {
   });
 
   it('says what does not fit: classes, input size, or a network without the pooled softmax tail', async () => {
-    const classes = await writeTinyModel(path.join(root, 'classes'), 8, { viewSize: 8, inputSize: 8, classes: 5 });
+    const classes = await writeTinyModel(path.join(root, 'classes'), 8, {
+      viewSize: 8,
+      inputSize: 8,
+      classes: 5,
+    });
     await assert.rejects(loadClassifier({ modelDir: classes }), /gives 5 outputs for 11 labels/);
     const size = await writeTinyModel(path.join(root, 'insize'), 8, { viewSize: 8, inputSize: 8 });
     const meta = await readMetadata(size);
@@ -133,8 +149,18 @@ describe('loadClassifier', () => {
       JSON.stringify({ ...meta, network: { ...meta.network, inputSize: 32 } }),
     );
     await assert.rejects(loadClassifier({ modelDir: size }), /input is 8 px but the metadata says 32/);
-    const tail = await writeTinyModel(path.join(root, 'tail'), 8, { viewSize: 8, inputSize: 8, noPooling: true });
-    await assert.rejects(loadClassifier({ modelDir: tail }), /GlobalAveragePooling2D followed by a softmax Dense/);
-    await assert.rejects(loadClassifier({ modelDir: path.join(root, 'nothing') }), /No model metadata at .*MODEL_DIR/);
+    const tail = await writeTinyModel(path.join(root, 'tail'), 8, {
+      viewSize: 8,
+      inputSize: 8,
+      noPooling: true,
+    });
+    await assert.rejects(
+      loadClassifier({ modelDir: tail }),
+      /GlobalAveragePooling2D followed by a softmax Dense/,
+    );
+    await assert.rejects(
+      loadClassifier({ modelDir: path.join(root, 'nothing') }),
+      /No model metadata at .*MODEL_DIR/,
+    );
   });
 });

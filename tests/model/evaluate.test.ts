@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { confusionMatrix, reportFromConfusion, reportToMarkdown } from '../../model/train/metrics';
-import { argmaxRows } from '../../model/train/predictions';
 
 const labels = ['A', 'B', 'C'].map((id, index) => ({ index, id, name: `${id} name` }));
 
@@ -49,9 +48,5 @@ describe('evaluation arithmetic', () => {
     assert.match(md, /\| A name \| 10 \| 88\.9 % \| 80\.0 % \|/);
     assert.match(md, /\| A \| 8 \| 2 \| 0 \|/);
     assert.doesNotMatch(md, /\| C \| 0 \| 0 \| 0 \|/);
-  });
-
-  it('picks the largest probability per row', () => {
-    assert.deepEqual([...argmaxRows(Float32Array.from([0.1, 0.7, 0.2, 0.5, 0.2, 0.3]), 3)], [1, 0]);
   });
 });

@@ -152,7 +152,16 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
   });
 
   it('scores the model with evaluate, through the same path', async () => {
-    const r = await cli('evaluate', ['--model', out, '--data', data, '--split', 'validation', '--look', 'lowres']);
+    const r = await cli('evaluate', [
+      '--model',
+      out,
+      '--data',
+      data,
+      '--split',
+      'validation',
+      '--look',
+      'lowres',
+    ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /Summary: shapes: \d+\.\d % accuracy/);
     assert.match(r.stdout, /each sent at its 64 px look/);

@@ -225,7 +225,10 @@ describe('service over HTTP', () => {
       text,
       /http_request_duration_seconds_count\{method="POST",route="\/predict",status_code="200"\} \d+/,
     );
-    assert.match(text, /model_info\{name="[^"]+",version="[^"]+",architecture="[^"]+",tfjs_backend="wasm"\} 1/);
+    assert.match(
+      text,
+      /model_info\{name="[^"]+",version="[^"]+",architecture="[^"]+",tfjs_backend="wasm"\} 1/,
+    );
     const count = Number(/inference_duration_seconds_count (\d+)/.exec(text)?.[1]);
     assert.ok(count >= 8, `inference count ${count}`);
   });

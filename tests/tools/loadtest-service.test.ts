@@ -32,7 +32,7 @@ async function scrapeTestRoute(url: string): Promise<RouteCounts> {
   return { byStatus, sumSeconds };
 }
 
-describe('load test against the real service on 127.0.0.1 (wasm, one worker, npm backbone)', () => {
+describe('load test against the real service on 127.0.0.1 (wasm, one worker, the shipped model)', () => {
   let server: RunningServer;
   before(async () => {
     server = await startServer({ env: { WORKERS: '1' } });

@@ -95,10 +95,7 @@ describe('report output', () => {
     assert.match(md, /\| resp time \(s\) \| 0\.706 \| 0\.641 \|/);
     assert.match(md, /\| replicas \(mean\) \| 1\.00 \| 2\.25 \|/);
     assert.match(md, /\| accuracy \| n\/a \| 68\.5 % \|/);
-    assert.match(
-      md,
-      /\| model served \| gourmetgram-food11 2 \(mobilenet_v2_0\.35, wasm\) \| n\/a \|/,
-    );
+    assert.match(md, /\| model served \| gourmetgram-food11 2 \(mobilenet_v2_0\.35, wasm\) \| n\/a \|/);
     assert.doesNotMatch(md, /did not use the same load profile/);
 
     const csv = parse(readFileSync(files.csv, 'utf8'), { columns: true }) as Record<string, string>[];

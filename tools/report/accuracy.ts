@@ -37,5 +37,8 @@ export function readModelAccuracy(
     .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
   const first = figures[0];
   if (!first) return null;
-  return { value: first[1], source: `${typeof meta.version === 'string' ? meta.version : 'model'} ${first[0]}` };
+  return {
+    value: first[1],
+    source: `${typeof meta.version === 'string' ? meta.version : 'model'} ${first[0]}`,
+  };
 }
