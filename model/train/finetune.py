@@ -603,8 +603,18 @@ def make_test_base(out_dir, seed=0):
     export_tfjs(model, out_dir, "float32", 3)
 
 
+def export_untrained(base, input_size, out_dir, classes=11):
+    """The base network at another input size with a new (untrained) classifier layer, exported as training
+    would export it: for timing an architecture before spending hours training it (bench/networks.ts)."""
+    weights, _ = read_tfjs(base)
+    model = MobileNetV2(conv_units(weights), classes, input_size, 0.0).eval()
+    export_tfjs(model, out_dir, "float32", classes)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--make-test-base"]:
         make_test_base(sys.argv[2])
+    elif sys.argv[1:2] == ["--export-untrained"]:
+        export_untrained(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
         main(sys.argv[1:])

@@ -1,0 +1,95 @@
+/**
+ * Milliseconds per photo of candidate networks on wasm, as the service runs them (one photo per call, the 64 px
+ * view resized inside, with and without test-time flip): the latency column of the model card's trade-off table.
+ * The networks take turns round by round in one process, so a busy machine slows them alike and their ratios
+ * stay fair; each cell is the median over rounds of each round's median.
+ *
+ *   npx tsx bench/networks.ts [--rounds 5] [--runs 15] <name>=<network dir> …
+ *
+ * A network dir holds model.json + weights.bin as model/train/finetune.py exports them; `--export-untrained`
+ * there makes one from a base at any input size, untrained (the timing does not depend on the weights).
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { FOOD11_LABELS, initBackend, loadClassifier, writeMetadata, type Classifier } from '../model/src';
+import { median, timeRuns } from './stats';
+
+async function modelFolder(networkDir: string, testTimeFlip: boolean): Promise<string> {
+  const topology = JSON.parse(await fs.readFile(path.join(networkDir, 'model.json'), 'utf8')) as {
+    modelTopology: { config: { layers: { config: { batch_input_shape?: number[] } }[] } };
+  };
+  const inputSize = topology.modelTopology.config.layers[0]?.config.batch_input_shape?.[1] ?? 0;
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-network-'));
+  await fs.symlink(path.resolve(networkDir), path.join(dir, 'network'));
+  await writeMetadata(dir, {
+    schemaVersion: 2,
+    name: 'bench',
+    version: '0',
+    labels: [...FOOD11_LABELS],
+    view: { size: 64, crop: 'cover', jpegQuality: 75 },
+    network: {
+      path: 'network',
+      architecture: path.basename(networkDir),
+      inputSize,
+      scaling: '[-1,1]',
+      testTimeFlip,
+    },
+    base: { id: 'bench', source: networkDir, licence: 'n/a' },
+  });
+  return dir;
+}
+
+async function main(opts: { rounds: string; runs: string }, specs: string[]): Promise<void> {
+  const backend = await initBackend('wasm');
+  const entries: { name: string; flip: boolean; classifier: Classifier; rounds: number[]; bytes: number }[] =
+    [];
+  for (const spec of specs) {
+    const [name, dir] = spec.includes('=')
+      ? (spec.split('=', 2) as [string, string])
+      : [path.basename(spec), spec];
+    const bytes = (await fs.stat(path.join(dir, 'weights.bin'))).size;
+    for (const flip of [false, true]) {
+      entries.push({
+        name,
+        flip,
+        classifier: await loadClassifier({ modelDir: await modelFolder(dir, flip) }),
+        rounds: [],
+        bytes,
+      });
+    }
+  }
+  const photo = new Uint8Array(64 * 64 * 3).map((_, i) => (i * 31) % 256);
+  const runs = Number(opts.runs);
+  for (let round = 0; round < Number(opts.rounds); round++) {
+    for (const e of entries) {
+      // wasm compiles twice (a baseline tier, then the optimised one): warm-up calls reach the second.
+      const times = await timeRuns(runs, round === 0 ? 20 : 3, () => e.classifier.classify([photo]));
+      e.rounds.push(median(times));
+    }
+  }
+  console.log(
+    `TF.js ${backend}, batch 1, ${opts.rounds} rounds × ${runs} runs, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  console.log('| network | input | weights | ms per photo | with test-time flip |');
+  console.log('|---|---|---|---|---|');
+  for (let i = 0; i < entries.length; i += 2) {
+    const [plain, flip] = [entries[i]!, entries[i + 1]!];
+    console.log(
+      `| ${plain.name} | ${plain.classifier.info.inputSize} px | ${(plain.bytes / 1024 / 1024).toFixed(1)} MB | ` +
+        `${median(plain.rounds).toFixed(1)} | ${median(flip.rounds).toFixed(1)} |`,
+    );
+  }
+  for (const e of entries) e.classifier.dispose();
+}
+
+const program = new Command('bench-networks')
+  .argument('<networks...>', 'name=<network dir> (model.json + weights.bin)')
+  .option('--rounds <n>', 'interleaved rounds', '5')
+  .option('--runs <n>', 'timed calls per network per round', '15')
+  .action((specs: string[], opts: { rounds: string; runs: string }) => main(opts, specs));
+void program.parseAsync();
