@@ -20,6 +20,8 @@ export interface LoadOptions {
   modelDir?: string;
   /** 'layers' forces TF.js layers instead of the fused engine (for comparison). */
   engine?: Network['engine'];
+  /** Overrides the metadata's test-time flip (false: the network alone, as finetune.py's reference.json has it). */
+  testTimeFlip?: boolean;
   log?: LogFn;
 }
 
@@ -72,7 +74,7 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
   const bytesPerImage = size * size * 3;
   const classes = meta.labels.length;
   const inputSize = network.inputSize;
-  const testTimeFlip = meta.network.testTimeFlip;
+  const testTimeFlip = options.testTimeFlip ?? meta.network.testTimeFlip;
 
   /** The view's bytes to probabilities: the same resize and scaling finetune.py trains with. */
   const probabilities = (x: tf.Tensor4D): tf.Tensor2D =>
