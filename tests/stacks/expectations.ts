@@ -61,7 +61,7 @@ export function platformObjects(run: StackRun): RecordedResource[] {
 /** Every Kubernetes object against the Kubernetes OpenAPI schema (kubernetes-models). */
 export function assertValidKubernetesObjects(run: StackRun): void {
   const objects = kubernetesObjects(run);
-  assert.ok(objects.length >= 3, 'expected at least a namespace, a deployment and a service');
+  assert.ok(objects.length >= 2, 'expected at least a namespace and a workload');
   for (const object of objects) {
     const Model = SCHEMAS[object.type];
     assert.ok(Model, `no schema mapped for ${object.type}: add it to SCHEMAS`);
