@@ -89,12 +89,17 @@ describe('stack kserve (GKE, Serverless, KServe installed)', () => {
       'kserve',
       'kserve-crd',
     ]);
-    const kserve = releases.find((r) => r.name === 'kserve');
+    const release = (name: string) => {
+      const found = releases.find((r) => r.name === name);
+      assert.ok(found, `release ${name}`);
+      return found;
+    };
+    const kserve = release('kserve');
     assert.equal(kserve.chart, 'oci://ghcr.io/kserve/charts/kserve-resources');
     assert.equal(kserve.version, 'v0.20.0');
     assert.equal(kserve.values.kserve.controller.deploymentMode, 'Serverless');
-    assert.equal(releases.find((r) => r.name === 'kserve-crd').version, 'v0.20.0');
-    assert.equal(releases.find((r) => r.name === 'cert-manager').values.crds.enabled, true);
+    assert.equal(release('kserve-crd').version, 'v0.20.0');
+    assert.equal(release('cert-manager').values.crds.enabled, true);
     const serving = run.one(T.knativeServing).inputs;
     assert.equal(serving.spec.ingress.kourier.enabled, true);
     assert.ok(platformObjects(run).length >= 6);
