@@ -66,7 +66,7 @@ export class DockerHostClassifier extends pulumi.ComponentResource {
         // `pulumi up` ends once the health check passes, as it waits for a Deployment's readiness; the
         // start period is as long as the pods' startup probe allows.
         wait: true,
-        waitTimeout: Number.parseInt(run.healthcheck.startPeriod, 10) + 30,
+        waitTimeout: run.startSeconds + 30,
         mustRun: true,
       },
       onHost,

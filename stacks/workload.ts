@@ -170,8 +170,9 @@ export interface DockerRuntime {
     timeout: string;
     retries: number;
     startPeriod: string;
-    startInterval: string;
   };
+  /** The start period in seconds: how long the container may take to become healthy. */
+  startSeconds: number;
   /** Limits, as the kubelet would set them: CPU cores as a decimal, memory in MB (the provider's unit). */
   cpus: string;
   memory: number;
@@ -191,6 +192,7 @@ export function dockerRuntime(config: ClassifierConfig): DockerRuntime {
   const { limits, requests } = config.resources;
   const seconds = (s: number) => `${s}s`;
   const probeUrl = `'http://127.0.0.1:${CONTAINER_PORT}${PROBES.liveness.path}'`;
+  const startSeconds = PROBES.startup.periodSeconds * PROBES.startup.failureThreshold;
   return {
     envs: Object.entries(classifierEnvVars(config)).map(([name, value]) => `${name}=${value}`),
     user: `${APP_UID}:${APP_UID}`,
@@ -213,9 +215,11 @@ export function dockerRuntime(config: ClassifierConfig): DockerRuntime {
       timeout: seconds(PROBES.timeoutSeconds),
       retries: PROBES.liveness.failureThreshold,
       // The startup probe's budget: a container still loading its model is "starting", not unhealthy.
-      startPeriod: seconds(PROBES.startup.periodSeconds * PROBES.startup.failureThreshold),
-      startInterval: seconds(PROBES.startup.periodSeconds),
+      // No start interval: engines before Docker 25 refuse the field, and the 10 s interval only delays
+      // "healthy" by a few seconds.
+      startPeriod: seconds(startSeconds),
     },
+    startSeconds,
     cpus: String(parseCpu(limits.cpu)),
     memory: Math.floor((parseMemory(limits.memory) ?? 0) / MIB),
     cpuShares: Math.max(2, Math.round((parseCpu(requests.cpu) ?? 0) * 1024)),
