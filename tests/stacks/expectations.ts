@@ -69,6 +69,25 @@ export function assertValidKubernetesObjects(run: StackRun): void {
   }
 }
 
+/**
+ * What the stack installs for KServe: the kinds with a schema here are validated; Helm releases (Pulumi's own
+ * resource, not a Kubernetes object) and the KnativeServing (whose CRD the project does not vendor) are the
+ * only ones allowed without.
+ */
+export function assertValidPlatformObjects(run: StackRun): void {
+  for (const object of platformObjects(run)) {
+    const Model = SCHEMAS[object.type];
+    if (!Model) {
+      assert.ok(
+        [T.helmRelease, T.knativeServing].includes(object.type as never),
+        `no schema for ${object.type}`,
+      );
+      continue;
+    }
+    assert.doesNotThrow(() => new Model(object.inputs as never).validate(), `${object.type} ${object.name}`);
+  }
+}
+
 /** Labels on every object, the namespace on every namespaced one, and one provider for all of them. */
 export function assertLabelsNamespaceProvider(run: StackRun, namespace: string): void {
   const providers = new Set<string | undefined>();

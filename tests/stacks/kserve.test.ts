@@ -10,6 +10,7 @@ import {
   assertLabelsNamespaceProvider,
   assertProbes,
   assertValidKubernetesObjects,
+  assertValidPlatformObjects,
   envOf,
   platformObjects,
 } from './expectations';
@@ -103,6 +104,10 @@ describe('stack kserve (GKE, Serverless, KServe installed)', () => {
     const serving = run.one(T.knativeServing).inputs;
     assert.equal(serving.spec.ingress.kourier.enabled, true);
     assert.ok(platformObjects(run).length >= 6);
+    assertValidPlatformObjects(run);
+    // The platform goes to the stack's cluster too, through the same provider as the app.
+    const providers = new Set(platformObjects(run).map((r) => r.provider));
+    assert.deepEqual([...providers], [run.one(T.inferenceService).provider]);
   });
 
   it("exports the url from the InferenceService's status", () => {
