@@ -82,7 +82,7 @@ describe('stack kserve (GKE, Serverless, KServe installed)', () => {
     assert.ok(predictor.volumes.find((v: { name: string }) => v.name === tmp.name).emptyDir);
   });
 
-  it('installs cert-manager, Knative Serving with Kourier and KServe, the InferenceService after them', () => {
+  it('installs cert-manager, Knative Serving with Kourier and KServe from their charts', () => {
     const releases = run.ofType(T.helmRelease).map((r) => r.inputs);
     assert.deepEqual(releases.map((r) => r.name).sort(), [
       'cert-manager',
