@@ -173,7 +173,7 @@ export interface DockerRuntime {
   };
   /** The start period in seconds: how long the container may take to become healthy. */
   startSeconds: number;
-  /** Limits, as the kubelet would set them: CPU cores as a decimal, memory in MB (the provider's unit). */
+  /** Limits, as the kubelet would set them: CPU cores as a decimal, memory in MiB (the provider's unit). */
   cpus: string;
   memory: number;
   /** Requests become what the kubelet makes of them: cgroup CPU shares and a soft memory reservation. */
@@ -191,7 +191,11 @@ const MIB = 2 ** 20;
 export function dockerRuntime(config: ClassifierConfig): DockerRuntime {
   const { limits, requests } = config.resources;
   const seconds = (s: number) => `${s}s`;
-  const probeUrl = `'http://127.0.0.1:${CONTAINER_PORT}${PROBES.liveness.path}'`;
+  // The readiness path, not the image's /healthz: a plain Docker engine never restarts an unhealthy
+  // container, so the status only informs, and its readers (`pulumi up` waiting for "healthy", the monitor
+  // counting ready containers) want "the model is loaded and serving". Liveness timing keeps the extra node
+  // process every few seconds cheap.
+  const probeUrl = `'http://127.0.0.1:${CONTAINER_PORT}${PROBES.readiness.path}'`;
   const startSeconds = PROBES.startup.periodSeconds * PROBES.startup.failureThreshold;
   return {
     envs: Object.entries(classifierEnvVars(config)).map(([name, value]) => `${name}=${value}`),

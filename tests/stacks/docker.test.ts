@@ -59,10 +59,10 @@ describe('stack docker (a Docker host)', () => {
     assert.equal(c.memoryReservation, 384);
   });
 
-  it("checks /healthz like the image's HEALTHCHECK, and allows the startup probe's five minutes", () => {
+  it("checks readiness (/readyz) the way the image's HEALTHCHECK checks, and allows the startup probe's five minutes", () => {
     const health = c.healthcheck;
     assert.deepEqual(health.tests.slice(0, 3), ['CMD', 'node', '-e']);
-    assert.match(health.tests[3], /fetch\('http:\/\/127\.0\.0\.1:3000\/healthz'\)/);
+    assert.match(health.tests[3], /fetch\('http:\/\/127\.0\.0\.1:3000\/readyz'\)/);
     assert.doesNotMatch(health.tests[3], /\/test/);
     assert.equal(health.startPeriod, '300s');
     assert.equal(health.interval, '10s');
