@@ -25,10 +25,19 @@ interface PodSpec {
   securityContext?: { runAsNonRoot?: boolean };
 }
 
+const DEPLOYMENT = 'kubernetes:apps/v1:Deployment';
+const INFERENCE_SERVICE = 'kubernetes:serving.kserve.io/v1beta1:InferenceService';
+const DOCKER_CONTAINER = 'docker:index/container:Container';
+const DOCKER_REMOTE_IMAGE = 'docker:index/remoteImage:RemoteImage';
+
 const WORKLOADS: Record<string, (props: Record<string, unknown>) => PodSpec | undefined> = {
-  'kubernetes:apps/v1:Deployment': (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
+  [DEPLOYMENT]: (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
   'kubernetes:batch/v1:Job': (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
+  // A KServe predictor is a pod spec with KServe's own fields (replicas, scaling) beside it.
+  [INFERENCE_SERVICE]: (p) => (p.spec as { predictor?: PodSpec })?.predictor,
 };
+/** Workloads that serve requests, and so need probes that tell a busy pod from a dead one. */
+const SERVING = new Set([DEPLOYMENT, INFERENCE_SERVICE]);
 
 function podSpec(args: { type: string; props: Record<string, unknown> }): PodSpec | undefined {
   return WORKLOADS[args.type]?.(args.props);
@@ -66,11 +75,11 @@ export const requestsAndLimits: ResourceValidationPolicy = {
 export const probes: ResourceValidationPolicy = {
   name: 'serving-containers-have-cheap-probes',
   description:
-    'Every Deployment container has readiness and liveness probes, and no probe calls /test (it runs a ' +
-    'full inference, which under load makes a busy pod look dead).',
+    'Every serving container (Deployment, KServe predictor) has readiness and liveness probes, and no probe ' +
+    'calls /test (it runs a full inference, which under load makes a busy pod look dead).',
   enforcementLevel: 'mandatory',
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
-    if (args.type !== 'kubernetes:apps/v1:Deployment') return;
+    if (!SERVING.has(args.type)) return;
     for (const c of podSpec(args)?.containers ?? []) {
       if (!c.readinessProbe) report(`${label(c)} has no readiness probe`);
       if (!c.livenessProbe) report(`${label(c)} has no liveness probe`);
@@ -110,9 +119,16 @@ export const digestPinned: ResourceValidationPolicy = {
   name: 'images-pinned-by-digest',
   description:
     'Every container image is given as repository@sha256:<digest>: a tag can be pushed again, and then nodes ' +
-    'run different code than the one deployed.',
+    'run different code than the one deployed. A Docker host pulls its image by digest too.',
   enforcementLevel: 'mandatory',
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type === DOCKER_REMOTE_IMAGE) {
+      const name = (args.props as { name?: string }).name;
+      if (name !== undefined && !DIGEST_PINNED.test(name)) {
+        report(`image "${name}" pulled onto the Docker host is not pinned by digest`);
+      }
+      return;
+    }
     const pod = podSpec(args);
     if (!pod) return;
     for (const c of allContainers(pod)) {
@@ -120,6 +136,43 @@ export const digestPinned: ResourceValidationPolicy = {
       // image is the schema's business, not this rule's.
       if (c.image === undefined) continue;
       if (!DIGEST_PINNED.test(c.image)) report(`${label(c)} image "${c.image}" is not pinned by digest`);
+    }
+  },
+};
+
+// A Docker container's props, as @pulumi/docker names them.
+interface DockerContainer {
+  name?: string;
+  cpus?: string;
+  memory?: number;
+  user?: string;
+  securityOpts?: string[];
+  healthcheck?: { tests?: string[] };
+}
+
+/** A user Docker would run as root: none (the image's may be root), root by name, or uid 0. */
+const ROOT_USER = /^(|root|0)(:.*)?$/;
+
+export const dockerContainerHardened: ResourceValidationPolicy = {
+  name: 'docker-containers-hardened',
+  description:
+    'A container on a Docker host keeps what the pods promise: CPU and memory limits, a health check that ' +
+    'does not call /test, a non-root user and no-new-privileges.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== DOCKER_CONTAINER) return;
+    const c = args.props as DockerContainer;
+    const name = `container "${c.name ?? '?'}"`;
+    if (!c.cpus) report(`${name} has no CPU limit (cpus)`);
+    if (!c.memory) report(`${name} has no memory limit (memory)`);
+    const tests = c.healthcheck?.tests;
+    if (!tests?.length) report(`${name} has no health check`);
+    else if (tests.some((t) => t.includes('/test'))) {
+      report(`${name} health check calls /test, which runs an inference`);
+    }
+    if (ROOT_USER.test(c.user ?? '')) report(`${name} may run as root: set user to a non-root uid:gid`);
+    if (!(c.securityOpts ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o))) {
+      report(`${name} allows privilege escalation: add no-new-privileges:true to securityOpts`);
     }
   },
 };
@@ -139,7 +192,7 @@ export const hpaTargetHasCpuRequest: StackValidationPolicy = {
     'Deployment it scales must have one, or the HPA never scales.',
   enforcementLevel: 'mandatory',
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-    const deployments = args.resources.filter((r) => r.type === 'kubernetes:apps/v1:Deployment');
+    const deployments = args.resources.filter((r) => r.type === DEPLOYMENT);
     for (const hpa of args.resources.filter(
       (r) => r.type === 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler',
     )) {
@@ -170,4 +223,11 @@ export const hpaTargetHasCpuRequest: StackValidationPolicy = {
   },
 };
 
-export const policies = [requestsAndLimits, probes, nonRoot, digestPinned, hpaTargetHasCpuRequest];
+export const policies = [
+  requestsAndLimits,
+  probes,
+  nonRoot,
+  digestPinned,
+  dockerContainerHardened,
+  hpaTargetHasCpuRequest,
+];

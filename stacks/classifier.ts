@@ -6,28 +6,9 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig } from './config';
 import { APP_NAME, appLabels, selectorLabels } from './labels';
-import {
-  TMP_DIR,
-  containerSecurityContext,
-  podSecurityContext,
-  tmpMount,
-  tmpVolume,
-  writableDirsEnv,
-} from './pod';
+import { classifierContainer, classifierPodFields, classifierVolumes } from './workload';
 
-/** The service listens here (docs/interfaces.md). */
-export const CONTAINER_PORT = 3000;
 export const CONTAINER_NAME = 'classifier';
-/** Where a model trained into the volume is read from. */
-export const VOLUME_MODEL_DIR = '/models/current';
-
-/**
- * Seconds the pod keeps serving after Kubernetes starts terminating it. Removing a pod from the Service's
- * endpoints and telling every node (kube-proxy) and the cloud load balancer about it happens in parallel with
- * SIGTERM and takes a few seconds; a pod that stopped accepting at once would meanwhile see its requests
- * fail. The service's own drain (SHUTDOWN_TIMEOUT_MS) starts only after this pause.
- */
-export const PRE_STOP_SECONDS = 5;
 
 export interface ClassifierArgs {
   config: ClassifierConfig;
@@ -42,34 +23,6 @@ export interface ClassifierArgs {
   nodeAddress: () => pulumi.Output<string>;
   /** Resources the pods need first (the training Job that writes the model). */
   dependsOn?: pulumi.Resource[];
-}
-
-/** Grace period: the pre-stop pause, then the drain deadline, then a margin for the process to exit. */
-export function terminationGraceSeconds(shutdownTimeoutMs: number): number {
-  return PRE_STOP_SECONDS + Math.ceil(shutdownTimeoutMs / 1000) + 5;
-}
-
-export function classifierEnv(config: ClassifierConfig): k8s.types.input.core.v1.EnvVar[] {
-  const { env } = config;
-  const vars: Record<string, string> = {
-    PORT: String(CONTAINER_PORT),
-    WORKERS: String(env.workers),
-    TFJS_BACKEND: env.tfjsBackend,
-    QUEUE_MAX_WAIT_MS: String(env.queueMaxWaitMs),
-    SHUTDOWN_TIMEOUT_MS: String(env.shutdownTimeoutMs),
-    BATCH_MAX_SIZE: String(env.batchMaxSize),
-    BATCH_MAX_WAIT_MS: String(env.batchMaxWaitMs),
-    LOG_LEVEL: env.logLevel,
-  };
-  if (env.backboneUrl) {
-    vars.BACKBONE_URL = env.backboneUrl;
-    // Another backbone than the one baked into the image is fetched at start, and the image's cache
-    // directory is read-only: keep it in the writable /tmp instead.
-    if (env.backboneUrl !== 'none') vars.BACKBONE_CACHE_DIR = `${TMP_DIR}/backbones`;
-  }
-  if (env.backboneFallback) vars.BACKBONE_FALLBACK = env.backboneFallback;
-  if (config.modelSource === 'volume') vars.MODEL_DIR = VOLUME_MODEL_DIR;
-  return [...Object.entries(vars).map(([name, value]) => ({ name, value })), ...writableDirsEnv];
 }
 
 export class Classifier extends pulumi.ComponentResource {
@@ -90,24 +43,6 @@ export class Classifier extends pulumi.ComponentResource {
     const inCluster = { parent: this, provider: args.provider };
     const metadata = { name: APP_NAME, namespace: args.namespace, labels };
 
-    if (config.modelSource === 'volume' && !args.modelClaim) {
-      throw new Error('modelSource is volume, but no volume claim was passed to the Classifier');
-    }
-    const modelVolume: k8s.types.input.core.v1.Volume[] = args.modelClaim
-      ? [{ name: 'models', persistentVolumeClaim: { claimName: args.modelClaim, readOnly: true } }]
-      : [];
-    const modelMount: k8s.types.input.core.v1.VolumeMount[] =
-      config.modelSource === 'volume'
-        ? [{ name: 'models', mountPath: '/models', subPath: 'models', readOnly: true }]
-        : [];
-
-    const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-      httpGet: { path, port: 'http' },
-      periodSeconds,
-      failureThreshold,
-      timeoutSeconds: 2,
-    });
-
     this.deployment = new k8s.apps.v1.Deployment(
       name,
       {
@@ -123,9 +58,7 @@ export class Classifier extends pulumi.ComponentResource {
           template: {
             metadata: { labels },
             spec: {
-              automountServiceAccountToken: false,
-              securityContext: podSecurityContext,
-              terminationGracePeriodSeconds: terminationGraceSeconds(config.env.shutdownTimeoutMs),
+              ...classifierPodFields(config),
               // Spread pods over nodes where there is room, so losing a node does not take every pod.
               topologySpreadConstraints: [
                 {
@@ -135,34 +68,8 @@ export class Classifier extends pulumi.ComponentResource {
                   labelSelector: { matchLabels: selector },
                 },
               ],
-              containers: [
-                {
-                  name: CONTAINER_NAME,
-                  image: args.image,
-                  imagePullPolicy: 'IfNotPresent',
-                  ports: [{ name: 'http', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
-                  env: classifierEnv(config),
-                  resources: config.resources,
-                  securityContext: containerSecurityContext,
-                  // Probes use the cheap endpoints only. /test (the course's probe) runs a whole inference:
-                  // every few seconds per pod it would eat the CPU the HPA measures and queue behind real
-                  // requests under load, so a busy pod would be killed as "dead".
-                  // Loading the model (and fetching its backbone on first start) takes a while: the startup
-                  // probe allows up to 5 minutes before liveness takes over.
-                  startupProbe: probe('/readyz', 5, 60),
-                  // Fails fast while draining, so the pod leaves the endpoints before it stops.
-                  readinessProbe: probe('/readyz', 5, 2),
-                  livenessProbe: probe('/healthz', 10, 3),
-                  lifecycle: {
-                    // An exec of node, which the image has for sure (a shell or `sleep` may not be there).
-                    preStop: {
-                      exec: { command: ['node', '-e', `setTimeout(() => {}, ${PRE_STOP_SECONDS * 1000})`] },
-                    },
-                  },
-                  volumeMounts: [tmpMount, ...modelMount],
-                },
-              ],
-              volumes: [tmpVolume, ...modelVolume],
+              containers: [classifierContainer({ config, image: args.image, name: CONTAINER_NAME })],
+              volumes: classifierVolumes(config, args.modelClaim),
             },
           },
         },

@@ -15,10 +15,14 @@ export interface GkeClusterArgs {
   stack: string;
 }
 
-/** A GKE cluster with one autoscaled node pool, and a Kubernetes provider that talks to it. */
+/**
+ * A GKE cluster and a Kubernetes provider that talks to it: Standard, with one autoscaled node pool this stack
+ * sizes (and pays for while idle), or Autopilot, where Google runs the nodes and bills the pods' requests.
+ */
 export class GkeCluster extends pulumi.ComponentResource {
   readonly cluster: gcp.container.Cluster;
-  readonly nodePool: gcp.container.NodePool;
+  /** Standard only: Autopilot creates and removes its node pools itself. */
+  readonly nodePool?: gcp.container.NodePool;
   /** Secret: it names the cluster's endpoint and CA. Credentials come from gcloud at use, never from here. */
   readonly kubeconfig: pulumi.Output<string>;
   readonly provider: k8s.Provider;
@@ -60,49 +64,66 @@ export class GkeCluster extends pulumi.ComponentResource {
         ),
     );
 
+    const autopilot = g.mode === 'autopilot';
+    const oauthScopes = ['https://www.googleapis.com/auth/cloud-platform'];
     // A zonal cluster when a zone is given: its control plane is covered by GKE's free tier, and a regional
-    // cluster would run every node pool once per zone (three times the idle cost).
-    const location = g.zone || g.region;
+    // cluster would run every node pool once per zone (three times the idle cost). Autopilot clusters are
+    // regional only, and then cost no more: what is billed is the pods, wherever they run.
+    const location = autopilot ? g.region : g.zone || g.region;
+    const standardCluster: gcp.container.ClusterArgs = {
+      // The default pool cannot autoscale to our bounds or use our node account; replace it at once.
+      removeDefaultNodePool: true,
+      initialNodeCount: 1,
+      workloadIdentityConfig: { workloadPool: `${g.project}.svc.id.goog` },
+    };
+    const autopilotCluster: gcp.container.ClusterArgs = {
+      enableAutopilot: true,
+      // Autopilot's nodes run as our node account too, and carry the tag a node-port firewall rule targets.
+      clusterAutoscaling: {
+        autoProvisioningDefaults: { serviceAccount: nodeAccount.email, oauthScopes },
+      },
+      nodePoolAutoConfig: { networkTags: { tags: [this.nodeTag] } },
+    };
     this.cluster = new gcp.container.Cluster(
       name,
       {
+        ...(autopilot ? autopilotCluster : standardCluster),
         location,
         // Without this, `pulumi destroy` fails: the provider refuses to delete a protected cluster.
         deletionProtection: false,
-        // The default pool cannot autoscale to our bounds or use our node account; replace it at once.
-        removeDefaultNodePool: true,
-        initialNodeCount: 1,
         releaseChannel: { channel: g.releaseChannel },
-        workloadIdentityConfig: { workloadPool: `${g.project}.svc.id.goog` },
       },
-      inGcp,
+      // Autopilot's nodes need the account's roles before the first pod is scheduled.
+      { ...inGcp, dependsOn: autopilot ? grants : [] },
     );
 
-    this.nodePool = new gcp.container.NodePool(
-      `${name}-pool`,
-      {
-        cluster: this.cluster.name,
-        location,
-        initialNodeCount: g.nodeCount,
-        // The cluster autoscaler removes idle nodes down to minNodes: the strategies differ in how many
-        // nodes they keep busy, and so in what they cost when nobody is using them.
-        autoscaling: { minNodeCount: g.minNodes, maxNodeCount: g.maxNodes },
-        management: { autoRepair: true, autoUpgrade: true },
-        nodeConfig: {
-          machineType: g.machineType,
-          spot: g.spot,
-          // GKE's default boot disk is 100 GB per node, paid for around the clock; the image needs a few.
-          diskSizeGb: g.diskSizeGb,
-          serviceAccount: nodeAccount.email,
-          oauthScopes: ['https://www.googleapis.com/auth/cloud-platform'],
-          workloadMetadataConfig: { mode: 'GKE_METADATA' },
-          tags: [this.nodeTag],
-          labels: { app: APP_NAME, stack: args.stack },
-        },
-      },
-      // The autoscaler changes the live count; a changed initial count must not replace the pool.
-      { ...inGcp, dependsOn: grants, ignoreChanges: ['initialNodeCount'] },
-    );
+    this.nodePool = autopilot
+      ? undefined
+      : new gcp.container.NodePool(
+          `${name}-pool`,
+          {
+            cluster: this.cluster.name,
+            location,
+            initialNodeCount: g.nodeCount,
+            // The cluster autoscaler removes idle nodes down to minNodes: the strategies differ in how many
+            // nodes they keep busy, and so in what they cost when nobody is using them.
+            autoscaling: { minNodeCount: g.minNodes, maxNodeCount: g.maxNodes },
+            management: { autoRepair: true, autoUpgrade: true },
+            nodeConfig: {
+              machineType: g.machineType,
+              spot: g.spot,
+              // GKE's default boot disk is 100 GB per node, paid for around the clock; the image needs a few.
+              diskSizeGb: g.diskSizeGb,
+              serviceAccount: nodeAccount.email,
+              oauthScopes,
+              workloadMetadataConfig: { mode: 'GKE_METADATA' },
+              tags: [this.nodeTag],
+              labels: { app: APP_NAME, stack: args.stack },
+            },
+          },
+          // The autoscaler changes the live count; a changed initial count must not replace the pool.
+          { ...inGcp, dependsOn: grants, ignoreChanges: ['initialNodeCount'] },
+        );
 
     const context = pulumi.interpolate`gke_${g.project}_${location}_${this.cluster.name}`;
     this.kubeconfig = pulumi.secret(
@@ -133,7 +154,7 @@ users:
     this.provider = new k8s.Provider(
       `${name}-k8s`,
       { kubeconfig: this.kubeconfig },
-      { parent: this, dependsOn: [this.nodePool] },
+      { parent: this, dependsOn: [this.nodePool ?? this.cluster] },
     );
     this.registerOutputs({ kubeconfig: this.kubeconfig, clusterName: this.cluster.name });
   }
@@ -164,7 +185,11 @@ users:
    */
   nodeAddress(): pulumi.Output<string> {
     const opts = { provider: this.gcpProvider, parent: this };
-    return this.nodePool.instanceGroupUrls.apply(async (urls) => {
+    const groups = this.nodePool
+      ? this.nodePool.instanceGroupUrls
+      : // Autopilot: whichever pool it has created by now (it creates one for the first pods).
+        this.cluster.nodePools.apply((pools) => pools?.flatMap((p) => p.instanceGroupUrls ?? []) ?? []);
+    return groups.apply(async (urls) => {
       // GKE reports instance group managers; the instance group of the same name lists the VMs.
       const groupUrl = urls[0]?.replace('/instanceGroupManagers/', '/instanceGroups/');
       if (!groupUrl) return 'localhost';

@@ -52,6 +52,23 @@ export const configFields = z.object({
   maxNodes: integer(3, 1),
   spotNodes: flag(false),
   nodeDiskSizeGb: integer(30, 10),
+  gkeMode: z.enum(['standard', 'autopilot']).default('standard'),
+
+  dockerHost: text('').refine((v) => v === '' || /^(unix|tcp|ssh|npipe):\/\/\S+$/.test(v), {
+    message:
+      'must be empty (the local engine) or a Docker host URL: unix://, tcp://host:port or ssh://user@host',
+  }),
+  dockerPort: integer(32000, 1).pipe(z.number().max(65535)),
+  dockerRestart: z.enum(['no', 'on-failure', 'always', 'unless-stopped']).default('unless-stopped'),
+
+  kserveMode: z.enum(['Serverless', 'RawDeployment']).default('Serverless'),
+  kserveInstall: flag(false),
+  kserveVersion: text('v0.20.0'),
+  kserveMinReplicas: integer(1),
+  kserveMaxReplicas: integer(5, 1),
+  kserveScaleMetric: z.enum(['', 'concurrency', 'rps', 'cpu', 'memory']).default(''),
+  kserveScaleTarget: integer(0),
+  kserveCanaryTrafficPercent: integer(100).pipe(z.number().max(100)),
 
   registry: text(''),
   imageRepository: text('gourmetgram'),
@@ -109,8 +126,80 @@ export type ConfigKey = keyof typeof configFields.shape;
 export const CONFIG_KEYS = Object.keys(configFields.shape) as ConfigKey[];
 type Fields = z.infer<typeof configFields>;
 
+/** What each KServe mode can scale on, the first being its default. */
+const KSERVE_METRICS = {
+  Serverless: ['concurrency', 'rps'],
+  RawDeployment: ['cpu', 'memory'],
+} as const;
+/**
+ * Per pod: one inference worker serves one request at a time, so two in flight keep it busy without a long
+ * queue; the CPU figure is the hpa strategy's.
+ */
+const KSERVE_DEFAULT_TARGET = { concurrency: 2, rps: 20, cpu: 70, memory: 80 } as const;
+export type KServeScaleMetric = keyof typeof KSERVE_DEFAULT_TARGET;
+
 function crossChecks(c: Fields, ctx: z.RefinementCtx): void {
   const fail = (path: ConfigKey, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  const workload = STRATEGIES[c.strategy].workload;
+  if (workload === 'dockerContainer') {
+    if (c.cluster !== 'existing') {
+      fail(
+        'cluster',
+        'strategy docker runs one container on a Docker host, not on a cluster it would create: ' +
+          'pulumi config set cluster existing (dockerHost names the host)',
+      );
+    }
+    if (c.trainingEnabled) {
+      fail(
+        'trainingEnabled',
+        'training runs as a Kubernetes Job, and strategy docker has no cluster: pulumi config set trainingEnabled false',
+      );
+    }
+    if (c.modelSource === 'volume') {
+      fail(
+        'modelSource',
+        'the trained model lives on a Kubernetes volume, which a Docker host does not have: ' +
+          'pulumi config set modelSource image',
+      );
+    }
+  }
+  if (workload === 'inferenceService') {
+    if (c.kserveMinReplicas > c.kserveMaxReplicas) {
+      fail(
+        'kserveMinReplicas',
+        `kserveMinReplicas (${c.kserveMinReplicas}) must not exceed kserveMaxReplicas (${c.kserveMaxReplicas})`,
+      );
+    }
+    if (c.kserveMode === 'RawDeployment' && c.kserveMinReplicas === 0) {
+      fail(
+        'kserveMinReplicas',
+        'RawDeployment scales with an HPA, which keeps at least one pod; scale to zero needs Knative: ' +
+          'pulumi config set kserveMode Serverless, or pulumi config set kserveMinReplicas 1',
+      );
+    }
+    const metrics: readonly string[] = KSERVE_METRICS[c.kserveMode];
+    if (c.kserveScaleMetric && !metrics.includes(c.kserveScaleMetric)) {
+      fail(
+        'kserveScaleMetric',
+        `kserveMode ${c.kserveMode} scales on ${metrics.join(' or ')}: ` +
+          `pulumi config set kserveScaleMetric ${metrics[0]} (or empty for that default)`,
+      );
+    }
+    if (c.kserveMode === 'RawDeployment' && c.kserveCanaryTrafficPercent < 100) {
+      fail(
+        'kserveCanaryTrafficPercent',
+        'a canary splits traffic between Knative revisions, which RawDeployment does not have: ' +
+          'pulumi config set kserveCanaryTrafficPercent 100, or pulumi config set kserveMode Serverless',
+      );
+    }
+    if (c.kserveMode === 'Serverless' && c.modelSource === 'volume') {
+      fail(
+        'modelSource',
+        'Knative refuses volume claims unless its kubernetes.podspec-persistent-volume-claim feature is on: ' +
+          'pulumi config set modelSource image, or pulumi config set kserveMode RawDeployment',
+      );
+    }
+  }
   if (c.cluster === 'gke' && !c.gcpProject) {
     fail(
       'gcpProject',
@@ -121,7 +210,9 @@ function crossChecks(c: Fields, ctx: z.RefinementCtx): void {
   if (c.cluster === 'existing' && !c.registry && !c.image) {
     fail(
       'registry',
-      'an existing cluster needs a registry to push the image to (e.g. node-0:5000) or a prebuilt image: ' +
+      (workload === 'dockerContainer'
+        ? 'the Docker host pulls the image from a registry (e.g. node-0:5000), or runs a prebuilt image: '
+        : 'an existing cluster needs a registry to push the image to (e.g. node-0:5000) or a prebuilt image: ') +
         'pulumi config set registry <host[:port][/path]>, or pulumi config set image <repo@sha256:...>',
     );
   }
@@ -188,6 +279,8 @@ export interface ClusterConfig {
     maxNodes: number;
     spot: boolean;
     diskSizeGb: number;
+    /** standard: node pools this stack sizes and pays for; autopilot: Google runs the nodes, pods are billed. */
+    mode: 'standard' | 'autopilot';
   };
 }
 
@@ -242,6 +335,29 @@ export interface ClassifierConfig {
   modelSource: 'image' | 'volume';
 }
 
+export interface DockerConfig {
+  /** Empty: the local engine (DOCKER_HOST or its socket). */
+  host: string;
+  /** Published on the host, as the course's `docker run -p 32000:5000`. */
+  port: number;
+  restart: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  /** Where users reach the published port: nodeAddress, else the host of dockerHost, else localhost. */
+  address: string;
+}
+
+export interface KServeConfig {
+  mode: 'Serverless' | 'RawDeployment';
+  /** Install cert-manager, KServe (and for Serverless Knative Serving with Kourier) from their Helm charts. */
+  install: boolean;
+  version: string;
+  minReplicas: number;
+  maxReplicas: number;
+  scaleMetric: KServeScaleMetric;
+  scaleTarget: number;
+  /** Undefined: every request goes to the latest revision. */
+  canaryTrafficPercent: number | undefined;
+}
+
 export interface TrainingConfig {
   enabled: boolean;
   /** The PersistentVolumeClaim exists when training runs or the model is read from it. */
@@ -258,11 +374,21 @@ export interface StackConfig {
   image: ImageConfig;
   classifier: ClassifierConfig;
   training: TrainingConfig;
+  /** Set under strategy docker. */
+  docker: DockerConfig | undefined;
+  /** Set under strategy kserve. */
+  kserve: KServeConfig | undefined;
   /** Things that will deploy but probably not as the user hopes. */
   warnings: string[];
 }
 
 export class ConfigError extends Error {}
+
+/** `ssh://user@host:22` or `tcp://host:2376` → `host`; a local socket has no host users could reach. */
+export function dockerHostName(dockerHost: string): string {
+  const match = /^(?:ssh|tcp):\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/]+)/.exec(dockerHost);
+  return match?.[1] ?? '';
+}
 
 function describeIssues(error: z.ZodError, raw: Partial<Record<string, string>>): string {
   const lines = error.issues.map((issue) => {
@@ -284,12 +410,33 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
   const strategy: Strategy = STRATEGIES[c.strategy];
   const serviceType: ServiceType = c.serviceType === 'auto' ? strategy.serviceType : c.serviceType;
   const volumeNeeded = c.trainingEnabled || c.modelSource === 'volume';
-  const podsAtMost = strategy.autoscaled ? c.hpaMaxReplicas : c.replicas;
+  const podsAtMost = strategy.autoscaled
+    ? c.hpaMaxReplicas
+    : strategy.workload === 'inferenceService'
+      ? c.kserveMaxReplicas
+      : c.replicas;
+  const kserveMetric: KServeScaleMetric = c.kserveScaleMetric || KSERVE_METRICS[c.kserveMode][0];
 
   const warnings: string[] = [];
   if (strategy.autoscaled && c.replicas !== 1) {
     warnings.push(
       `replicas (${c.replicas}) is ignored under the hpa strategy: hpaMinReplicas..hpaMaxReplicas apply`,
+    );
+  }
+  if (strategy.workload !== 'deployment' && c.replicas !== 1) {
+    warnings.push(
+      `replicas (${c.replicas}) is ignored under the ${c.strategy} strategy` +
+        (strategy.workload === 'inferenceService' ? ': kserveMinReplicas..kserveMaxReplicas apply' : ''),
+    );
+  }
+  if (c.gkeMode === 'autopilot' && c.cluster !== 'gke') {
+    warnings.push(
+      'gkeMode autopilot applies to a cluster this stack creates (cluster gke); it is ignored here',
+    );
+  }
+  if (c.gkeMode === 'autopilot' && c.cluster === 'gke' && c.spotNodes) {
+    warnings.push(
+      'spotNodes is ignored under gkeMode autopilot: Autopilot picks Spot capacity per pod, not per node pool',
     );
   }
   if (c.modelSource === 'volume' && podsAtMost > 1) {
@@ -317,6 +464,7 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
         maxNodes: c.maxNodes,
         spot: c.spotNodes,
         diskSizeGb: c.nodeDiskSizeGb,
+        mode: c.gkeMode,
       },
     },
     image: {
@@ -372,6 +520,29 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
       volumeSize: c.volumeSize,
       storageClass: c.storageClass,
     },
+    docker:
+      strategy.workload === 'dockerContainer'
+        ? {
+            host: c.dockerHost,
+            port: c.dockerPort,
+            restart: c.dockerRestart,
+            address: c.nodeAddress || dockerHostName(c.dockerHost) || 'localhost',
+          }
+        : undefined,
+    kserve:
+      strategy.workload === 'inferenceService'
+        ? {
+            mode: c.kserveMode,
+            install: c.kserveInstall,
+            version: c.kserveVersion,
+            minReplicas: c.kserveMinReplicas,
+            maxReplicas: c.kserveMaxReplicas,
+            scaleMetric: kserveMetric,
+            scaleTarget: c.kserveScaleTarget || KSERVE_DEFAULT_TARGET[kserveMetric],
+            canaryTrafficPercent:
+              c.kserveCanaryTrafficPercent < 100 ? c.kserveCanaryTrafficPercent : undefined,
+          }
+        : undefined,
     warnings,
   };
 }

@@ -1,12 +1,17 @@
-// The three ways of serving the classifier that the course compares. A strategy decides how the pods are
-// reached and who sets their number; everything else (resources, probes, image) is the same for all three,
-// so that a load test compares the strategies and nothing else.
+// The ways of serving the classifier that the course and its seeds compare. A strategy decides where the
+// container runs (a Deployment, a KServe InferenceService, a plain Docker host), how it is reached and who
+// sets the number of copies; everything else (resources, probes, image) is the same for all of them
+// (stacks/workload.ts), so that a load test compares the strategies and nothing else.
 
 export type ServiceType = 'NodePort' | 'LoadBalancer' | 'ClusterIP';
 
+/** What the strategy declares: a Deployment (and Service), an InferenceService, or a Docker container. */
+export type Workload = 'deployment' | 'inferenceService' | 'dockerContainer';
+
 export interface Strategy {
   readonly summary: string;
-  /** Used when `serviceType` is `auto`. */
+  readonly workload: Workload;
+  /** Used when `serviceType` is `auto` (a Deployment's Service; the other workloads bring their own). */
   readonly serviceType: ServiceType;
   /** An HPA owns `spec.replicas`; the Deployment must then leave it unset. */
   readonly autoscaled: boolean;
@@ -14,19 +19,37 @@ export interface Strategy {
 
 export const STRATEGIES = {
   k8s: {
+    workload: 'deployment',
     summary: 'a fixed number of pods (1 in the k8s stack) reached on a node port, as the course did',
     serviceType: 'NodePort',
     autoscaled: false,
   },
   lb: {
+    workload: 'deployment',
     summary: 'a fixed pool of pods (5 in the lb stack) behind a cloud load balancer',
     serviceType: 'LoadBalancer',
     autoscaled: false,
   },
   hpa: {
+    workload: 'deployment',
     summary: 'pods behind a cloud load balancer, their number set by a HorizontalPodAutoscaler on CPU',
     serviceType: 'LoadBalancer',
     autoscaled: true,
+  },
+  kserve: {
+    workload: 'inferenceService',
+    summary:
+      'a KServe InferenceService: RawDeployment (Deployment + HPA) or Serverless (Knative: scale to zero, canaries)',
+    serviceType: 'ClusterIP',
+    // KServe's own autoscaler (the HPA it creates, or Knative's) owns the count, within
+    // kserveMinReplicas..kserveMaxReplicas; the program declares no HPA of its own.
+    autoscaled: false,
+  },
+  docker: {
+    workload: 'dockerContainer',
+    summary: "one container on a Docker host, its port published, as the course's first exercise ran it",
+    serviceType: 'NodePort',
+    autoscaled: false,
   },
 } as const satisfies Record<string, Strategy>;
 

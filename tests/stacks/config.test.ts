@@ -8,6 +8,12 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { CONFIG_KEYS, configFields, parseConfig } from '../../stacks/config';
 import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
 
+const STACKS = fs
+  .readdirSync(ROOT)
+  .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+  .filter((s): s is string => s !== undefined)
+  .sort();
+
 const declaredType = (value: unknown) =>
   Array.isArray(value) ? 'array' : typeof value === 'number' ? 'integer' : typeof value;
 
@@ -39,7 +45,7 @@ describe('Pulumi.yaml and stacks/config.ts', () => {
   });
 
   it('stack files set only declared keys, each of its declared type', () => {
-    for (const stack of ['dev', 'k8s', 'lb', 'hpa']) {
+    for (const stack of STACKS) {
       for (const [key, value] of Object.entries(readStackFile(stack))) {
         assert.ok(key in declared, `${stack}: ${key} is not declared in Pulumi.yaml`);
         assert.equal(
@@ -53,6 +59,39 @@ describe('Pulumi.yaml and stacks/config.ts', () => {
 });
 
 describe('committed stack files', () => {
+  it('are the six the README lists', () => {
+    assert.deepEqual(STACKS, ['dev', 'docker', 'hpa', 'k8s', 'kserve', 'lb']);
+  });
+
+  it('docker parses as committed: a Docker host, no cluster settings needed', () => {
+    const config = parseConfig(stackConfig('docker'), 'docker');
+    assert.equal(config.classifier.strategy.workload, 'dockerContainer');
+    assert.deepEqual(config.docker, {
+      host: 'ssh://node-0',
+      port: 32000,
+      restart: 'unless-stopped',
+      address: 'node-0',
+    });
+    assert.equal(config.kserve, undefined);
+  });
+
+  it("kserve asks for the user's GCP project, then parses into a scale-to-zero Serverless service", () => {
+    assert.throws(() => parseConfig(stackConfig('kserve'), 'kserve'), /gourmetgram:gcpProject/);
+    const config = parseConfig(stackConfig('kserve', { gcpProject: 'p' }), 'kserve');
+    assert.deepEqual(config.kserve, {
+      mode: 'Serverless',
+      install: true,
+      version: 'v0.20.0',
+      minReplicas: 0,
+      maxReplicas: 5,
+      scaleMetric: 'concurrency',
+      scaleTarget: 2,
+      canaryTrafficPercent: undefined,
+    });
+    assert.equal(config.docker, undefined);
+    assert.equal(config.classifier.hpa, undefined, 'KServe makes its own autoscaler');
+  });
+
   it('dev parses as committed', () => {
     const config = parseConfig(stackConfig('dev'), 'dev');
     assert.equal(config.cluster.kind, 'existing');
@@ -161,6 +200,86 @@ describe('bad configuration fails with the message a user needs', () => {
           assert.match(error.message, new RegExp(`gourmetgram:${key}`));
         return true;
       },
+    );
+  });
+});
+
+describe('the docker, kserve and Autopilot keys', () => {
+  const parse = (stack: string, overrides: Record<string, string | number | boolean>) =>
+    parseConfig(stackConfig(stack, { gcpProject: 'p', ...overrides }), stack);
+
+  it('docker: no cluster to create, no training, and a Docker host URL', () => {
+    assert.throws(
+      () => parse('docker', { cluster: 'gke' }),
+      /gourmetgram:cluster: strategy docker runs one container on a Docker host.*pulumi config set cluster existing/,
+    );
+    assert.throws(
+      () => parse('docker', { trainingEnabled: true, modelSource: 'volume' }),
+      (error: Error) => {
+        assert.match(error.message, /gourmetgram:trainingEnabled: .*pulumi config set trainingEnabled false/);
+        assert.match(error.message, /gourmetgram:modelSource: .*pulumi config set modelSource image/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => parse('docker', { dockerHost: 'node-0' }),
+      /gourmetgram:dockerHost: must be empty .*ssh:\/\/user@host \(got "node-0"\)/,
+    );
+    assert.throws(() => parse('docker', { registry: '' }), /gourmetgram:registry: the Docker host pulls/);
+    assert.throws(() => parse('docker', { dockerRestart: 'sometimes' }), /gourmetgram:dockerRestart/);
+  });
+
+  it('docker: the url names the ssh host, or nodeAddress when users come another way', () => {
+    assert.equal(parse('docker', { dockerHost: 'ssh://cc@192.0.2.9:22' }).docker?.address, '192.0.2.9');
+    assert.equal(
+      parse('docker', { dockerHost: 'tcp://build.example:2376' }).docker?.address,
+      'build.example',
+    );
+    assert.equal(parse('docker', { nodeAddress: '198.51.100.3' }).docker?.address, '198.51.100.3');
+    assert.equal(parse('docker', { dockerHost: 'unix:///var/run/docker.sock' }).docker?.address, 'localhost');
+  });
+
+  it('kserve: scale to zero only with Knative, and min within max', () => {
+    assert.throws(
+      () => parse('kserve', { kserveMode: 'RawDeployment' }),
+      /gourmetgram:kserveMinReplicas: RawDeployment scales with an HPA.*pulumi config set kserveMode Serverless/,
+    );
+    assert.throws(
+      () => parse('kserve', { kserveMinReplicas: 6 }),
+      /kserveMinReplicas \(6\) must not exceed kserveMaxReplicas \(5\)/,
+    );
+  });
+
+  it("kserve: each mode's scale metrics, and canaries only between Knative revisions", () => {
+    assert.throws(
+      () => parse('kserve', { kserveScaleMetric: 'cpu' }),
+      /gourmetgram:kserveScaleMetric: kserveMode Serverless scales on concurrency or rps/,
+    );
+    const raw = { kserveMode: 'RawDeployment', kserveMinReplicas: 1, kserveScaleMetric: '' };
+    assert.equal(parse('kserve', raw).kserve?.scaleMetric, 'cpu');
+    assert.throws(
+      () => parse('kserve', { ...raw, kserveCanaryTrafficPercent: 20 }),
+      /gourmetgram:kserveCanaryTrafficPercent: .*RawDeployment does not have/,
+    );
+    assert.equal(parse('kserve', { kserveCanaryTrafficPercent: 20 }).kserve?.canaryTrafficPercent, 20);
+    assert.throws(() => parse('kserve', { kserveCanaryTrafficPercent: 120 }), /kserveCanaryTrafficPercent/);
+    assert.equal(parse('kserve', { kserveScaleTarget: 4 }).kserve?.scaleTarget, 4);
+  });
+
+  it('kserve: a Serverless predictor cannot mount the model volume without a Knative feature flag', () => {
+    assert.throws(
+      () => parse('kserve', { modelSource: 'volume' }),
+      /gourmetgram:modelSource: Knative refuses volume claims/,
+    );
+  });
+
+  it('gkeMode: standard or autopilot; spot and an existing cluster are ignored under Autopilot, said so', () => {
+    assert.throws(() => parse('hpa', { gkeMode: 'serverless' }), /gourmetgram:gkeMode/);
+    assert.equal(parse('hpa', { gkeMode: 'autopilot' }).cluster.gcp.mode, 'autopilot');
+    assert.match(parse('hpa', { gkeMode: 'autopilot', spotNodes: true }).warnings.join('\n'), /spotNodes/);
+    assert.match(
+      parseConfig(stackConfig('dev', { gkeMode: 'autopilot' }), 'dev').warnings.join('\n'),
+      /gkeMode autopilot applies to a cluster this stack creates/,
     );
   });
 });

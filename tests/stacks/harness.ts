@@ -81,6 +81,9 @@ const fakeDigest = (text: string) => `sha256:${crypto.createHash('sha256').updat
 export const FAKE_LB_IP = '203.0.113.10';
 export const FAKE_NODE_IP = '203.0.113.7';
 export const FAKE_ASSIGNED_NODE_PORT = 31555;
+/** Knative's default domain template, {{.Name}}.{{.Namespace}}.{{.Domain}}, with its default domain. */
+export const fakeInferenceServiceUrl = (name: string, namespace: string) =>
+  `http://${name}.${namespace}.example.com`;
 
 /** Outputs a cloud or the Kubernetes API server would fill in. */
 function mockState(type: string, name: string, inputs: Record<string, Loose>): Record<string, Loose> {
@@ -103,10 +106,31 @@ function mockState(type: string, name: string, inputs: Record<string, Loose>): R
       state.status = { loadBalancer: spec.type === 'LoadBalancer' ? { ingress: [{ ip: FAKE_LB_IP }] } : {} };
       break;
     }
+    case 'docker:index/remoteImage:RemoteImage':
+      // The engine's ID for the pulled image: the digest of its config, not of the registry manifest.
+      state.imageId = fakeDigest(`config of ${String(inputs.name)}`);
+      state.repoDigest = inputs.name;
+      break;
+    case 'kubernetes:serving.kserve.io/v1beta1:InferenceService':
+      state.status = {
+        url: fakeInferenceServiceUrl(inputs.metadata.name, inputs.metadata.namespace),
+        conditions: [{ type: 'Ready', status: 'True' }],
+      };
+      break;
     case 'gcp:container/cluster:Cluster':
       state.name = `${name}-cluster`;
       state.endpoint = '198.51.100.1';
       state.masterAuth = { clusterCaCertificate: Buffer.from('test CA').toString('base64') };
+      // Autopilot has created a pool for the first pods by the time anyone reads it; Standard lists its own.
+      state.nodePools = inputs.enableAutopilot
+        ? [
+            {
+              instanceGroupUrls: [
+                'https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-b/instanceGroupManagers/gk3-pool-1',
+              ],
+            },
+          ]
+        : [];
       break;
     case 'gcp:container/nodePool:NodePool':
       state.instanceGroupUrls = [

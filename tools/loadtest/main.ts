@@ -27,6 +27,10 @@ async function main(): Promise<number> {
     .option('--path <path>', 'endpoint to load', '/test')
     .option('--timeout <seconds>', 'per-request timeout (siege default 30)', positiveNumber, 30)
     .option('--keep-alive', 'reuse connections (siege default: a new connection per request)', false)
+    .option(
+      '--host-header <host>',
+      "Host header for every request: a kserve url's host name, when --url is the cluster ingress's address",
+    )
     .option('--no-progress', 'no progress bar')
     .parse();
   const opts = program.opts<{
@@ -36,6 +40,7 @@ async function main(): Promise<number> {
     path: string;
     timeout: number;
     keepAlive: boolean;
+    hostHeader?: string;
     progress: boolean;
   }>();
 
@@ -98,6 +103,7 @@ async function main(): Promise<number> {
       outDir,
       timeoutMs: opts.timeout * 1000,
       keepAlive: opts.keepAlive,
+      hostHeader: opts.hostHeader,
       interrupt: interrupt.signal,
       onStageStart: (index) => {
         currentStage = index;

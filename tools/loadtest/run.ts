@@ -27,6 +27,11 @@ export interface LoadTestOptions {
   outDir: string;
   timeoutMs: number;
   keepAlive: boolean;
+  /**
+   * Sent as Host on every request: a KServe (Knative) url names a virtual host, which the cluster's ingress
+   * routes by this header when --url is the ingress address and the name has no DNS record.
+   */
+  hostHeader?: string;
   interrupt?: AbortSignal;
   onStageStart?: (index: number) => void;
   onOutcome?: (outcome: RequestOutcome, tally: StageTally) => void;
@@ -66,12 +71,13 @@ async function preflight(
   base: URL,
   path: string,
   timeoutMs: number,
+  headers: Record<string, string>,
 ): Promise<{ status: number; ms: number }> {
   const target = new URL(targetPath(base, path), base.origin).href;
   const t0 = performance.now();
   let status: number;
   try {
-    const res = await request(target, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const res = await request(target, { headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     status = res.statusCode;
     await res.body.dump();
   } catch (err) {
@@ -92,9 +98,13 @@ async function preflight(
 }
 
 /** `model_info` from the service's /metrics, so a run records which model it measured. Best effort. */
-async function readModelInfo(base: URL): Promise<Record<string, string> | null> {
+async function readModelInfo(
+  base: URL,
+  headers: Record<string, string>,
+): Promise<Record<string, string> | null> {
   try {
     const res = await request(new URL(targetPath(base, '/metrics'), base.origin).href, {
+      headers,
       headersTimeout: 3000,
       bodyTimeout: 3000,
     });
@@ -160,8 +170,9 @@ class RunFiles {
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestResult> {
   const base = parseBaseUrl(options.url);
   const path = targetPath(base, options.path);
-  const preflightResult = await preflight(base, options.path, options.timeoutMs);
-  const modelInfo = await readModelInfo(base);
+  const headers: Record<string, string> = options.hostHeader ? { host: options.hostHeader } : {};
+  const preflightResult = await preflight(base, options.path, options.timeoutMs, headers);
+  const modelInfo = await readModelInfo(base, headers);
   const files = new RunFiles(options.outDir);
   const meta = {
     tool: 'gourmetgram loadtest',
@@ -170,6 +181,7 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
     profile: options.profile,
     timeoutMs: options.timeoutMs,
     keepAlive: options.keepAlive,
+    hostHeader: options.hostHeader ?? null,
     startedAt: new Date().toISOString(),
     endedAt: null as string | null,
     interrupted: false,
@@ -196,6 +208,7 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
         stage,
         timeoutMs: options.timeoutMs,
         keepAlive: options.keepAlive,
+        headers,
         interrupt: options.interrupt,
         onOutcome: (outcome) => {
           tally.add(outcome);

@@ -29,6 +29,8 @@ export interface StageOptions {
    * Service spread requests over new pods as they become ready; keep-alive pins each user to one pod.
    */
   keepAlive: boolean;
+  /** extra request headers (a Host for an ingress that routes by name) */
+  headers?: Record<string, string>;
   /** Ctrl-C: abort requests in flight and stop at once */
   interrupt?: AbortSignal;
   onOutcome: (outcome: RequestOutcome) => void;
@@ -91,6 +93,7 @@ export async function runStage(options: StageOptions): Promise<StageTiming> {
       const response = await pool.request({
         path: options.path,
         method: 'GET',
+        headers: options.headers,
         reset: !options.keepAlive,
         signal: requests.signal,
       });

@@ -1,8 +1,9 @@
 /**
  * npm run monitor -- [--namespace <ns>] [--selector <labels>] [--instance <stack>] [--interval 5] [--duration <s>]
- *                    [--out <file>]
+ *                    [--out <file>] [--docker [host]]
  *
- * Samples the classifier pods' replicas, requests, limits and usage every few seconds into the course's CSV.
+ * Samples the classifier pods' replicas, requests, limits and usage every few seconds into the course's CSV
+ * (with --docker: the container of the docker stack on a Docker host, in the same columns).
  * Runs until --duration or Ctrl-C; every row is written as it is taken. Exit code 2: cluster unreachable.
  */
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { ClusterUnreachableError, ResourceSampler } from './cluster';
+import { DockerSampler, DockerUnreachableError } from './docker';
 import { RESOURCE_COLUMNS, type ResourceSample } from './sample';
 
 const DEFAULT_SELECTOR = 'app.kubernetes.io/name=gourmetgram,app.kubernetes.io/component=classifier';
@@ -51,6 +53,11 @@ async function main(): Promise<number> {
     .option('--out <file>', 'CSV to write (default: stdout)')
     .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--context <name>', 'kubeconfig context')
+    .option(
+      '--docker [host]',
+      "sample the docker stack's container instead of pods: unix:///…/docker.sock or tcp://host:port " +
+        '(default: $DOCKER_HOST, else the local socket)',
+    )
     .parse()
     .opts<{
       namespace: string;
@@ -61,18 +68,21 @@ async function main(): Promise<number> {
       out?: string;
       kubeconfig?: string;
       context?: string;
+      docker?: string | boolean;
     }>();
 
   const selector = opts.instance
     ? `${opts.selector},app.kubernetes.io/instance=${opts.instance}`
     : opts.selector;
   const warn = (message: string) => console.error(`monitor: ${message}`);
-  let sampler: ResourceSampler;
+  let sampler: ResourceSampler | DockerSampler;
   try {
-    sampler = new ResourceSampler(
-      { kubeconfig: opts.kubeconfig, context: opts.context, namespace: opts.namespace, selector },
-      warn,
-    );
+    sampler = opts.docker
+      ? new DockerSampler({ host: typeof opts.docker === 'string' ? opts.docker : undefined, selector }, warn)
+      : new ResourceSampler(
+          { kubeconfig: opts.kubeconfig, context: opts.context, namespace: opts.namespace, selector },
+          warn,
+        );
   } catch (err) {
     warn((err as Error).message);
     return 2;
@@ -83,8 +93,9 @@ async function main(): Promise<number> {
     : (text: string) => process.stdout.write(text);
   if (opts.out) prepareOut(opts.out);
   else write(HEADER);
+  const what = opts.docker ? `containers "${selector}"` : `pods "${selector}" in namespace ${opts.namespace}`;
   warn(
-    `pods "${selector}" in namespace ${opts.namespace} on ${sampler.server}, every ${opts.interval} s` +
+    `${what} on ${sampler.server}, every ${opts.interval} s` +
       `${opts.duration ? ` for ${opts.duration} s` : ' until Ctrl-C'} → ${opts.out ?? 'stdout'}`,
   );
 
@@ -108,13 +119,14 @@ async function main(): Promise<number> {
       write(toCsv(sample));
       if (taken === 0 && sample.n_replica === 0) {
         warn(
-          `no pods match "${selector}" in namespace ${opts.namespace} yet; check --namespace/--instance ` +
-            '(every object of a stack carries app.kubernetes.io/instance=<stack>)',
+          `nothing matches ${what} yet; check --instance${opts.docker ? ' and --docker' : '/--namespace'} ` +
+            '(every object of a stack carries app.kubernetes.io/instance=<stack>; a kserve stack scaled to ' +
+            'zero has no pod until a request comes)',
         );
       }
       taken++;
     } catch (err) {
-      if (err instanceof ClusterUnreachableError && taken === 0) {
+      if ((err instanceof ClusterUnreachableError || err instanceof DockerUnreachableError) && taken === 0) {
         warn(err.message);
         return 2;
       }
