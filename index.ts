@@ -20,7 +20,8 @@ const { stack } = config;
 //    Docker host.
 const cluster = config.docker ? undefined : connectCluster(config.cluster, stack);
 
-// 2. The image, built and pushed (or prebuilt), pinned by digest: the same for every strategy.
+// 2. The image, built and pushed (or prebuilt), pinned by digest: the same for every strategy; and the training
+//    image beside it when the training Job runs.
 const classifierImage = new ClassifierImage('classifier-image', {
   image: config.image,
   stack,
@@ -29,6 +30,7 @@ const classifierImage = new ClassifierImage('classifier-image', {
     project: config.cluster.gcp.project,
     region: config.cluster.gcp.region,
   },
+  training: config.training.enabled ? { prebuilt: config.training.prebuiltImage } : undefined,
 });
 
 function onKubernetes(cluster: ClusterConnection) {
@@ -49,7 +51,7 @@ function onKubernetes(cluster: ClusterConnection) {
       ? new TrainingJob('training', {
           ...inNamespace,
           config: config.training,
-          image: classifierImage.ref,
+          image: classifierImage.trainingRef ?? classifierImage.ref,
           claimName: store.claim.metadata.name,
         })
       : undefined;

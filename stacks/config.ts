@@ -108,8 +108,6 @@ export const configFields = z.object({
   batchMaxSize: integer(1, 1),
   batchMaxWaitMs: integer(0),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
-  backboneUrl: text(''),
-  backboneFallback: z.enum(['', 'true', 'false']).default(''),
 
   modelSource: z.enum(['image', 'volume']).default('image'),
   trainingEnabled: flag(false),
@@ -118,6 +116,14 @@ export const configFields = z.object({
   }),
   trainingCpu: cpu('1'),
   trainingMemory: memory('2Gi'),
+  trainingImage: text(''),
+  trainingBase: text(
+    'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
+  ).refine((v) => /^https?:\/\/\S+$|^\/\S+$/.test(v), {
+    message:
+      'must be an http(s):// URL of a TF.js MobileNetV2 model.json, or a path inside the training image or volume',
+  }),
+  trainingEpochs: integer(6, 1),
   volumeSize: memory('10Gi'),
   storageClass: text(''),
 });
@@ -216,6 +222,13 @@ function crossChecks(c: Fields, ctx: z.RefinementCtx): void {
         'pulumi config set registry <host[:port][/path]>, or pulumi config set image <repo@sha256:...>',
     );
   }
+  if (c.trainingEnabled && c.image && !c.trainingImage) {
+    fail(
+      'trainingImage',
+      'with a prebuilt image nothing is built, and the training Job runs the training image (model/Dockerfile, ' +
+        'with PyTorch), not the service image: pulumi config set trainingImage <repo@sha256:...>, or leave image empty',
+    );
+  }
   if (c.minNodes > c.maxNodes) {
     fail('minNodes', `minNodes (${c.minNodes}) must not exceed maxNodes (${c.maxNodes})`);
   }
@@ -312,8 +325,6 @@ export interface ServiceEnvConfig {
   batchMaxSize: number;
   batchMaxWaitMs: number;
   logLevel: string;
-  backboneUrl: string;
-  backboneFallback: '' | 'true' | 'false';
 }
 
 export interface ClassifierConfig {
@@ -363,6 +374,11 @@ export interface TrainingConfig {
   /** The PersistentVolumeClaim exists when training runs or the model is read from it. */
   volumeNeeded: boolean;
   dataDir: string;
+  /** A prebuilt training image; empty = built from model/Dockerfile beside the service image. */
+  prebuiltImage: string;
+  /** The ImageNet MobileNetV2 the Job fine-tunes (`train --base`). */
+  base: string;
+  epochs: number;
   resources: { cpu: string; memory: string };
   volumeSize: string;
   storageClass: string;
@@ -507,8 +523,6 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
         batchMaxSize: c.batchMaxSize,
         batchMaxWaitMs: c.batchMaxWaitMs,
         logLevel: c.logLevel,
-        backboneUrl: c.backboneUrl,
-        backboneFallback: c.backboneFallback,
       },
       modelSource: c.modelSource,
     },
@@ -516,6 +530,9 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
       enabled: c.trainingEnabled,
       volumeNeeded,
       dataDir: c.trainingDataDir,
+      prebuiltImage: c.trainingImage,
+      base: c.trainingBase,
+      epochs: c.trainingEpochs,
       resources: { cpu: c.trainingCpu, memory: c.trainingMemory },
       volumeSize: c.volumeSize,
       storageClass: c.storageClass,

@@ -12,12 +12,25 @@ import { APP_NAME } from './labels';
 /** The repository root: the Dockerfile copies model/ and service/ from it. */
 const BUILD_CONTEXT = path.join(__dirname, '..');
 const DOCKERFILE = path.join(BUILD_CONTEXT, 'service', 'Dockerfile');
+/** The training image: the same code plus PyTorch, which must never land in the service image. */
+const TRAINING_DOCKERFILE = path.join(BUILD_CONTEXT, 'model', 'Dockerfile');
 
 export interface ClassifierImageArgs {
   image: ImageConfig;
   stack: string;
   /** Set on GKE: without a configured registry, an Artifact Registry repository is created in it. */
   gcp?: { provider: gcp.Provider; project: string; region: string };
+  /** Also build (or resolve) the training image, into the same registry: set when the training Job runs. */
+  training?: { prebuilt: string };
+}
+
+/** A prebuilt reference, pinned: a tag is resolved to its digest now, so what runs is what was there at deploy. */
+function pinned(ref: string, parent: pulumi.Resource): pulumi.Output<string> {
+  return ref.includes('@sha256:')
+    ? pulumi.output(ref)
+    : docker
+        .getRegistryImageOutput({ name: ref }, { parent })
+        .apply((found) => `${withoutTag(ref)}@${found.sha256Digest}`);
 }
 
 /** `registry/repo:tag` → `registry/repo` (a port in the registry host is not a tag). */
@@ -29,21 +42,21 @@ export function withoutTag(ref: string): string {
 }
 
 export class ClassifierImage extends pulumi.ComponentResource {
-  /** `repository@sha256:…`, what the Deployment and the training Job run. */
+  /** `repository@sha256:…`, what the Deployment (or container, or predictor) runs. */
   readonly ref: pulumi.Output<string>;
+  /** `repository@sha256:…` of the training image, when asked for: what the training Job runs. */
+  readonly trainingRef: pulumi.Output<string> | undefined;
 
   constructor(name: string, args: ClassifierImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gourmetgram:app:ClassifierImage', name, {}, opts);
     const { image } = args;
 
+    const trainingPrebuilt = args.training?.prebuilt;
     if (image.prebuilt) {
-      this.ref = image.prebuilt.includes('@sha256:')
-        ? pulumi.output(image.prebuilt)
-        : // A tag is resolved to its digest now, so the Deployment still pins what was there at deploy time.
-          docker
-            .getRegistryImageOutput({ name: image.prebuilt }, { parent: this })
-            .apply((found) => `${withoutTag(image.prebuilt)}@${found.sha256Digest}`);
-      this.registerOutputs({ ref: this.ref });
+      this.ref = pinned(image.prebuilt, this);
+      // config.ts requires a prebuilt training image beside a prebuilt service image.
+      this.trainingRef = trainingPrebuilt ? pinned(trainingPrebuilt, this) : undefined;
+      this.registerOutputs({ ref: this.ref, trainingRef: this.trainingRef });
       return;
     }
 
@@ -79,22 +92,28 @@ export class ClassifierImage extends pulumi.ComponentResource {
       repository = pulumi.output(`${image.registry.replace(/\/+$/, '')}/${image.repository}`);
     }
 
-    const built = new docker.Image(
-      name,
-      {
-        imageName: pulumi.interpolate`${repository}:${image.tag}`,
-        build: {
-          context: BUILD_CONTEXT,
-          dockerfile: DOCKERFILE,
-          platform: image.platform,
-          // The Dockerfile's cache mounts (RUN --mount=type=cache) exist only in BuildKit.
-          builderVersion: 'BuilderBuildKit',
+    const build = (suffix: string, dockerfile: string) =>
+      new docker.Image(
+        `${name}${suffix}`,
+        {
+          imageName: pulumi.interpolate`${repository}${suffix}:${image.tag}`,
+          build: {
+            context: BUILD_CONTEXT,
+            dockerfile,
+            platform: image.platform,
+            // The Dockerfile's cache mounts (RUN --mount=type=cache) exist only in BuildKit.
+            builderVersion: 'BuilderBuildKit',
+          },
+          registry: registryAuth,
         },
-        registry: registryAuth,
-      },
-      { parent: this },
-    );
-    this.ref = built.repoDigest;
-    this.registerOutputs({ ref: this.ref });
+        { parent: this },
+      );
+    this.ref = build('', DOCKERFILE).repoDigest;
+    this.trainingRef = args.training
+      ? trainingPrebuilt
+        ? pinned(trainingPrebuilt, this)
+        : build('-train', TRAINING_DOCKERFILE).repoDigest
+      : undefined;
+    this.registerOutputs({ ref: this.ref, trainingRef: this.trainingRef });
   }
 }

@@ -28,10 +28,7 @@ export const TMP_SIZE = '512Mi';
 export const tmpVolume: k8s.types.input.core.v1.Volume = { name: 'tmp', emptyDir: { sizeLimit: TMP_SIZE } };
 export const tmpMount: k8s.types.input.core.v1.VolumeMount = { name: 'tmp', mountPath: TMP_DIR };
 
-/**
- * The home directory is read-only too. BACKBONE_CACHE_DIR is deliberately left as the image sets it: the
- * image bakes the digest-checked backbone there, and pointing it elsewhere would make every pod download it.
- */
+/** The home directory is read-only too: whatever writes under $HOME (npm's cache, say) gets the writable /tmp. */
 export const WRITABLE_DIRS_ENV: Record<string, string> = { HOME: TMP_DIR };
 export const writableDirsEnv: k8s.types.input.core.v1.EnvVar[] = Object.entries(WRITABLE_DIRS_ENV).map(
   ([name, value]) => ({ name, value }),

@@ -1,9 +1,11 @@
-// Training in the cluster, as a Kubernetes Job from the same image the service runs: the photos and the
-// trained model live on one PersistentVolumeClaim, and the classifier can then load its model from there
-// (modelSource: volume) instead of the one baked into the image.
+// Training in the cluster, as a Kubernetes Job from the training image (model/Dockerfile: the service's code plus
+// PyTorch, which the service image never holds): the photos and the trained model live on one
+// PersistentVolumeClaim, and the classifier can then load its model from there (modelSource: volume) instead of
+// the one baked into the image.
 //
 // Volume layout: data/<trainingDataDir>/ holds the Food-11 folders (copied in by the user, see README),
-// models/current/ receives the trained model, models/.feature-cache/ keeps extracted features.
+// models/current/ receives the trained model (and its checkpoint, so a retried Job resumes), models/.tensor-cache/
+// keeps the preprocessed photos.
 
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -65,12 +67,12 @@ export interface TrainingJobArgs {
 }
 
 /**
- * The training command the image provides (docs/interfaces.md), on data in the volume. The feature cache
- * goes to the volume too: the root filesystem is read-only, and a retried or repeated training then skips
- * the slow feature extraction.
+ * The training command the training image provides (docs/interfaces.md), on data in the volume. The tensor cache
+ * goes to the volume too: the root filesystem is read-only, and a retried or repeated training then skips the
+ * preprocessing (and resumes from the checkpoint in /models/current).
  */
 export function trainingCommand(config: TrainingConfig): string[] {
-  const workers = Math.max(1, Math.floor(parseCpu(config.resources.cpu) ?? 1));
+  const threads = Math.max(1, Math.floor(parseCpu(config.resources.cpu) ?? 1));
   return [
     'node',
     'dist/model/cli/train.js',
@@ -78,11 +80,16 @@ export function trainingCommand(config: TrainingConfig): string[] {
     `/data/${config.dataDir}`,
     '--out',
     '/models/current',
+    '--base',
+    config.base,
+    '--epochs',
+    String(config.epochs),
+    '--test-time-flip',
     '--cache-dir',
-    '/models/.feature-cache',
-    // One extraction process per CPU the Job may use; the node's CPU count would overcommit the limit.
-    '--workers',
-    String(workers),
+    '/models/.tensor-cache',
+    // One PyTorch thread per CPU the Job may use; the node's CPU count would overcommit the limit.
+    '--threads',
+    String(threads),
   ];
 }
 

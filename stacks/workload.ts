@@ -49,13 +49,6 @@ export function classifierEnvVars(config: ClassifierConfig): Record<string, stri
     BATCH_MAX_WAIT_MS: String(env.batchMaxWaitMs),
     LOG_LEVEL: env.logLevel,
   };
-  if (env.backboneUrl) {
-    vars.BACKBONE_URL = env.backboneUrl;
-    // Another backbone than the one baked into the image is fetched at start, and the image's cache
-    // directory is read-only: keep it in the writable /tmp instead.
-    if (env.backboneUrl !== 'none') vars.BACKBONE_CACHE_DIR = `${TMP_DIR}/backbones`;
-  }
-  if (env.backboneFallback) vars.BACKBONE_FALLBACK = env.backboneFallback;
   if (config.modelSource === 'volume') vars.MODEL_DIR = VOLUME_MODEL_DIR;
   return { ...vars, ...WRITABLE_DIRS_ENV };
 }

@@ -9,8 +9,6 @@ import {
   assertExports,
   assertLabelsNamespaceProvider,
   assertValidKubernetesObjects,
-  container,
-  envOf,
   servicePort,
 } from './expectations';
 import { FAKE_ASSIGNED_NODE_PORT, runStack, type StackRun } from './harness';
@@ -26,7 +24,6 @@ describe('stack lb on a bare existing cluster', () => {
       nodeAddress: '192.0.2.4',
       awaitLoadBalancer: false,
       namespace: 'gg-lb',
-      backboneUrl: 'https://models.example.com/backbone/model.json',
     });
   });
 
@@ -51,11 +48,5 @@ describe('stack lb on a bare existing cluster', () => {
   it('puts every object in the configured namespace', () => {
     assertValidKubernetesObjects(run);
     assertLabelsNamespaceProvider(run, 'gg-lb');
-  });
-
-  it("fetches a configured backbone into the writable /tmp, not the image's read-only cache", () => {
-    const env = envOf(container(run).container);
-    assert.equal(env.BACKBONE_URL, 'https://models.example.com/backbone/model.json');
-    assert.equal(env.BACKBONE_CACHE_DIR, '/tmp/backbones');
   });
 });

@@ -20,12 +20,13 @@ describe('training Job and model volume (dev stack)', () => {
       trainingEnabled: true,
       modelSource: 'volume',
       image: 'ghcr.io/example/gourmetgram:v1',
+      trainingImage: 'ghcr.io/example/gourmetgram-train:v1',
       volumeSize: '20Gi',
       trainingDataDir: 'food11',
     });
   });
 
-  it('builds nothing: the prebuilt tag is resolved to its digest', () => {
+  it('builds nothing: the prebuilt tags are resolved to their digests', () => {
     assert.equal(run.ofType(T.image).length, 0);
     assert.ok(run.invokes.includes('docker:index/getRegistryImage:getRegistryImage'));
     assert.match(String(run.outputs.image), /^ghcr\.io\/example\/gourmetgram@sha256:[0-9a-f]{64}$/);
@@ -37,7 +38,9 @@ describe('training Job and model volume (dev stack)', () => {
     const job = run.one(T.job).inputs.spec.template.spec;
     assert.equal(job.restartPolicy, 'Never');
     const train = job.containers[0];
-    assert.equal(train.image, run.outputs.image);
+    // The training image (PyTorch), never the service image.
+    assert.match(train.image, /^ghcr\.io\/example\/gourmetgram-train@sha256:[0-9a-f]{64}$/);
+    assert.notEqual(train.image, run.outputs.image);
     assert.match(train.image, DIGEST_REF);
     assert.deepEqual(train.command.slice(0, 6), [
       'node',
@@ -47,9 +50,14 @@ describe('training Job and model volume (dev stack)', () => {
       '--out',
       '/models/current',
     ]);
-    // Writable places only: the feature cache on the volume, one worker per CPU of the Job.
-    assert.equal(train.command[train.command.indexOf('--cache-dir') + 1], '/models/.feature-cache');
-    assert.equal(train.command[train.command.indexOf('--workers') + 1], '1');
+    // Writable places only: the tensor cache on the volume, one PyTorch thread per CPU of the Job.
+    assert.equal(train.command[train.command.indexOf('--cache-dir') + 1], '/models/.tensor-cache');
+    assert.equal(train.command[train.command.indexOf('--threads') + 1], '1');
+    assert.match(
+      train.command[train.command.indexOf('--base') + 1],
+      /^https:\/\/.*mobilenet_v2.*model\.json$/,
+    );
+    assert.equal(train.command[train.command.indexOf('--epochs') + 1], '6');
     assert.equal(
       job.volumes.find((v: { name: string }) => v.name === 'store').persistentVolumeClaim.claimName,
       'gourmetgram-models',
