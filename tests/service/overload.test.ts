@@ -70,7 +70,7 @@ describe('overload', () => {
       `503 median ${shedMs.toFixed(1)} ms vs prediction median ${servedMs.toFixed(1)} ms`,
     );
 
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     const rejected = Number(
       /inference_rejections_total\{reason="queue_full"\} (\d+)/.exec(metrics)?.[1] ?? 0,
     );
