@@ -5,7 +5,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import type { Config } from './config';
+import { BodyGuard } from './body-guard';
+import { oipBodyLimit, predictBodyLimit, type Config } from './config';
 import type { Engine } from './engine';
 import { toHttpError } from './http-error';
 import type { Metrics } from './metrics';
@@ -17,7 +18,15 @@ import { errorPage, modelInputDataUrl, resultPage, uploadPage } from './views';
 
 /** The routes. Everything they use is handed in, so a test or main.ts decides what runs behind them. */
 export interface AppDeps {
-  config: Pick<Config, 'maxUploadBytes' | 'maxPixels' | 'imageDecoder'>;
+  config: Pick<
+    Config,
+    | 'maxUploadBytes'
+    | 'maxPixels'
+    | 'imageDecoder'
+    | 'maxInflightUploadBytes'
+    | 'bodyTimeoutMs'
+    | 'oipMaxImages'
+  >;
   engine: Engine;
   metrics: Metrics;
   logger: Logger;
@@ -48,6 +57,21 @@ export function createApp(deps: AppDeps): express.Express {
   });
   const uploads = createUploadReceiver(deps.config.maxUploadBytes);
   const isReady = () => engine.ready && !lifecycle.draining;
+  const { maxUploadBytes } = deps.config;
+  const bodies = new BodyGuard({
+    limitFor: (path) =>
+      path.startsWith('/v2/') ? oipBodyLimit(maxUploadBytes) : predictBodyLimit(maxUploadBytes),
+    tooLargeMessage: (path, limit) =>
+      path.startsWith('/v2/')
+        ? `The request body is larger than ${(limit / (1024 * 1024)).toFixed(1)} MB: send fewer or smaller photos.`
+        : `The photo is larger than ${(maxUploadBytes / (1024 * 1024)).toFixed(1)} MB: send a smaller or more compressed one.`,
+    budgetBytes: deps.config.maxInflightUploadBytes,
+    bodyTimeoutMs: deps.config.bodyTimeoutMs,
+    onRefused: (reason) => {
+      if (reason === 'upload_budget') metrics.rejections.inc({ reason });
+    },
+  });
+  lifecycle.onDrain(() => bodies.startDrain());
 
   const app = express();
   app.disable('x-powered-by');
@@ -73,7 +97,7 @@ export function createApp(deps: AppDeps): express.Express {
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       // Probes and scrapes arrive every few seconds; logging each would drown the requests that matter.
-      autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
+      autoLogging: { ignore: (req) => ['/healthz', '/readyz'].includes(req.url ?? '') },
       customLogLevel: (_req, res, err) =>
         err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     }),
@@ -99,6 +123,7 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   app.use(lifecycle.middleware);
+  app.use(bodies.middleware);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
@@ -110,9 +135,6 @@ export function createApp(deps: AppDeps): express.Express {
       modelLoaded: engine.model !== undefined,
       draining: lifecycle.draining,
     });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   app.use('/static', express.static(path.join(deps.assetsDir, 'static'), { maxAge: '1h', index: false }));
@@ -150,6 +172,7 @@ export function createApp(deps: AppDeps): express.Express {
       maxUploadBytes: deps.config.maxUploadBytes,
       maxPixels: deps.config.maxPixels,
       decoder: deps.config.imageDecoder,
+      maxImages: deps.config.oipMaxImages,
       onPrediction: (label) => metrics.predictions.inc({ label }),
     }),
   );

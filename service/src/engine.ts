@@ -53,6 +53,8 @@ export interface ClassifyResult {
 
 /** Places in the queue held for images their caller is still preparing; see Engine.admit. */
 export interface Admission {
+  /** how many images it holds places for */
+  readonly images: number;
   release(): void;
 }
 
@@ -191,6 +193,7 @@ export class Engine {
     this.reserved += n;
     let held = true;
     return {
+      images: n,
       release: () => {
         if (!held) return;
         held = false;
@@ -216,8 +219,13 @@ export class Engine {
       }
     }
     try {
-      (admission ?? this.admit(images.length)).release();
+      // An admission for fewer images than arrive would let a request queue more than was judged: the rest
+      // must pass the check too.
+      const unadmitted = images.length - (admission?.images ?? 0);
+      if (unadmitted > 0) this.admit(unadmitted).release();
+      admission?.release();
     } catch (err) {
+      admission?.release();
       return Promise.reject(err as Error);
     }
     return Promise.all(this.enqueue(images.map((rgb) => ({ rgb }))));

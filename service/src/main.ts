@@ -1,11 +1,12 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createApp } from './app';
 import { assetsDir, TEST_PHOTO } from './assets';
 import { ConfigError, loadConfig, type Config } from './config';
 import { Engine } from './engine';
-import { createMetrics } from './metrics';
+import { createMetrics, createMetricsServer } from './metrics';
 import { Lifecycle } from './shutdown';
 
 /**
@@ -66,7 +67,17 @@ const app = createApp({
   testPhoto: fs.readFileSync(path.join(assets, TEST_PHOTO)),
 });
 
-const server = app.listen(config.port, config.host, () => {
+const server = http.createServer(
+  {
+    headersTimeout: config.headersTimeoutMs,
+    // The body guard answers a late body with 408 first; this is Node's own backstop for the whole request.
+    requestTimeout: config.headersTimeoutMs + config.bodyTimeoutMs + 1000,
+    // Node checks those deadlines on this interval (30 s by default), so they hold to about a second.
+    connectionsCheckingInterval: 1000,
+  },
+  app,
+);
+server.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
@@ -76,6 +87,18 @@ const server = app.listen(config.port, config.host, () => {
 });
 server.on('error', (err) => {
   logger.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
+  process.exit(1);
+});
+
+// Scrapes go on while the service drains; the process's exit closes this listener.
+const metricsServer = createMetricsServer(metrics.registry);
+metricsServer.listen(config.metricsPort, config.host, () => {
+  const address = metricsServer.address();
+  const port = typeof address === 'object' && address ? address.port : config.metricsPort;
+  logger.info({ host: config.host, port }, `metrics on http://${config.host}:${port}/metrics`);
+});
+metricsServer.on('error', (err) => {
+  logger.fatal({ err }, `cannot listen for metrics on ${config.host}:${config.metricsPort}`);
   process.exit(1);
 });
 

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import client from 'prom-client';
 
 /**
@@ -16,7 +17,7 @@ export interface Metrics {
   workerTensors: client.Gauge<'worker'>;
 }
 
-export type RejectionReason = 'queue_full' | 'draining';
+export type RejectionReason = 'queue_full' | 'draining' | 'upload_budget';
 
 export function createMetrics(): Metrics {
   const registry = new client.Registry();
@@ -48,7 +49,7 @@ export function createMetrics(): Metrics {
     }),
     rejections: new client.Counter({
       name: 'inference_rejections_total',
-      help: 'Requests answered 503 instead of queued: queue_full (the expected wait is too long) or draining.',
+      help: 'Requests answered 503 instead of queued: queue_full (the expected wait is too long), draining, or upload_budget (the bytes all uploads in progress may hold are spent).',
       labelNames: ['reason'],
       registers: [registry],
     }),
@@ -71,4 +72,25 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * The scrape endpoint, on a port of its own (METRICS_PORT): the Service the public load balancer fronts
+ * exposes only the application port, so the metrics are reachable from inside the cluster alone.
+ */
+export function createMetricsServer(registry: client.Registry): http.Server {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Only GET /metrics is served here.\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
+      () => res.writeHead(500, { 'Content-Type': 'text/plain' }).end('The metrics could not be collected.\n'),
+    );
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  return server;
 }
