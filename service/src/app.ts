@@ -3,7 +3,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type { Logger } from 'pino';
+import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { BodyGuard } from './body-guard';
 import { oipBodyLimit, predictBodyLimit, type Config } from './config';
@@ -95,11 +95,22 @@ export function createApp(deps: AppDeps): express.Express {
           remoteAddress: req.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        // pino-http makes up an Error for every 5xx; its stack points into pino-http, never at a cause.
+        err: (err: Error) =>
+          err.message.startsWith('failed with status code')
+            ? { message: err.message }
+            : stdSerializers.err(err),
       },
       // Probes and scrapes arrive every few seconds; logging each would drown the requests that matter.
       autoLogging: { ignore: (req) => ['/healthz', '/readyz'].includes(req.url ?? '') },
+      // A 503 is the service shedding load or draining as designed: worth a warning, not an error (and under
+      // overload, one error with a stack per shed request would itself be load).
       customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+        err || (res.statusCode >= 500 && res.statusCode !== 503)
+          ? 'error'
+          : res.statusCode >= 400
+            ? 'warn'
+            : 'info',
     }),
   );
   app.use((req, res, next) => {
