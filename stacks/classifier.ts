@@ -17,6 +17,18 @@ import {
 
 /** The service listens here (docs/interfaces.md). */
 export const CONTAINER_PORT = 3000;
+/**
+ * Prometheus scrapes /metrics here (METRICS_PORT). It is a container port the Service never lists: the
+ * Service is what the load balancer or node port exposes to the internet, and the metrics are for the cluster.
+ */
+export const METRICS_PORT = 9464;
+export const METRICS_PORT_NAME = 'metrics';
+/** The annotations Prometheus's common kubernetes-pods scrape config (and GKE's managed collection) read. */
+export const SCRAPE_ANNOTATIONS = {
+  'prometheus.io/scrape': 'true',
+  'prometheus.io/port': String(METRICS_PORT),
+  'prometheus.io/path': '/metrics',
+};
 export const CONTAINER_NAME = 'classifier';
 /** Where a model trained into the volume is read from. */
 export const VOLUME_MODEL_DIR = '/models/current';
@@ -53,6 +65,7 @@ export function classifierEnv(config: ClassifierConfig): k8s.types.input.core.v1
   const { env } = config;
   const vars: Record<string, string> = {
     PORT: String(CONTAINER_PORT),
+    METRICS_PORT: String(METRICS_PORT),
     WORKERS: String(env.workers),
     TFJS_BACKEND: env.tfjsBackend,
     QUEUE_MAX_WAIT_MS: String(env.queueMaxWaitMs),
@@ -121,7 +134,7 @@ export class Classifier extends pulumi.ComponentResource {
           // A rollout starts a new pod before stopping an old one: capacity never drops below the target.
           strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
           template: {
-            metadata: { labels },
+            metadata: { labels, annotations: SCRAPE_ANNOTATIONS },
             spec: {
               automountServiceAccountToken: false,
               securityContext: podSecurityContext,
@@ -140,7 +153,10 @@ export class Classifier extends pulumi.ComponentResource {
                   name: CONTAINER_NAME,
                   image: args.image,
                   imagePullPolicy: 'IfNotPresent',
-                  ports: [{ name: 'http', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
+                  ports: [
+                    { name: 'http', containerPort: CONTAINER_PORT, protocol: 'TCP' },
+                    { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' },
+                  ],
                   env: classifierEnv(config),
                   resources: config.resources,
                   securityContext: containerSecurityContext,

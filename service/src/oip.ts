@@ -286,6 +286,22 @@ export function createOipRouter(o: OipOptions): Router {
   router.get('/', (_req, res) => {
     res.json({ name: 'gourmetgram', version: '2', extensions: [] });
   });
+  // Triton's model-repository index, so a client (the load test) can learn the model's name without
+  // running an inference or reaching the metrics port.
+  router.post('/repository/index', (_req, res) => {
+    const model = e.model;
+    res.json(
+      model
+        ? [
+            {
+              name: model.info.name,
+              version: model.info.version,
+              state: o.isReady() ? 'READY' : 'UNAVAILABLE',
+            },
+          ]
+        : [],
+    );
+  });
   router.get('/health/live', (_req, res) => {
     res.json({ live: true });
   });

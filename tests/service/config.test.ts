@@ -61,6 +61,25 @@ describe('configuration', () => {
     assert.equal(loadConfig({ BACKBONE_URL: 'none', BACKBONE_FALLBACK: 'true' }).backboneFallback, true);
   });
 
+  it('has the documented input budgets, and reads them (issue 12)', () => {
+    const d = loadConfig({});
+    assert.deepEqual(
+      [d.metricsPort, d.maxInflightUploadBytes, d.bodyTimeoutMs, d.headersTimeoutMs, d.oipMaxImages],
+      [9464, 64 * 1024 * 1024, 30_000, 10_000, 8],
+    );
+    const c = loadConfig({
+      METRICS_PORT: '9100',
+      MAX_INFLIGHT_UPLOAD_BYTES: '50000000',
+      BODY_TIMEOUT_MS: '5000',
+      HEADERS_TIMEOUT_MS: '2000',
+      OIP_MAX_IMAGES: '4',
+    });
+    assert.deepEqual(
+      [c.metricsPort, c.maxInflightUploadBytes, c.bodyTimeoutMs, c.headersTimeoutMs, c.oipMaxImages],
+      [9100, 50_000_000, 5000, 2000, 4],
+    );
+  });
+
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ PORT: '', WORKERS: ' ' }).port, 3000);
   });
@@ -80,6 +99,11 @@ describe('configuration', () => {
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     [{ BACKBONE_URL: 'ftp://example.com/model.json' }, 'BACKBONE_URL'],
     [{ BACKBONE_FALLBACK: 'maybe' }, 'BACKBONE_FALLBACK'],
+    [{ METRICS_PORT: '3000' }, 'METRICS_PORT'],
+    [{ MAX_INFLIGHT_UPLOAD_BYTES: '1000000' }, 'MAX_INFLIGHT_UPLOAD_BYTES'],
+    [{ BODY_TIMEOUT_MS: '0' }, 'BODY_TIMEOUT_MS'],
+    [{ HEADERS_TIMEOUT_MS: 'never' }, 'HEADERS_TIMEOUT_MS'],
+    [{ OIP_MAX_IMAGES: '0' }, 'OIP_MAX_IMAGES'],
   ];
   for (const [env, name] of bad) {
     it(`names ${name} when ${JSON.stringify(env)}`, () => {
