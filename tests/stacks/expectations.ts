@@ -93,7 +93,24 @@ export function assertClassifierContainer(
   assert.equal(c.name, 'classifier');
   assert.match(c.image, DIGEST_REF, 'the Deployment runs a digest, not a tag');
   assert.equal(c.image, run.outputs.image, 'the exported image is the one deployed');
-  assert.deepEqual(c.ports, [{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+  assert.deepEqual(c.ports, [
+    { name: 'http', containerPort: 3000, protocol: 'TCP' },
+    { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
+  ]);
+  // Prometheus scrapes the metrics port from inside the cluster; the Service, which the internet reaches,
+  // never routes to it (issue 12).
+  const { deployment } = container(run);
+  assert.deepEqual(deployment.inputs.spec.template.metadata.annotations, {
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': '9464',
+    'prometheus.io/path': '/metrics',
+  });
+  const service = run.one(T.service);
+  assert.deepEqual(
+    service.inputs.spec.ports.map((p: { targetPort: unknown }) => p.targetPort),
+    ['http'],
+    'the Service exposes the http port only',
+  );
 
   assert.equal(c.startupProbe.httpGet.path, '/readyz');
   assert.equal(c.readinessProbe.httpGet.path, '/readyz');
@@ -124,6 +141,7 @@ export function assertClassifierContainer(
 
   const env = envOf(c);
   assert.equal(env.PORT, '3000');
+  assert.equal(env.METRICS_PORT, '9464');
   assert.equal(env.WORKERS, expected.workers);
   for (const name of [
     'TFJS_BACKEND',
