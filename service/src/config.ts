@@ -51,6 +51,8 @@ const envSchema = z.object({
   BODY_TIMEOUT_MS: integer(100).default(30_000),
   HEADERS_TIMEOUT_MS: integer(100).default(10_000),
   OIP_MAX_IMAGES: integer(1, 1024).default(8),
+  SHARP_CACHE_MB: integer(0, 4096).default(0),
+  SHARP_CONCURRENCY: integer(0, 256).default(1),
   QUEUE_MAX_WAIT_MS: integer(1).default(2000),
   BATCH_MAX_SIZE: integer(1, 256).default(1),
   BATCH_MAX_WAIT_MS: integer(0, 10_000).default(0),
@@ -86,6 +88,10 @@ export interface Config {
   headersTimeoutMs: number;
   /** images one Open Inference Protocol request may carry (FP32: that many of the model's input size) */
   oipMaxImages: number;
+  /** libvips' operation cache; every upload is a different photo, so it holds memory and saves nothing */
+  sharpCacheMb: number;
+  /** libvips threads per image (0 = its default, one per core) */
+  sharpConcurrency: number;
   queueMaxWaitMs: number;
   batchMaxSize: number;
   batchMaxWaitMs: number;
@@ -157,6 +163,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,
     headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
     oipMaxImages: e.OIP_MAX_IMAGES,
+    sharpCacheMb: e.SHARP_CACHE_MB,
+    sharpConcurrency: e.SHARP_CONCURRENCY,
     queueMaxWaitMs: e.QUEUE_MAX_WAIT_MS,
     batchMaxSize: e.BATCH_MAX_SIZE,
     batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
