@@ -16,11 +16,18 @@ import { median } from './stats';
 
 const program = new Command()
   .requiredOption('--photos <dir>', 'folder of real photos (JPEG), searched recursively')
-  .option('--count <n>', 'photos per configuration, sent one after another', '1000')
+  .option('--count <n>', 'photos per configuration', '1000')
+  .option('--concurrency <n>', 'clients sending at once (1: one photo after another)', '1')
   .option('--backbone-url <url>', 'BACKBONE_URL for the service', 'none')
   .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
   .parse();
-const opts = program.opts<{ photos: string; count: string; backboneUrl: string; report: string }>();
+const opts = program.opts<{
+  photos: string;
+  count: string;
+  concurrency: string;
+  backboneUrl: string;
+  report: string;
+}>();
 
 interface Variant {
   name: string;
@@ -79,16 +86,22 @@ async function measure(variant: Variant, photos: string[]) {
   const samples: { photos: number; rssMb: number }[] = [{ photos: 0, rssMb: rssMb(pid) }];
   const statuses = new Map<number, number>();
   try {
-    for (let i = 0; i < photos.length; i++) {
-      const res = await fetch(`${server.url}/predict`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'image/jpeg' },
-        body: Uint8Array.from(fs.readFileSync(photos[i]!)),
-      });
-      await res.arrayBuffer();
-      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      if ((i + 1) % 50 === 0) samples.push({ photos: i + 1, rssMb: rssMb(pid) });
-    }
+    let next = 0;
+    let done = 0;
+    const client = async () => {
+      while (next < photos.length) {
+        const photo = photos[next++]!;
+        const res = await fetch(`${server.url}/predict`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'image/jpeg' },
+          body: Uint8Array.from(fs.readFileSync(photo)),
+        });
+        await res.arrayBuffer();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (++done % 50 === 0) samples.push({ photos: done, rssMb: rssMb(pid) });
+      }
+    };
+    await Promise.all(Array.from({ length: Number(opts.concurrency) }, client));
   } finally {
     await server.stop();
   }
@@ -119,10 +132,10 @@ async function main() {
     results.push(r);
   }
   const f = (x: number) => `${x.toFixed(0)} MB`;
-  const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --backbone-url ${opts.backboneUrl}`;
+  const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency} --backbone-url ${opts.backboneUrl}`;
   const section = [
-    '<!-- memory:begin -->',
-    '## Memory on real photos (one worker)',
+    `<!-- memory-c${opts.concurrency}:begin -->`,
+    `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === '1' ? '' : 's'} at once)`,
     `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs with load`,
     `average ${os
       .loadavg()
@@ -130,7 +143,7 @@ async function main() {
       .join(
         ', ',
       )} at the end. ${photos.length} real photos (JPEG, ${Math.round(Math.min(...sizes) / 1024)}–${Math.round(Math.max(...sizes) / 1024)} kB, median ${Math.round(median(sizes) / 1024)} kB,`,
-    `spread evenly over ${all.length} in the folder) POSTed one after another to /predict of \`node dist/service/src/main.js\``,
+    `spread evenly over ${all.length} in the folder) POSTed to /predict by ${opts.concurrency} client(s) at once, of \`node dist/service/src/main.js\``,
     `(WORKERS=1, wasm, BACKBONE_URL=${opts.backboneUrl}), a fresh process per row; RSS is the process's VmRSS`,
     'read from /proc every 50 photos; median and max are over the samples from the 100th photo on.',
     '',
@@ -140,10 +153,12 @@ async function main() {
       (r) =>
         `| ${r.variant.name} | ${f(r.idle)} | ${f(r.at100)} | ${f(r.median)} | ${f(r.max)} | ${f(r.last)} | ${[...r.statuses].map(([s, n]) => `${s}: ${n}`).join(', ')} |`,
     ),
-    '<!-- memory:end -->',
+    `<!-- memory-c${opts.concurrency}:end -->`,
   ].join('\n');
   const report = fs.existsSync(opts.report) ? fs.readFileSync(opts.report, 'utf8') : '';
-  const marked = /<!-- memory:begin -->[\s\S]*<!-- memory:end -->/;
+  // One section per concurrency, so a sequential and a concurrent run can stand side by side.
+  const tag = `memory-c${opts.concurrency}`;
+  const marked = new RegExp(`<!-- ${tag}:begin -->[\\s\\S]*<!-- ${tag}:end -->`);
   fs.writeFileSync(
     opts.report,
     marked.test(report) ? report.replace(marked, section) : `${report.trimEnd()}\n\n${section}\n`,

@@ -7,7 +7,7 @@ import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { BodyGuard } from './body-guard';
 import { oipBodyLimit, predictBodyLimit, type Config } from './config';
-import type { Engine } from './engine';
+import { OverloadedError, type Engine } from './engine';
 import { toHttpError } from './http-error';
 import type { Metrics } from './metrics';
 import { createOipRouter } from './oip';
@@ -77,6 +77,41 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      metrics.httpRequestDuration.observe(
+        { method: req.method, route: routeLabel(req), status_code: String(res.statusCode) },
+        (performance.now() - started) / 1000,
+      );
+    });
+    next();
+  });
+  // Under overload most prediction requests are shed. Answering those here, before their body is read,
+  // logged or given security headers, keeps each one cheap, so the event loop stays free for the probes.
+  // admit() still decides for the requests that pass.
+  app.use((req, res, next) => {
+    const predicts =
+      (req.method === 'POST' && req.path === '/predict') || (req.method === 'GET' && req.path === '/test');
+    if (!predicts || lifecycle.draining) {
+      next();
+      return;
+    }
+    try {
+      engine.check(1);
+    } catch (err) {
+      if (!(err instanceof OverloadedError)) {
+        next();
+        return;
+      }
+      const http = toHttpError(err);
+      res.status(http.status).set(http.headers);
+      if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
+      else res.json({ error: http.message, code: http.code });
+      return;
+    }
+    next();
+  });
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -113,16 +148,6 @@ export function createApp(deps: AppDeps): express.Express {
             : 'info',
     }),
   );
-  app.use((req, res, next) => {
-    const started = performance.now();
-    res.on('finish', () => {
-      metrics.httpRequestDuration.observe(
-        { method: req.method, route: routeLabel(req), status_code: String(res.statusCode) },
-        (performance.now() - started) / 1000,
-      );
-    });
-    next();
-  });
   // The service is often reached over plain HTTP (a load balancer's IP): upgrade-insecure-requests would make
   // browsers fetch the stylesheet, script and form target over https and fail.
   // The upload page previews the chosen photo from a blob: URL; the result page shows it as a data: URL.
