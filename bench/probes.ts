@@ -20,6 +20,11 @@ const program = new Command()
   .option('--photo <file>', 'the photo POSTed', path.join(REPO_ROOT, 'service/assets/test-photo.jpg'))
   .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
   .option('--no-write', 'print the section only')
+  .option(
+    '--server <file>',
+    'the compiled entry point to run (another checkout, to compare)',
+    path.join(REPO_ROOT, 'dist/service/src/main.js'),
+  )
   .parse();
 const opts = program.opts<{
   connections: string;
@@ -28,6 +33,7 @@ const opts = program.opts<{
   photo: string;
   report: string;
   write: boolean;
+  server: string;
 }>();
 
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
@@ -73,7 +79,7 @@ const percentile = (xs: number[], p: number) => {
 
 async function main() {
   const server = await startServer({
-    command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
+    command: [process.execPath, opts.server],
     env: { WORKERS: '1', TFJS_BACKEND: 'wasm', BACKBONE_URL: opts.backboneUrl, LOG_LEVEL: 'info' },
     timeoutMs: 120_000,
   });
