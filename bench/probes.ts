@@ -94,10 +94,9 @@ async function main() {
       String(seconds),
       '-m',
       'POST',
-      '-H',
-      'Content-Type=image/jpeg',
-      '-i',
-      opts.photo,
+      // Multipart, as the upload page sends it (-i would read the JPEG as UTF-8 text and mangle it).
+      '-F',
+      JSON.stringify({ file: { type: 'file', path: opts.photo } }),
       `${server.url}/predict`,
     ]);
   try {
@@ -129,7 +128,7 @@ async function main() {
         .map((l) => l.toFixed(1))
         .join(', ')} at the end.`,
       `\`node dist/service/src/main.js\` (WORKERS=1, wasm); autocannon in its own process with ${opts.connections} connections`,
-      `POSTing ${path.basename(opts.photo)} (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) to /predict for ${durationS} s after 3 s of warm-up; a probe process`,
+      `POSTing ${path.basename(opts.photo)} as a form (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) to /predict for ${durationS} s after 3 s of warm-up; a probe process`,
       'opens a new connection for every GET /healthz, 20 a second, with a 1 s timeout (counted as 1000 ms).',
       '',
       '| /predict requests | statuses | errors | probes | /healthz p50 | p99 | max | probes over 1 s |',

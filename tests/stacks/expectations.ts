@@ -165,7 +165,7 @@ export function assertClassifierContainer(
 }
 
 export const DEFAULT_RESOURCES = {
-  requests: { cpu: '500m', memory: '384Mi' },
+  requests: { cpu: '500m', memory: '320Mi' },
   limits: { cpu: '1', memory: '512Mi' },
 };
 
