@@ -20,6 +20,7 @@ const program = new Command()
   .option('--photo <file>', 'the photo POSTed', path.join(REPO_ROOT, 'service/assets/test-photo.jpg'))
   .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
   .option('--no-write', 'print the section only')
+  .option('--probe-port <which>', 'metrics (METRICS_PORT, what the pods probe) or public (PORT)', 'metrics')
   .option(
     '--server <file>',
     'the compiled entry point to run (another checkout, to compare)',
@@ -34,6 +35,7 @@ const opts = program.opts<{
   report: string;
   write: boolean;
   server: string;
+  probePort: string;
 }>();
 
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
@@ -105,7 +107,12 @@ async function main() {
       load(durationS),
       // Probing starts a second into the load and ends a second before it, so every probe meets the overload.
       new Promise((r) => setTimeout(r, 1000)).then(() =>
-        run(process.execPath, ['-e', PROBER, `${server.url}/healthz`, String((durationS - 2) * 1000)]),
+        run(process.execPath, [
+          '-e',
+          PROBER,
+          `${opts.probePort === 'public' ? server.url : server.metricsUrl}/healthz`,
+          String((durationS - 2) * 1000),
+        ]),
       ),
     ]);
     const a = JSON.parse(loadOut) as {
@@ -122,14 +129,14 @@ async function main() {
     const section = [
       '<!-- probes:begin -->',
       '## /healthz under overload (one worker)',
-      `Written by \`node --import tsx bench/probes.ts --connections ${opts.connections} --duration ${opts.duration} --backbone-url ${opts.backboneUrl}\``,
+      `Written by \`node --import tsx bench/probes.ts --connections ${opts.connections} --duration ${opts.duration} --probe-port ${opts.probePort} --backbone-url ${opts.backboneUrl}\``,
       `(bench/probes.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${os
         .loadavg()
         .map((l) => l.toFixed(1))
         .join(', ')} at the end.`,
       `\`node dist/service/src/main.js\` (WORKERS=1, wasm); autocannon in its own process with ${opts.connections} connections`,
       `POSTing ${path.basename(opts.photo)} as a form (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) to /predict for ${durationS} s after 3 s of warm-up; a probe process`,
-      'opens a new connection for every GET /healthz, 20 a second, with a 1 s timeout (counted as 1000 ms).',
+      `opens a new connection for every GET /healthz on the ${opts.probePort === 'public' ? 'public port (PORT)' : 'internal port (METRICS_PORT, what the pods probe)'}, 20 a second, with a 1 s timeout (counted as 1000 ms).`,
       '',
       '| /predict requests | statuses | errors | probes | /healthz p50 | p99 | max | probes over 1 s |',
       '|---|---|---|---|---|---|---|---|',

@@ -18,8 +18,9 @@ import {
 /** The service listens here (docs/interfaces.md). */
 export const CONTAINER_PORT = 3000;
 /**
- * Prometheus scrapes /metrics here (METRICS_PORT). It is a container port the Service never lists: the
- * Service is what the load balancer or node port exposes to the internet, and the metrics are for the cluster.
+ * The internal port (METRICS_PORT): Prometheus scrapes /metrics and the kubelet probes /healthz and /readyz
+ * here. It is a container port the Service never lists: the Service is what the load balancer or node port
+ * exposes to the internet, and these are for the cluster.
  */
 export const METRICS_PORT = 9464;
 export const METRICS_PORT_NAME = 'metrics';
@@ -114,8 +115,10 @@ export class Classifier extends pulumi.ComponentResource {
         ? [{ name: 'models', mountPath: '/models', subPath: 'models', readOnly: true }]
         : [];
 
+    // Probes go to the internal port: a thread of its own answers there, so a pod busy shedding load still
+    // answers its probes at once (on the public port they waited behind every client's connection).
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-      httpGet: { path, port: 'http' },
+      httpGet: { path, port: METRICS_PORT_NAME },
       periodSeconds,
       failureThreshold,
       timeoutSeconds: 2,

@@ -41,6 +41,7 @@ const bool = z
 const envSchema = z.object({
   PORT: integer(0, 65535).default(3000),
   METRICS_PORT: integer(0, 65535).default(9464),
+  LIVENESS_STALL_MS: integer(500).default(10_000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   WORKERS: integer(1, 256).optional(),
   TFJS_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
@@ -75,6 +76,8 @@ export interface Config {
   port: number;
   /** /metrics only, on its own port so the public Service never exposes it */
   metricsPort: number;
+  /** the internal /healthz fails once the main event loop has been stuck this long */
+  livenessStallMs: number;
   host: string;
   workers: number;
   tfjsBackend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -153,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     metricsPort: e.METRICS_PORT,
+    livenessStallMs: e.LIVENESS_STALL_MS,
     host: e.HOST,
     workers: e.WORKERS ?? usableCpus(),
     tfjsBackend: e.TFJS_BACKEND,

@@ -7,7 +7,8 @@ import { createApp } from './app';
 import { assetsDir, TEST_PHOTO } from './assets';
 import { ConfigError, loadConfig, type Config } from './config';
 import { Engine } from './engine';
-import { createMetrics, createMetricsServer } from './metrics';
+import { startInternalServer } from './internal-server';
+import { createMetrics } from './metrics';
 import { Lifecycle } from './shutdown';
 
 /**
@@ -96,17 +97,38 @@ server.on('error', (err) => {
   process.exit(1);
 });
 
-// Scrapes go on while the service drains; the process's exit closes this listener.
-const metricsServer = createMetricsServer(metrics.registry);
-metricsServer.listen(config.metricsPort, config.host, () => {
-  const address = metricsServer.address();
-  const port = typeof address === 'object' && address ? address.port : config.metricsPort;
-  logger.info({ host: config.host, port }, `metrics on http://${config.host}:${port}/metrics`);
-});
-metricsServer.on('error', (err) => {
-  logger.fatal({ err }, `cannot listen for metrics on ${config.host}:${config.metricsPort}`);
-  process.exit(1);
-});
+// Probes and scrapes have a listener and a thread of their own; both keep answering while the service drains
+// (readiness then says so), and the process's exit ends them.
+startInternalServer({
+  host: config.host,
+  port: config.metricsPort,
+  stallMs: config.livenessStallMs,
+  status: () => ({
+    ready: engine.ready && !lifecycle.draining,
+    modelLoaded: engine.model !== undefined,
+    draining: lifecycle.draining,
+  }),
+  metrics: async () => ({
+    text: await metrics.registry.metrics(),
+    contentType: metrics.registry.contentType,
+  }),
+}).then(
+  (internal) => {
+    // Readiness flips at once when the drain begins, not at the next heartbeat.
+    lifecycle.onDrain(() => internal.update());
+    logger.info(
+      { host: config.host, port: internal.port },
+      `metrics and probes on http://${config.host}:${internal.port} (/metrics, /healthz, /readyz)`,
+    );
+  },
+  (err: Error) => {
+    logger.fatal(
+      { err: err.message },
+      `cannot listen for metrics and probes on ${config.host}:${config.metricsPort}`,
+    );
+    process.exit(1);
+  },
+);
 
 const loadStarted = Date.now();
 engine

@@ -1,4 +1,3 @@
-import http from 'node:http';
 import client from 'prom-client';
 
 /**
@@ -72,25 +71,4 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
-}
-
-/**
- * The scrape endpoint, on a port of its own (METRICS_PORT): the Service the public load balancer fronts
- * exposes only the application port, so the metrics are reachable from inside the cluster alone.
- */
-export function createMetricsServer(registry: client.Registry): http.Server {
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'GET' || path !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Only GET /metrics is served here.\n');
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
-      () => res.writeHead(500, { 'Content-Type': 'text/plain' }).end('The metrics could not be collected.\n'),
-    );
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
-  return server;
 }
