@@ -67,6 +67,7 @@ describe('configuration', () => {
       [d.metricsPort, d.maxInflightUploadBytes, d.bodyTimeoutMs, d.headersTimeoutMs, d.oipMaxImages],
       [9464, 64 * 1024 * 1024, 30_000, 10_000, 8],
     );
+    assert.deepEqual([d.livenessStallMs, d.sharpCacheMb, d.sharpConcurrency], [10_000, 0, 1]);
     const c = loadConfig({
       METRICS_PORT: '9100',
       MAX_INFLIGHT_UPLOAD_BYTES: '50000000',
@@ -104,6 +105,8 @@ describe('configuration', () => {
     [{ BODY_TIMEOUT_MS: '0' }, 'BODY_TIMEOUT_MS'],
     [{ HEADERS_TIMEOUT_MS: 'never' }, 'HEADERS_TIMEOUT_MS'],
     [{ OIP_MAX_IMAGES: '0' }, 'OIP_MAX_IMAGES'],
+    [{ LIVENESS_STALL_MS: '10' }, 'LIVENESS_STALL_MS'],
+    [{ SHARP_CONCURRENCY: 'many' }, 'SHARP_CONCURRENCY'],
   ];
   for (const [env, name] of bad) {
     it(`names ${name} when ${JSON.stringify(env)}`, () => {
