@@ -63,12 +63,14 @@ export function startInternalServer(o: InternalServerOptions): Promise<{ port: n
     state,
     stallMs: o.stallMs,
   });
-  // The thread must not keep the process alive on its own: the main thread decides when to exit.
-  thread.unref();
   return new Promise((resolve, reject) => {
     thread.on('message', (m: FromThread) => {
-      if (m.type === 'listening') resolve({ port: m.port, update });
-      else if (m.type === 'error') reject(new Error(m.message));
+      if (m.type === 'listening') {
+        // Once listening, the thread must not keep the process alive on its own: the main thread decides when
+        // to exit. (Not before: until then nothing else may be holding the process open.)
+        thread.unref();
+        resolve({ port: m.port, update });
+      } else if (m.type === 'error') reject(new Error(m.message));
       else if (m.type === 'scrape') {
         o.metrics().then(
           ({ text, contentType }) =>
