@@ -18,6 +18,7 @@ interface Container {
   livenessProbe?: { httpGet?: { path?: string } };
   startupProbe?: { httpGet?: { path?: string } };
   securityContext?: { runAsNonRoot?: boolean; allowPrivilegeEscalation?: boolean };
+  ports?: { name?: string; containerPort?: number }[];
 }
 interface PodSpec {
   containers?: Container[];
@@ -223,6 +224,67 @@ export const hpaTargetHasCpuRequest: StackValidationPolicy = {
   },
 };
 
+interface Workload {
+  metadata?: { namespace?: string };
+  spec?: {
+    template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+  };
+}
+interface ServiceProps {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { selector?: Record<string, string>; ports?: { port?: number; targetPort?: number | string }[] };
+}
+
+export const METRICS_PORT_NAME = 'metrics';
+
+export const metricsScrapedNotPublic: StackValidationPolicy = {
+  name: 'metrics-scraped-not-public',
+  description:
+    'A pod that serves metrics (a container port named "metrics") is annotated for Prometheus to scrape that ' +
+    'port, and no Service routes to it: a Service is what a load balancer or node port exposes to the internet.',
+  enforcementLevel: 'mandatory',
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const services = args.resources.filter((r) => r.type === 'kubernetes:core/v1:Service');
+    for (const deployment of args.resources.filter((r) => r.type === 'kubernetes:apps/v1:Deployment')) {
+      const props = deployment.props as Workload;
+      const template = props.spec?.template;
+      const containers = podSpec(deployment)?.containers ?? [];
+      const metricsPorts = containers.flatMap((c) =>
+        (c.ports ?? [])
+          .filter((p) => p.name === METRICS_PORT_NAME)
+          .map((p) => ({ c, port: p.containerPort })),
+      );
+      if (metricsPorts.length === 0) continue;
+      const annotations = template?.metadata?.annotations ?? {};
+      if (annotations['prometheus.io/scrape'] !== 'true') {
+        report('pods with a metrics port are not annotated prometheus.io/scrape: "true"', deployment.urn);
+      }
+      if (!metricsPorts.some(({ port }) => String(port) === annotations['prometheus.io/port'])) {
+        report(
+          `prometheus.io/port is "${annotations['prometheus.io/port'] ?? ''}", not the metrics container port ${metricsPorts.map((m) => m.port).join(', ')}`,
+          deployment.urn,
+        );
+      }
+      const labels = template?.metadata?.labels ?? {};
+      for (const service of services) {
+        const sp = service.props as ServiceProps;
+        const selector = sp.spec?.selector;
+        if (!selector || sp.metadata?.namespace !== props.metadata?.namespace) continue;
+        if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
+        for (const port of sp.spec?.ports ?? []) {
+          const target = port.targetPort ?? port.port;
+          if (target === METRICS_PORT_NAME || metricsPorts.some((m) => m.port === target)) {
+            report(
+              `Service "${sp.metadata?.name ?? '?'}" routes port ${port.port} to the metrics port: scrape it from inside the cluster instead`,
+              service.urn,
+            );
+          }
+        }
+      }
+    }
+  },
+};
+
 export const policies = [
   requestsAndLimits,
   probes,
@@ -230,4 +292,5 @@ export const policies = [
   digestPinned,
   dockerContainerHardened,
   hpaTargetHasCpuRequest,
+  metricsScrapedNotPublic,
 ];

@@ -6,7 +6,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig } from './config';
 import { APP_NAME, appLabels, selectorLabels } from './labels';
-import { classifierContainer, classifierPodFields, classifierVolumes } from './workload';
+import { SCRAPE_ANNOTATIONS, classifierContainer, classifierPodFields, classifierVolumes } from './workload';
 
 export const CONTAINER_NAME = 'classifier';
 
@@ -56,7 +56,7 @@ export class Classifier extends pulumi.ComponentResource {
           // A rollout starts a new pod before stopping an old one: capacity never drops below the target.
           strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
           template: {
-            metadata: { labels },
+            metadata: { labels, annotations: SCRAPE_ANNOTATIONS },
             spec: {
               ...classifierPodFields(config),
               // Spread pods over nodes where there is room, so losing a node does not take every pod.

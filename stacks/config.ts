@@ -90,7 +90,7 @@ export const configFields = z.object({
 
   cpuRequest: cpu('500m'),
   cpuLimit: cpu('1'),
-  memoryRequest: memory('384Mi'),
+  memoryRequest: memory('320Mi'),
   memoryLimit: memory('512Mi'),
 
   hpaMinReplicas: integer(1, 1),

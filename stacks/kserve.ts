@@ -72,6 +72,8 @@ export class KServeClassifier extends pulumi.ComponentResource {
       name: KSERVE_CONTAINER,
       portName: 'http1',
       probePort: 'number',
+      // Knative allows one container port; RawDeployment pods are plain Deployments and keep the internal one.
+      internalPort: !serverless,
     });
     const podFields = { ...classifierPodFields(config), volumes: classifierVolumes(config, args.modelClaim) };
     const { container, pod } = serverless

@@ -19,6 +19,19 @@ import { parseCpu, parseMemory } from './quantity';
 
 /** The service listens here (docs/interfaces.md). */
 export const CONTAINER_PORT = 3000;
+/**
+ * The internal port (METRICS_PORT): Prometheus scrapes /metrics and the kubelet probes /healthz and /readyz
+ * here. It is a container port the Service never lists: the Service is what the load balancer or node port
+ * exposes to the internet, and these are for the cluster.
+ */
+export const METRICS_PORT = 9464;
+export const METRICS_PORT_NAME = 'metrics';
+/** The annotations Prometheus's common kubernetes-pods scrape config (and GKE's managed collection) read. */
+export const SCRAPE_ANNOTATIONS = {
+  'prometheus.io/scrape': 'true',
+  'prometheus.io/port': String(METRICS_PORT),
+  'prometheus.io/path': '/metrics',
+};
 /** Where a model trained into the volume is read from. */
 export const VOLUME_MODEL_DIR = '/models/current';
 export const MODEL_VOLUME = 'models';
@@ -41,6 +54,7 @@ export function classifierEnvVars(config: ClassifierConfig): Record<string, stri
   const { env } = config;
   const vars: Record<string, string> = {
     PORT: String(CONTAINER_PORT),
+    METRICS_PORT: String(METRICS_PORT),
     WORKERS: String(env.workers),
     TFJS_BACKEND: env.tfjsBackend,
     QUEUE_MAX_WAIT_MS: String(env.queueMaxWaitMs),
@@ -63,7 +77,7 @@ export function classifierEnv(config: ClassifierConfig): k8s.types.input.core.v1
  * requests under load, so a busy pod would be killed as "dead".
  */
 export const PROBES = {
-  // Loading the model (and fetching its backbone on first start) takes a while: up to 5 minutes before
+  // Loading and warming the model takes a while on a slow node: up to 5 minutes before
   // liveness takes over.
   startup: { path: '/readyz', periodSeconds: 5, failureThreshold: 60 },
   // Fails fast while draining, so the pod leaves the endpoints before it stops.
@@ -83,6 +97,11 @@ export interface ContainerOptions {
    * is not the container port's number).
    */
   probePort?: 'name' | 'number';
+  /**
+   * Declare the internal port and probe it (default). Knative allows a single container port, so a KServe
+   * Serverless predictor probes the public port, which answers /healthz and /readyz too.
+   */
+  internalPort?: boolean;
 }
 
 /** The model volume's claim, when the model comes from the PVC. */
@@ -102,7 +121,16 @@ export function modelVolumes(
 export function classifierContainer(opts: ContainerOptions): k8s.types.input.core.v1.Container {
   const { config } = opts;
   const portName = opts.portName ?? 'http';
-  const port = opts.probePort === 'number' ? CONTAINER_PORT : portName;
+  const internal = opts.internalPort ?? true;
+  // Probes go to the internal port where there is one: a thread of its own answers there, so a pod busy
+  // shedding load still answers its probes at once (on the public port they wait behind every client).
+  const port = internal
+    ? opts.probePort === 'number'
+      ? METRICS_PORT
+      : METRICS_PORT_NAME
+    : opts.probePort === 'number'
+      ? CONTAINER_PORT
+      : portName;
   const probe = (p: { path: string; periodSeconds: number; failureThreshold: number }) => ({
     httpGet: { path: p.path, port },
     periodSeconds: p.periodSeconds,
@@ -117,7 +145,10 @@ export function classifierContainer(opts: ContainerOptions): k8s.types.input.cor
     name: opts.name,
     image: opts.image,
     imagePullPolicy: 'IfNotPresent',
-    ports: [{ name: portName, containerPort: CONTAINER_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: portName, containerPort: CONTAINER_PORT, protocol: 'TCP' },
+      ...(internal ? [{ name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' }] : []),
+    ],
     env: classifierEnv(config),
     resources: config.resources,
     securityContext: containerSecurityContext,

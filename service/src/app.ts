@@ -3,10 +3,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type { Logger } from 'pino';
+import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import type { Config } from './config';
-import type { Engine } from './engine';
+import { BodyGuard } from './body-guard';
+import { oipBodyLimit, predictBodyLimit, type Config } from './config';
+import { OverloadedError, type Engine } from './engine';
 import { toHttpError } from './http-error';
 import type { Metrics } from './metrics';
 import { createOipRouter } from './oip';
@@ -17,7 +18,15 @@ import { errorPage, modelInputDataUrl, resultPage, uploadPage } from './views';
 
 /** The routes. Everything they use is handed in, so a test or main.ts decides what runs behind them. */
 export interface AppDeps {
-  config: Pick<Config, 'maxUploadBytes' | 'maxPixels' | 'imageDecoder'>;
+  config: Pick<
+    Config,
+    | 'maxUploadBytes'
+    | 'maxPixels'
+    | 'imageDecoder'
+    | 'maxInflightUploadBytes'
+    | 'bodyTimeoutMs'
+    | 'oipMaxImages'
+  >;
   engine: Engine;
   metrics: Metrics;
   logger: Logger;
@@ -48,11 +57,61 @@ export function createApp(deps: AppDeps): express.Express {
   });
   const uploads = createUploadReceiver(deps.config.maxUploadBytes);
   const isReady = () => engine.ready && !lifecycle.draining;
+  const { maxUploadBytes } = deps.config;
+  const bodies = new BodyGuard({
+    limitFor: (path) =>
+      path.startsWith('/v2/') ? oipBodyLimit(maxUploadBytes) : predictBodyLimit(maxUploadBytes),
+    tooLargeMessage: (path, limit) =>
+      path.startsWith('/v2/')
+        ? `The request body is larger than ${(limit / (1024 * 1024)).toFixed(1)} MB: send fewer or smaller photos.`
+        : `The photo is larger than ${(maxUploadBytes / (1024 * 1024)).toFixed(1)} MB: send a smaller or more compressed one.`,
+    budgetBytes: deps.config.maxInflightUploadBytes,
+    bodyTimeoutMs: deps.config.bodyTimeoutMs,
+    onRefused: (reason) => {
+      if (reason === 'upload_budget') metrics.rejections.inc({ reason });
+    },
+  });
+  lifecycle.onDrain(() => bodies.startDrain());
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      metrics.httpRequestDuration.observe(
+        { method: req.method, route: routeLabel(req), status_code: String(res.statusCode) },
+        (performance.now() - started) / 1000,
+      );
+    });
+    next();
+  });
+  // Under overload most prediction requests are shed. Answering those here, before their body is read,
+  // logged or given security headers, keeps each one cheap, so the event loop stays free for the probes.
+  // admit() still decides for the requests that pass.
+  app.use((req, res, next) => {
+    const predicts =
+      (req.method === 'POST' && req.path === '/predict') || (req.method === 'GET' && req.path === '/test');
+    if (!predicts || lifecycle.draining) {
+      next();
+      return;
+    }
+    try {
+      engine.check(1);
+    } catch (err) {
+      if (!(err instanceof OverloadedError)) {
+        next();
+        return;
+      }
+      const http = toHttpError(err);
+      res.status(http.status).set(http.headers);
+      if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
+      else res.json({ error: http.message, code: http.code });
+      return;
+    }
+    next();
+  });
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -71,23 +130,24 @@ export function createApp(deps: AppDeps): express.Express {
           remoteAddress: req.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        // pino-http makes up an Error for every 5xx; its stack points into pino-http, never at a cause.
+        err: (err: Error) =>
+          err.message.startsWith('failed with status code')
+            ? { message: err.message }
+            : stdSerializers.err(err),
       },
       // Probes and scrapes arrive every few seconds; logging each would drown the requests that matter.
-      autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
+      autoLogging: { ignore: (req) => ['/healthz', '/readyz'].includes(req.url ?? '') },
+      // A 503 is the service shedding load or draining as designed: worth a warning, not an error (and under
+      // overload, one error with a stack per shed request would itself be load).
       customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+        err || (res.statusCode >= 500 && res.statusCode !== 503)
+          ? 'error'
+          : res.statusCode >= 400
+            ? 'warn'
+            : 'info',
     }),
   );
-  app.use((req, res, next) => {
-    const started = performance.now();
-    res.on('finish', () => {
-      metrics.httpRequestDuration.observe(
-        { method: req.method, route: routeLabel(req), status_code: String(res.statusCode) },
-        (performance.now() - started) / 1000,
-      );
-    });
-    next();
-  });
   // The service is often reached over plain HTTP (a load balancer's IP): upgrade-insecure-requests would make
   // browsers fetch the stylesheet, script and form target over https and fail.
   // The upload page previews the chosen photo from a blob: URL; the result page shows it as a data: URL.
@@ -99,6 +159,7 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   app.use(lifecycle.middleware);
+  app.use(bodies.middleware);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
@@ -110,9 +171,6 @@ export function createApp(deps: AppDeps): express.Express {
       modelLoaded: engine.model !== undefined,
       draining: lifecycle.draining,
     });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   app.use('/static', express.static(path.join(deps.assetsDir, 'static'), { maxAge: '1h', index: false }));
@@ -150,6 +208,7 @@ export function createApp(deps: AppDeps): express.Express {
       maxUploadBytes: deps.config.maxUploadBytes,
       maxPixels: deps.config.maxPixels,
       decoder: deps.config.imageDecoder,
+      maxImages: deps.config.oipMaxImages,
       onPrediction: (label) => metrics.predictions.inc({ label }),
     }),
   );

@@ -53,6 +53,8 @@ export interface ClassifyResult {
 
 /** Places in the queue held for images their caller is still preparing; see Engine.admit. */
 export interface Admission {
+  /** how many images it holds places for */
+  readonly images: number;
   release(): void;
 }
 
@@ -175,12 +177,10 @@ export class Engine {
   }
 
   /**
-   * Admits n images or throws NotReadyError / OverloadedError. Callers admit before costly preparation
-   * (decoding a photo), so a request that will be shed costs next to nothing, and the admitted images count as
-   * waiting from then on, so a burst that arrives while the first photos decode is still judged whole. Hand the
-   * admission to classify(), and release() it in any case (it is idempotent) in case preparation fails.
+   * Throws what admit(n) would throw right now, without holding a place: lets the HTTP layer shed a request
+   * before it spends anything on it (reading its body, logging it), while admit() still decides later.
    */
-  admit(n = 1): Admission {
+  check(n = 1): void {
     if (!this.ready || !this.description) throw new NotReadyError();
     const wait = this.expectedWaitMs(n);
     if (wait > this.options.queueMaxWaitMs || this.queue.length + this.reserved + n > this.maxQueueLength) {
@@ -188,9 +188,20 @@ export class Engine {
       const finite = Number.isFinite(wait) ? wait : this.options.queueMaxWaitMs;
       throw new OverloadedError(Math.max(1, Math.ceil(finite / 1000)), finite);
     }
+  }
+
+  /**
+   * Admits n images or throws NotReadyError / OverloadedError. Callers admit before costly preparation
+   * (decoding a photo), so a request that will be shed costs next to nothing, and the admitted images count as
+   * waiting from then on, so a burst that arrives while the first photos decode is still judged whole. Hand the
+   * admission to classify(), and release() it in any case (it is idempotent) in case preparation fails.
+   */
+  admit(n = 1): Admission {
+    this.check(n);
     this.reserved += n;
     let held = true;
     return {
+      images: n,
       release: () => {
         if (!held) return;
         held = false;
@@ -216,8 +227,13 @@ export class Engine {
       }
     }
     try {
-      (admission ?? this.admit(images.length)).release();
+      // An admission for fewer images than arrive would let a request queue more than was judged: the rest
+      // must pass the check too.
+      const unadmitted = images.length - (admission?.images ?? 0);
+      if (unadmitted > 0) this.admit(unadmitted).release();
+      admission?.release();
     } catch (err) {
+      admission?.release();
       return Promise.reject(err as Error);
     }
     return Promise.all(this.enqueue(images.map((rgb) => ({ rgb }))));

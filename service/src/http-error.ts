@@ -29,6 +29,14 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof NotReadyError)
     return new HttpError(503, 'not_ready', err.message, { 'Retry-After': '5' });
   if (err instanceof InferenceError) return new HttpError(500, 'inference_failed', err.message);
+  // Express decodes route parameters; a malformed escape (/v2/models/%ZZ) is the client's mistake.
+  if (err instanceof URIError) {
+    return new HttpError(
+      400,
+      'bad_path',
+      'The path holds an invalid percent-encoding (such as %ZZ): encode the name again and retry.',
+    );
+  }
   const e = err as { type?: string; status?: number; message?: string };
   // body-parser's errors (the OIP JSON body) carry a type and a client-error status.
   if (e.type === 'entity.too.large') return new HttpError(413, 'too_large', 'The request body is too large.');

@@ -1,10 +1,13 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
+import sharp from 'sharp';
 import { createApp } from './app';
 import { assetsDir, TEST_PHOTO } from './assets';
 import { ConfigError, loadConfig, type Config } from './config';
 import { Engine } from './engine';
+import { startInternalServer } from './internal-server';
 import { createMetrics } from './metrics';
 import { Lifecycle } from './shutdown';
 
@@ -27,6 +30,11 @@ function readConfig(): Config {
 
 const config = readConfig();
 const logger = pino({ level: config.logLevel, base: { service: 'gourmetgram' } });
+// What holds memory on a stream of real photos (bench/memory.ts measures it): libvips' operation cache keeps
+// recent decodes that no later upload reuses, and each libvips thread working on a photo brings its own
+// buffers (and, under glibc, its own malloc arena). Requests already decode in parallel on the thread pool.
+sharp.cache(config.sharpCacheMb > 0 ? { memory: config.sharpCacheMb, files: 0, items: 100 } : false);
+if (config.sharpConcurrency > 0) sharp.concurrency(config.sharpConcurrency);
 const metrics = createMetrics();
 
 const engine = new Engine({
@@ -63,7 +71,17 @@ const app = createApp({
   testPhoto: fs.readFileSync(path.join(assets, TEST_PHOTO)),
 });
 
-const server = app.listen(config.port, config.host, () => {
+const server = http.createServer(
+  {
+    headersTimeout: config.headersTimeoutMs,
+    // The body guard answers a late body with 408 first; this is Node's own backstop for the whole request.
+    requestTimeout: config.headersTimeoutMs + config.bodyTimeoutMs + 1000,
+    // Node checks those deadlines on this interval (30 s by default), so they hold to about a second.
+    connectionsCheckingInterval: 1000,
+  },
+  app,
+);
+server.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
@@ -75,6 +93,39 @@ server.on('error', (err) => {
   logger.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
   process.exit(1);
 });
+
+// Probes and scrapes have a listener and a thread of their own; both keep answering while the service drains
+// (readiness then says so), and the process's exit ends them.
+startInternalServer({
+  host: config.host,
+  port: config.metricsPort,
+  stallMs: config.livenessStallMs,
+  status: () => ({
+    ready: engine.ready && !lifecycle.draining,
+    modelLoaded: engine.model !== undefined,
+    draining: lifecycle.draining,
+  }),
+  metrics: async () => ({
+    text: await metrics.registry.metrics(),
+    contentType: metrics.registry.contentType,
+  }),
+}).then(
+  (internal) => {
+    // Readiness flips at once when the drain begins, not at the next heartbeat.
+    lifecycle.onDrain(() => internal.update());
+    logger.info(
+      { host: config.host, port: internal.port },
+      `metrics and probes on http://${config.host}:${internal.port} (/metrics, /healthz, /readyz)`,
+    );
+  },
+  (err: Error) => {
+    logger.fatal(
+      { err: err.message },
+      `cannot listen for metrics and probes on ${config.host}:${config.metricsPort}`,
+    );
+    process.exit(1);
+  },
+);
 
 const loadStarted = Date.now();
 engine

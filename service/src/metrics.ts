@@ -16,7 +16,7 @@ export interface Metrics {
   workerTensors: client.Gauge<'worker'>;
 }
 
-export type RejectionReason = 'queue_full' | 'draining';
+export type RejectionReason = 'queue_full' | 'draining' | 'upload_budget';
 
 export function createMetrics(): Metrics {
   const registry = new client.Registry();
@@ -48,7 +48,7 @@ export function createMetrics(): Metrics {
     }),
     rejections: new client.Counter({
       name: 'inference_rejections_total',
-      help: 'Requests answered 503 instead of queued: queue_full (the expected wait is too long) or draining.',
+      help: 'Requests answered 503 instead of queued: queue_full (the expected wait is too long), draining, or upload_budget (the bytes all uploads in progress may hold are spent).',
       labelNames: ['reason'],
       registers: [registry],
     }),

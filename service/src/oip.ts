@@ -1,6 +1,7 @@
 import express, { type Request, type Response, type NextFunction, Router } from 'express';
 import { z } from 'zod';
 import { preprocessPixels, preprocessPhoto, type DecoderName } from '../../model/src/preprocess';
+import { oipBodyLimit } from './config';
 import type { Admission, ClassifyResult, Engine } from './engine';
 import { HttpError, toHttpError } from './http-error';
 import { rank } from './prediction';
@@ -19,6 +20,8 @@ export interface OipOptions {
   maxUploadBytes: number;
   maxPixels: number;
   decoder: DecoderName;
+  /** images one request may carry; FP32 values are budgeted as this many images of the model's input size */
+  maxImages: number;
   /** receives each request's top-1 label, for the predictions metric */
   onPrediction?(label: string): void;
 }
@@ -54,26 +57,69 @@ function product(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** BYTES: one encoded image per element, base64 in JSON (a data: URL prefix is tolerated). */
-function photosFromBytes(tensor: Tensor): Buffer[] {
+const tooLarge = (message: string) => new HttpError(413, 'too_large', message);
+
+const mb = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+
+/** The base64 characters of one photo of at most maxBytes (4 for every 3 bytes, padded). */
+const base64Chars = (maxBytes: number) => Math.ceil(maxBytes / 3) * 4;
+
+const DATA_URL_PREFIX_MAX = 256;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * One BYTES element to the photo it encodes. Every step is linear in the element's length (the check used to
+ * be a pattern that backtracked quadratically on a run of whitespace), and the size is bounded before the
+ * bytes are decoded.
+ */
+function photoFromBase64(element: unknown, where: string, maxBytes: number): Buffer {
+  if (typeof element !== 'string') throw bad(`${where}: expected a base64 string.`);
+  let base64 = element;
+  // A data: URL prefix is tolerated, as browsers' FileReader produces it.
+  if (base64.startsWith('data:')) {
+    const comma = base64.indexOf(',');
+    if (comma < 0 || comma > DATA_URL_PREFIX_MAX || !base64.slice(0, comma).endsWith(';base64')) {
+      throw bad(`${where}: a data: URL must be base64 (data:image/jpeg;base64,...).`);
+    }
+    base64 = base64.slice(comma + 1);
+  }
+  base64 = base64.replace(/\s+/g, '');
+  if (base64.length > base64Chars(maxBytes)) {
+    throw tooLarge(
+      `${where}: the photo is larger than ${mb(maxBytes)}; send a smaller or more compressed one.`,
+    );
+  }
+  // A lone character after the last group of four cannot encode a byte: a truncated or corrupt string.
+  if (!BASE64.test(base64) || base64.replace(/=+$/, '').length % 4 === 1) {
+    throw bad(`${where}: not valid base64.`);
+  }
+  const photo = Buffer.from(base64, 'base64');
+  if (photo.length === 0) throw bad(`${where}: the image is empty.`);
+  if (photo.length > maxBytes) {
+    throw tooLarge(
+      `${where}: the photo is larger than ${mb(maxBytes)}; send a smaller or more compressed one.`,
+    );
+  }
+  sniffImageFormat(photo);
+  return photo;
+}
+
+/** BYTES: one encoded image per element, base64 in JSON. Everything is checked before any is decoded. */
+function photosFromBytes(tensor: Tensor, o: OipOptions): Buffer[] {
   if (tensor.data.length === 0) throw bad(`Input '${tensor.name}' holds no image.`);
   if (product(tensor.shape) !== tensor.data.length) {
     throw bad(
       `Input '${tensor.name}': shape [${tensor.shape.join(', ')}] does not match ${tensor.data.length} elements.`,
     );
   }
-  return tensor.data.map((element, i) => {
-    if (typeof element !== 'string')
-      throw bad(`Input '${tensor.name}' element ${i}: expected a base64 string.`);
-    const base64 = element.replace(/^data:[^,]*;base64,/, '');
-    if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(base64)) {
-      throw bad(`Input '${tensor.name}' element ${i}: not valid base64.`);
-    }
-    const photo = Buffer.from(base64, 'base64');
-    if (photo.length === 0) throw bad(`Input '${tensor.name}' element ${i}: the image is empty.`);
-    sniffImageFormat(photo);
-    return photo;
-  });
+  if (tensor.data.length > o.maxImages) {
+    throw tooLarge(
+      `Input '${tensor.name}' holds ${tensor.data.length} images: send at most ${o.maxImages} per request.`,
+    );
+  }
+  return tensor.data.map((element, i) =>
+    photoFromBase64(element, `Input '${tensor.name}' element ${i}`, o.maxUploadBytes),
+  );
 }
 
 /** Classifies encoded photos: decoded here with sharp, or by the workers with the pure-JS decoder. */
@@ -96,16 +142,31 @@ async function classifyPhotos(
   return o.engine.classify(images, admission);
 }
 
-/** FP32 [N, H, W, 3] in 0..255: clamped to bytes and, when not the model's size, resized like a photo. */
-async function imagesFromFloats(
+/** Values an FP32 request may hold: maxImages images of the model's input size. */
+const valueBudget = (model: ModelDescription, o: OipOptions) => o.maxImages * model.view.size ** 2 * 3;
+
+/**
+ * FP32 [N, H, W, 3] in 0..255, clamped to bytes. The shape is judged before a value is read: more images or
+ * more values than the model can use are refused, so no request makes the server hold millions of numbers.
+ */
+function imagesFromFloats(
   tensor: Tensor,
   model: ModelDescription,
   o: OipOptions,
-): Promise<Uint8Array[]> {
+): { rgb: Uint8Array; width: number; height: number }[] {
   const [n, height, width, channels] = tensor.shape;
   if (tensor.shape.length !== 4 || channels !== 3 || !n || !height || !width) {
     throw bad(
       `Input '${tensor.name}': FP32 shape must be [N, H, W, 3] with N, H, W > 0, got [${tensor.shape.join(', ')}].`,
+    );
+  }
+  if (n > o.maxImages) {
+    throw tooLarge(`Input '${tensor.name}' holds ${n} images: send at most ${o.maxImages} per request.`);
+  }
+  const { size } = model.view;
+  if (product(tensor.shape) > valueBudget(model, o)) {
+    throw tooLarge(
+      `Input '${tensor.name}': [${tensor.shape.join(', ')}] is ${product(tensor.shape)} values, more than this model uses; send images of ${size}x${size} (at most ${valueBudget(model, o)} values per request).`,
     );
   }
   if (height * width > o.maxPixels) {
@@ -122,7 +183,7 @@ async function imagesFromFloats(
     );
   }
   const perImage = height * width * 3;
-  const images: Uint8Array[] = [];
+  const images: { rgb: Uint8Array; width: number; height: number }[] = [];
   for (let k = 0; k < n; k++) {
     const rgb = new Uint8Array(perImage);
     for (let i = 0; i < perImage; i++) {
@@ -132,16 +193,58 @@ async function imagesFromFloats(
       }
       rgb[i] = Math.min(255, Math.max(0, Math.round(v)));
     }
-    images.push(await preprocessPixels(rgb, width, height, model.view));
+    images.push({ rgb, width, height });
   }
   return images;
 }
 
+/** Images not at the view's size are given the model's view, as a photo is. */
+function toModelSize(
+  images: { rgb: Uint8Array; width: number; height: number }[],
+  model: ModelDescription,
+): Promise<Uint8Array[]> {
+  return Promise.all(
+    images.map(({ rgb, width, height }) => preprocessPixels(rgb, width, height, model.view)),
+  );
+}
+
+/**
+ * Counts the commas outside JSON strings (an upper bound on array values), stopping once past the limit: a
+ * linear byte scan that lets a request with millions of numbers be refused before JSON.parse builds them.
+ */
+export function valuesOutsideStrings(body: Buffer, limit: number): number {
+  let count = 0;
+  let i = 0;
+  while (i < body.length) {
+    const c = body[i]!;
+    if (c === 0x22) {
+      // Skip the string: find its closing quote, one not escaped by an odd run of backslashes.
+      let j = i + 1;
+      for (;;) {
+        j = body.indexOf(0x22, j);
+        if (j < 0) return count; // unterminated: JSON.parse reports it
+        let backslashes = 0;
+        while (body[j - 1 - backslashes] === 0x5c) backslashes++;
+        if (backslashes % 2 === 0) break;
+        j++;
+      }
+      i = j + 1;
+      continue;
+    }
+    if (c === 0x2c && ++count > limit) return count;
+    i++;
+  }
+  return count;
+}
+
+/** Commas a request's structure needs besides its tensor values (keys, inputs, outputs, parameters). */
+const STRUCTURE_ALLOWANCE = 1024;
+
 export function createOipRouter(o: OipOptions): Router {
   const router = Router();
   const e = o.engine;
-  // Base64 inflates by 4/3 and JSON numbers take several bytes each: allow twice the upload limit.
-  const json = express.json({ limit: o.maxUploadBytes * 2 + 64 * 1024 });
+  // Read as bytes, not parsed: what the body holds is judged (valuesOutsideStrings) before JSON.parse runs.
+  const body = express.raw({ type: () => true, limit: oipBodyLimit(o.maxUploadBytes) });
 
   // Every model route also answers under /versions/<version>, as the protocol allows; there is one version.
   const modelOr404 = ({ name, version }: ModelParams): ModelDescription => {
@@ -169,6 +272,22 @@ export function createOipRouter(o: OipOptions): Router {
 
   router.get('/', (_req, res) => {
     res.json({ name: 'gourmetgram', version: '2', extensions: [] });
+  });
+  // Triton's model-repository index, so a client (the load test) can learn the model's name without
+  // running an inference or reaching the metrics port.
+  router.post('/repository/index', (_req, res) => {
+    const model = e.model;
+    res.json(
+      model
+        ? [
+            {
+              name: model.info.name,
+              version: model.info.version,
+              state: o.isReady() ? 'READY' : 'UNAVAILABLE',
+            },
+          ]
+        : [],
+    );
   });
   router.get('/health/live', (_req, res) => {
     res.json({ live: true });
@@ -205,12 +324,33 @@ export function createOipRouter(o: OipOptions): Router {
   });
   router.post(
     '/models/:name{/versions/:version}/infer',
-    json,
-    async (req: Request<ModelParams>, res: Response) => {
-      const model = modelOr404(req.params);
+    (req: Request<ModelParams>, _res: Response, next: NextFunction) => {
+      // Refused before the body is read: a request for another model, or one that is not JSON.
+      modelOr404(req.params);
       if (!req.is('application/json'))
         throw bad('Send the inference request as JSON (Content-Type: application/json).');
-      const parsed = inferRequestSchema.safeParse(req.body);
+      next();
+    },
+    body,
+    async (req: Request<ModelParams>, res: Response) => {
+      const model = modelOr404(req.params);
+      const raw: unknown = req.body;
+      if (!Buffer.isBuffer(raw) || raw.length === 0) {
+        throw bad('The body is empty: send an inference request as JSON.');
+      }
+      const budget = valueBudget(model, o);
+      if (valuesOutsideStrings(raw, budget + STRUCTURE_ALLOWANCE) > budget + STRUCTURE_ALLOWANCE) {
+        throw tooLarge(
+          `The request holds more than ${budget} values, more than this model uses: send at most ${o.maxImages} images of ${model.view.size}x${model.view.size}x3 per request, or the photos themselves as BYTES.`,
+        );
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        throw new HttpError(400, 'bad_json', `The body is not valid JSON (${(err as Error).message}).`);
+      }
+      const parsed = inferRequestSchema.safeParse(json);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
         throw bad(`Invalid inference request at '${issue.path.join('.') || '(body)'}': ${issue.message}.`);
@@ -227,13 +367,18 @@ export function createOipRouter(o: OipOptions): Router {
           `Input '${tensor.name}': datatype ${tensor.datatype} is not accepted; use BYTES (encoded images) or FP32.`,
         );
       }
-      const admission = e.admit(Math.max(1, tensor.shape[0] ?? 1));
+      // Everything a request can get wrong is found before it is admitted: admission judges only the load,
+      // for the number of images the request really carries.
+      const input =
+        tensor.datatype === 'BYTES'
+          ? { photos: photosFromBytes(tensor, o) }
+          : { floats: imagesFromFloats(tensor, model, o) };
+      const admission = e.admit(input.photos?.length ?? input.floats!.length);
       let results: ClassifyResult[];
       try {
-        results =
-          tensor.datatype === 'BYTES'
-            ? await classifyPhotos(photosFromBytes(tensor), model, o, admission)
-            : await e.classify(await imagesFromFloats(tensor, model, o), admission);
+        results = input.photos
+          ? await classifyPhotos(input.photos, model, o, admission)
+          : await e.classify(await toModelSize(input.floats!, model), admission);
       } finally {
         admission.release();
       }

@@ -21,6 +21,7 @@ export class Lifecycle {
   private drainingSince?: number;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
+  private drainListeners: (() => void)[] = [];
 
   constructor(private readonly onRejected: () => void = () => undefined) {}
 
@@ -58,6 +59,11 @@ export class Lifecycle {
     next();
   };
 
+  /** Called once when draining begins (the body guard then cuts off uploads that stall). */
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+
   private idle(): Promise<void> {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -82,6 +88,7 @@ export class Lifecycle {
     });
     target.server.close();
     target.server.closeIdleConnections();
+    for (const listener of this.drainListeners) listener();
     await this.idle();
     await target.closeEngine();
     clearTimeout(deadline);

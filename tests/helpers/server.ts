@@ -32,6 +32,8 @@ export interface StartOptions {
 export interface RunningServer {
   url: string;
   port: number;
+  /** where /metrics is served: its own port (METRICS_PORT), never the public one */
+  metricsUrl: string;
   proc: ChildProcess;
   /** every log line the process wrote, parsed when it is JSON */
   logs: Record<string, unknown>[];
@@ -70,6 +72,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     if (v !== '') env[k] = v;
   const port = env.PORT && env.PORT !== '0' ? Number(env.PORT) : await freePort();
   env.PORT = String(port);
+  const metricsPort =
+    env.METRICS_PORT && env.METRICS_PORT !== '0' ? Number(env.METRICS_PORT) : await freePort();
+  env.METRICS_PORT = String(metricsPort);
   const [cmd, ...args] = options.command ?? SERVICE_COMMAND;
   const proc = spawn(cmd!, args, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
@@ -119,6 +124,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const server: RunningServer = {
     url,
     port,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     proc,
     logs,
     stderr,

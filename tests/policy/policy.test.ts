@@ -3,7 +3,14 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { PolicyResource } from '@pulumi/policy';
-import { digestPinned, hpaTargetHasCpuRequest, nonRoot, probes, requestsAndLimits } from '../../policy/rules';
+import {
+  digestPinned,
+  hpaTargetHasCpuRequest,
+  metricsScrapedNotPublic,
+  nonRoot,
+  probes,
+  requestsAndLimits,
+} from '../../policy/rules';
 import { runStack } from '../stacks/harness';
 import { allViolations, asPolicyResource, stackViolationsOf, violationsOf } from './run-policies';
 
@@ -90,5 +97,27 @@ describe('policy pack', () => {
       resources.some((r) => r.type === HPA),
       'the hpa stack declares an HPA to check',
     );
+  });
+
+  it('metrics: flags pods not annotated for scraping, and a Service that exposes the metrics port (issue 12)', async () => {
+    const SERVICE = 'kubernetes:core/v1:Service';
+    const others = resources.filter((r) => r.type !== DEPLOYMENT && r.type !== SERVICE);
+    const service = byType(SERVICE);
+    assert.deepEqual(await stackViolationsOf(metricsScrapedNotPublic, resources), []);
+    const unannotated = mutatedDeployment((d) => delete d.props.spec.template.metadata.annotations);
+    assert.deepEqual(await stackViolationsOf(metricsScrapedNotPublic, [...others, unannotated, service]), [
+      'pods with a metrics port are not annotated prometheus.io/scrape: "true"',
+      'prometheus.io/port is "", not the metrics container port 9464',
+    ]);
+    for (const targetPort of ['metrics', 9464]) {
+      const exposed = structuredClone(service);
+      exposed.props.spec.ports.push({ name: 'scrape', port: 9464, targetPort, protocol: 'TCP' });
+      assert.deepEqual(
+        await stackViolationsOf(metricsScrapedNotPublic, [...others, byType(DEPLOYMENT), exposed]),
+        [
+          'Service "gourmetgram" routes port 9464 to the metrics port: scrape it from inside the cluster instead',
+        ],
+      );
+    }
   });
 });

@@ -52,6 +52,26 @@ describe('configuration', () => {
     assert.equal(c.modelDir, '/models/x');
   });
 
+  it('has the documented input budgets, and reads them (issue 12)', () => {
+    const d = loadConfig({});
+    assert.deepEqual(
+      [d.metricsPort, d.maxInflightUploadBytes, d.bodyTimeoutMs, d.headersTimeoutMs, d.oipMaxImages],
+      [9464, 64 * 1024 * 1024, 30_000, 10_000, 8],
+    );
+    assert.deepEqual([d.livenessStallMs, d.sharpCacheMb, d.sharpConcurrency], [10_000, 0, 1]);
+    const c = loadConfig({
+      METRICS_PORT: '9100',
+      MAX_INFLIGHT_UPLOAD_BYTES: '50000000',
+      BODY_TIMEOUT_MS: '5000',
+      HEADERS_TIMEOUT_MS: '2000',
+      OIP_MAX_IMAGES: '4',
+    });
+    assert.deepEqual(
+      [c.metricsPort, c.maxInflightUploadBytes, c.bodyTimeoutMs, c.headersTimeoutMs, c.oipMaxImages],
+      [9100, 50_000_000, 5000, 2000, 4],
+    );
+  });
+
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ PORT: '', WORKERS: ' ' }).port, 3000);
   });
@@ -69,6 +89,13 @@ describe('configuration', () => {
     [{ BATCH_MAX_SIZE: '0' }, 'BATCH_MAX_SIZE'],
     [{ SHUTDOWN_TIMEOUT_MS: 'soon' }, 'SHUTDOWN_TIMEOUT_MS'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ METRICS_PORT: '3000' }, 'METRICS_PORT'],
+    [{ MAX_INFLIGHT_UPLOAD_BYTES: '1000000' }, 'MAX_INFLIGHT_UPLOAD_BYTES'],
+    [{ BODY_TIMEOUT_MS: '0' }, 'BODY_TIMEOUT_MS'],
+    [{ HEADERS_TIMEOUT_MS: 'never' }, 'HEADERS_TIMEOUT_MS'],
+    [{ OIP_MAX_IMAGES: '0' }, 'OIP_MAX_IMAGES'],
+    [{ LIVENESS_STALL_MS: '10' }, 'LIVENESS_STALL_MS'],
+    [{ SHARP_CONCURRENCY: 'many' }, 'SHARP_CONCURRENCY'],
   ];
   for (const [env, name] of bad) {
     it(`names ${name} when ${JSON.stringify(env)}`, () => {

@@ -102,6 +102,25 @@ describe('engine', () => {
     await e.close();
   });
 
+  it('does not let an admission for one image carry many (issue 12, item 4)', async () => {
+    const rejected: string[] = [];
+    const e = engine({ queueMaxWaitMs: 200, observer: { rejected: (reason) => rejected.push(reason) } });
+    await e.start();
+    // 40 ms per image: twenty images expect 800 ms, beyond 200 ms, whatever the admission said.
+    const one = e.admit(1);
+    await assert.rejects(
+      e.classify(
+        Array.from({ length: 20 }, (_, i) => image(i + 1)),
+        one,
+      ),
+      OverloadedError,
+    );
+    assert.deepEqual(rejected, ['queue_full']);
+    assert.equal(e.stats.queued, 0, 'nothing was queued');
+    assert.equal(e.expectedWaitMs(1), 0, 'the admission was given back');
+    await e.close();
+  });
+
   it('gathers queued images into micro-batches up to the maximum', async () => {
     const e = engine({ batchMaxSize: 4, batchMaxWaitMs: 50 });
     await e.start();

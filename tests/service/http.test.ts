@@ -206,7 +206,7 @@ describe('service over HTTP', () => {
   });
 
   it('exposes the documented metrics', async () => {
-    const res = await fetch(`${server.url}/metrics`);
+    const res = await fetch(`${server.metricsUrl}/metrics`);
     assert.equal(res.status, 200);
     const text = await res.text();
     for (const name of [
@@ -305,7 +305,7 @@ describe('service with micro-batching (BATCH_MAX_SIZE=4)', () => {
         assert.equal(p.label, alone.label);
         assert.ok(Math.abs(p.confidence - alone.confidence) < 1e-3);
       }
-      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const metrics = await (await fetch(`${server.metricsUrl}/metrics`)).text();
       assert.ok(Number(/inference_duration_seconds_count (\d+)/.exec(metrics)?.[1]) >= 9);
     } finally {
       await server.stop();

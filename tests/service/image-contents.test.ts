@@ -451,7 +451,7 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
   });
   after(() => fs.rmSync(outDir, { recursive: true, force: true }));
 
-  it('is multi-stage on a glibc Node 20 base, runs as a non-root user, exposes 3000 and checks /healthz', () => {
+  it('is multi-stage on a glibc Node 20 base, runs as a non-root user, exposes 3000 (and 9464 for metrics) and checks /healthz', () => {
     assert.ok(df.stages.length >= 2, 'a build stage and a runtime stage');
     const defaults = Object.fromEntries(df.globalArgs.map((a) => a.args.split('=') as [string, string]));
     const stageNames = new Set(df.stages.map((s) => s.name));
@@ -468,7 +468,7 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
       image.user && !/^(root|0)(:|$)/.test(image.user),
       `runs as a non-root user, got USER ${image.user}`,
     );
-    assert.deepEqual(image.expose, ['3000']);
+    assert.deepEqual(image.expose, ['3000', '9464']);
     assert.match(image.healthcheck ?? '', /\/healthz/);
     assert.deepEqual(image.cmd, ['node', 'dist/service/src/main.js']);
   });

@@ -7,7 +7,7 @@ import { startServer, type RunningServer } from '../helpers/server';
 // bad), and the process's resident memory levels off instead of growing with the request count.
 
 async function gauge(server: RunningServer, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${server.metricsUrl}/metrics`)).text();
   const m = pattern.exec(text);
   assert.ok(m, `metric ${pattern}`);
   return Number(m[1]);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type RunningServer } from '../helpers/server';
+import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server';
 
 // Overload is explicit: with every worker busy and the queue's expected wait over the limit, requests are
 // answered 503 + Retry-After at once, and the probes keep answering quickly because inference is off the
@@ -70,7 +73,7 @@ describe('overload', () => {
       `503 median ${shedMs.toFixed(1)} ms vs prediction median ${servedMs.toFixed(1)} ms`,
     );
 
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.metricsUrl}/metrics`)).text();
     const rejected = Number(
       /inference_rejections_total\{reason="queue_full"\} (\d+)/.exec(metrics)?.[1] ?? 0,
     );
@@ -80,5 +83,54 @@ describe('overload', () => {
   it('serves normally once the burst is over', async () => {
     const res = await fetch(`${server.url}/test`);
     assert.equal(res.status, 200);
+  });
+
+  it('answers the internal /healthz (METRICS_PORT, the kubelet’s) within 1 s on a new connection each time while 150 connections load /predict (issue 12, item 9)', async () => {
+    // The load comes from its own process, as it would from other clients, so it does not share this
+    // process's event loop with the probe measurements.
+    const load = spawn(
+      process.execPath,
+      [
+        require.resolve('autocannon/autocannon.js'),
+        '-c',
+        '150',
+        '-d',
+        '5',
+        '-m',
+        'POST',
+        '-F',
+        JSON.stringify({
+          file: { type: 'file', path: path.join(REPO_ROOT, 'service/assets/test-photo.jpg') },
+        }),
+        `${server.url}/predict`,
+      ],
+      { stdio: 'ignore' },
+    );
+    const finished = new Promise((r) => load.once('exit', r));
+    await new Promise((r) => setTimeout(r, 1000));
+    const probeMs: number[] = [];
+    const until = performance.now() + 3000;
+    while (performance.now() < until) {
+      const started = performance.now();
+      const status = await new Promise<number>((resolve) => {
+        // The port the kubelet probes: a thread of its own, so the load on the main event loop cannot delay it.
+        const req = http.get(`${server.metricsUrl}/healthz`, { agent: false, timeout: 1000 }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('timeout', () => req.destroy());
+        req.on('error', () => resolve(0));
+      });
+      const ms = performance.now() - started;
+      probeMs.push(status === 200 ? ms : Infinity);
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - ms)));
+    }
+    await finished;
+    const worst = Math.max(...probeMs);
+    assert.ok(probeMs.length >= 10, `${probeMs.length} probes`);
+    assert.ok(
+      worst < 1000,
+      `slowest of ${probeMs.length} probes: ${worst.toFixed(0)} ms, median ${median(probeMs).toFixed(0)} ms`,
+    );
   });
 });

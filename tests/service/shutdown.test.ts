@@ -53,7 +53,8 @@ describe('graceful shutdown', () => {
     const upload = slowUploadThenProbe(server.port, bundledTestPhoto());
     // Wait until the requests are really inside the server (queued or running), then ask it to stop.
     const until = Date.now() + 10_000;
-    while ((await inFlight(server.url)) < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    while ((await inFlight(server.metricsUrl)) < 4 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 5));
     const signalled = performance.now();
     server.proc.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 50));
@@ -94,7 +95,7 @@ describe('graceful shutdown', () => {
       ),
     );
     const until = Date.now() + 10_000;
-    while ((await inFlight(server.url)) < 30 && Date.now() < until)
+    while ((await inFlight(server.metricsUrl)) < 30 && Date.now() < until)
       await new Promise((r) => setTimeout(r, 5));
     const signalled = performance.now();
     server.proc.kill('SIGTERM');
@@ -106,5 +107,33 @@ describe('graceful shutdown', () => {
     // The deadline is an upper bound: the process ends before it, plus the time to notice the exit.
     assert.ok(tookMs < timeoutMs + 2000, `exited after ${tookMs.toFixed(0)} ms`);
     assert.ok(server.logs.some((l) => String(l.msg).startsWith('drain deadline reached')));
+  });
+
+  it('does not let a stalled upload hold the drain: it is answered and closed, and the process exits 0 (item 7)', async () => {
+    const timeoutMs = 10_000;
+    // The body deadline is far away, so only the drain can free the stalled upload in time.
+    const server = await startServer({
+      env: { SHUTDOWN_TIMEOUT_MS: String(timeoutMs), BODY_TIMEOUT_MS: '60000' },
+    });
+    const photo = bundledTestPhoto();
+    const socket = net.connect(server.port, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (data += d));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(
+      `POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\nContent-Length: ${photo.length}\r\n\r\n`,
+    );
+    socket.write(photo.subarray(0, 1000));
+    await new Promise((r) => setTimeout(r, 300));
+    const signalled = performance.now();
+    server.proc.kill('SIGTERM');
+    const code = await server.exited;
+    const tookMs = performance.now() - signalled;
+    await closed;
+    assert.equal(code, 0, server.logs.map((l) => String(l.msg)).join('; '));
+    assert.ok(tookMs < timeoutMs / 2, `exited after ${tookMs.toFixed(0)} ms (deadline ${timeoutMs} ms)`);
+    assert.match(data, /^HTTP\/1\.1 (408|503)/, data.slice(0, 200));
   });
 });

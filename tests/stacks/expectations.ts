@@ -122,6 +122,7 @@ export function envOf(c: { env: { name: string; value: string }[] }): Record<str
 /** The environment every strategy's container gets (docs/interfaces.md). */
 export function assertClassifierEnv(env: Record<string, string | undefined>, workers: string): void {
   assert.equal(env.PORT, '3000');
+  assert.equal(env.METRICS_PORT, '9464');
   assert.equal(env.WORKERS, workers);
   for (const name of [
     'TFJS_BACKEND',
@@ -149,8 +150,27 @@ export function assertClassifierContainer(
   assert.equal(c.name, 'classifier');
   assert.match(c.image, DIGEST_REF, 'the Deployment runs a digest, not a tag');
   assert.equal(c.image, run.outputs.image, 'the exported image is the one deployed');
-  assert.deepEqual(c.ports, [{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
-  assertProbes(c, 'http', true);
+  assert.deepEqual(c.ports, [
+    { name: 'http', containerPort: 3000, protocol: 'TCP' },
+    { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
+  ]);
+  // Prometheus scrapes the metrics port from inside the cluster; the Service, which the internet reaches,
+  // never routes to it (issue 12).
+  const { deployment } = container(run);
+  assert.deepEqual(deployment.inputs.spec.template.metadata.annotations, {
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': '9464',
+    'prometheus.io/path': '/metrics',
+  });
+  const service = run.one(T.service);
+  assert.deepEqual(
+    service.inputs.spec.ports.map((p: { targetPort: unknown }) => p.targetPort),
+    ['http'],
+    'the Service exposes the http port only',
+  );
+
+  // the internal port, answered by its own thread even while the public one is overloaded (issue 12)
+  assertProbes(c, 'metrics', true);
 
   assert.deepEqual(c.resources, expected.resources);
 
@@ -194,7 +214,7 @@ export function assertProbes(c: any, port: string | number, withStartup: boolean
 }
 
 export const DEFAULT_RESOURCES = {
-  requests: { cpu: '500m', memory: '384Mi' },
+  requests: { cpu: '500m', memory: '320Mi' },
   limits: { cpu: '1', memory: '512Mi' },
 };
 

@@ -50,7 +50,8 @@ describe('stack kserve, RawDeployment on an existing cluster with KServe', () =>
 
   it('keeps the whole pod hardening, startup probe, pre-stop pause and grace period', () => {
     const c = predictor.containers[0];
-    assertProbes(c, 3000, true);
+    // A RawDeployment pod is a plain Deployment's: probed on the internal port, by number.
+    assertProbes(c, 9464, true);
     assert.ok(c.lifecycle.preStop);
     assert.equal(c.securityContext.privileged, false);
     assert.equal(predictor.securityContext.runAsNonRoot, true);

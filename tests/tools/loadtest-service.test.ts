@@ -40,7 +40,7 @@ describe('load test against the real service on 127.0.0.1 (wasm, one worker, the
   after(() => server.stop());
 
   it('writes the specified rows and columns, and its counts match what the server counted in /metrics', async () => {
-    const before = await scrapeTestRoute(server.url);
+    const before = await scrapeTestRoute(server.metricsUrl);
     const outDir = join(mkdtempSync(join(tmpdir(), 'gg-load-service-')), 'run');
     const profile = {
       name: 'seconds',
@@ -57,7 +57,7 @@ describe('load test against the real service on 127.0.0.1 (wasm, one worker, the
       timeoutMs: 30_000,
       keepAlive: false,
     });
-    const after = await scrapeTestRoute(server.url);
+    const after = await scrapeTestRoute(server.metricsUrl);
     assert.equal(result.stagesRun, 2);
 
     const siegeText = readFileSync(join(outDir, 'siege.log'), 'utf8');

@@ -97,24 +97,41 @@ async function preflight(
   return { status, ms: performance.now() - t0 };
 }
 
-/** `model_info` from the service's /metrics, so a run records which model it measured. Best effort. */
+/**
+ * The model the service runs, with the labels of its `model_info` metric (name, version, architecture,
+ * tfjs_backend), so a run records which model it measured. Read from the Open Inference Protocol routes:
+ * the metrics port is not public. Best effort.
+ */
 async function readModelInfo(
   base: URL,
   headers: Record<string, string>,
 ): Promise<Record<string, string> | null> {
-  try {
-    const res = await request(new URL(targetPath(base, '/metrics'), base.origin).href, {
+  const json = async (path: string, method: 'GET' | 'POST') => {
+    const res = await request(new URL(targetPath(base, path), base.origin).href, {
+      method,
       headers,
       headersTimeout: 3000,
       bodyTimeout: 3000,
     });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) return null;
-    const line = text.split('\n').find((l) => l.startsWith('model_info{'));
-    if (!line) return null;
-    const labels: Record<string, string> = {};
-    for (const m of line.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[m[1] as string] = m[2] as string;
-    return labels;
+    const body: unknown = await res.body.json().catch(() => null);
+    return res.statusCode === 200 ? body : null;
+  };
+  try {
+    const index = (await json('/v2/repository/index', 'POST')) as { name?: string }[] | null;
+    const name = index?.[0]?.name;
+    if (!name) return null;
+    const meta = (await json(`/v2/models/${encodeURIComponent(name)}`, 'GET')) as {
+      name?: string;
+      versions?: string[];
+      platform?: string;
+      parameters?: { architecture?: string };
+    } | null;
+    if (!meta?.name) return null;
+    const info: Record<string, string> = { name: meta.name };
+    if (meta.versions?.[0]) info.version = meta.versions[0];
+    if (meta.parameters?.architecture) info.architecture = meta.parameters.architecture;
+    if (meta.platform?.startsWith('tfjs_')) info.tfjs_backend = meta.platform.slice('tfjs_'.length);
+    return info;
   } catch {
     return null;
   }

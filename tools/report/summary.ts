@@ -28,7 +28,7 @@ export interface RunSummary {
   mem_use_KB: number;
   accuracy: number;
   accuracy_source: string;
-  /** what the service said it ran (run.json): name version (backbone, TF.js backend) */
+  /** what the service said it ran (run.json): name version (architecture, TF.js backend) */
   model: string;
 }
 

@@ -1,0 +1,166 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { REPO_ROOT, startServer } from '../tests/helpers/server';
+import { median } from './stats';
+
+/**
+ * Memory on a stream of real photos (issue 12, item 8): the compiled service (node dist/service/src/main.js,
+ * the image's command) with one worker, fed real photos of varied sizes one after another over HTTP on
+ * 127.0.0.1, its resident memory (VmRSS of the process, all threads) read from /proc after every 50 photos.
+ * One fresh process per configuration, so the allocator and sharp settings are compared side by side.
+ * Writes its section of bench/REPORT.md between the memory markers. Photos are data, never committed: point
+ * --photos at a folder of JPEGs (searched recursively).
+ */
+
+const program = new Command()
+  .requiredOption('--photos <dir>', 'folder of real photos (JPEG), searched recursively')
+  .option('--count <n>', 'photos per configuration', '1000')
+  .option('--concurrency <n>', 'clients sending at once (1: one photo after another)', '1')
+  .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
+  .parse();
+const opts = program.opts<{
+  photos: string;
+  count: string;
+  concurrency: string;
+  report: string;
+}>();
+
+interface Variant {
+  name: string;
+  env: Record<string, string>;
+}
+
+// The first is what the service did before issue 12 (sharp's defaults, glibc's arenas); the last is what
+// the image runs now (service/Dockerfile sets MALLOC_ARENA_MAX, the service defaults set sharp).
+const VARIANTS: Variant[] = [
+  {
+    name: 'before: sharp defaults (cache 50 MB, one thread per core), glibc arenas',
+    env: { SHARP_CACHE_MB: '50', SHARP_CONCURRENCY: '0' },
+  },
+  {
+    name: 'MALLOC_ARENA_MAX=2 only',
+    env: { SHARP_CACHE_MB: '50', SHARP_CONCURRENCY: '0', MALLOC_ARENA_MAX: '2' },
+  },
+  { name: 'sharp cache off, 1 thread per image only', env: {} },
+  { name: 'now: sharp cache off, 1 thread per image, MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
+];
+
+function photoFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...photoFiles(full));
+    else if (/\.jpe?g$/i.test(entry.name)) out.push(full);
+  }
+  return out.sort();
+}
+
+function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+}
+
+/** A deterministic spread over the folder (every class and size), not its first N files. */
+function pick(files: string[], n: number): string[] {
+  const step = files.length / n;
+  return Array.from({ length: Math.min(n, files.length) }, (_, i) => files[Math.floor(i * step)]!);
+}
+
+async function measure(variant: Variant, photos: string[]) {
+  const server = await startServer({
+    command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
+    env: {
+      WORKERS: '1',
+      TFJS_BACKEND: 'wasm',
+      LOG_LEVEL: 'warn',
+      ...variant.env,
+    },
+    timeoutMs: 120_000,
+  });
+  const pid = server.proc.pid!;
+  const samples: { photos: number; rssMb: number }[] = [{ photos: 0, rssMb: rssMb(pid) }];
+  const statuses = new Map<number, number>();
+  try {
+    let next = 0;
+    let done = 0;
+    const client = async () => {
+      while (next < photos.length) {
+        const photo = photos[next++]!;
+        const res = await fetch(`${server.url}/predict`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'image/jpeg' },
+          body: Uint8Array.from(fs.readFileSync(photo)),
+        });
+        await res.arrayBuffer();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (++done % 50 === 0) samples.push({ photos: done, rssMb: rssMb(pid) });
+      }
+    };
+    await Promise.all(Array.from({ length: Number(opts.concurrency) }, client));
+  } finally {
+    await server.stop();
+  }
+  const after100 = samples.filter((s) => s.photos >= 100).map((s) => s.rssMb);
+  return {
+    variant,
+    idle: samples[0]!.rssMb,
+    at100: samples.find((s) => s.photos === 100)?.rssMb ?? NaN,
+    median: median(after100),
+    max: Math.max(...after100),
+    last: samples.at(-1)!.rssMb,
+    statuses,
+  };
+}
+
+async function main() {
+  const all = photoFiles(opts.photos);
+  const photos = pick(all, Number(opts.count));
+  const sizes = photos.map((p) => fs.statSync(p).size);
+  console.log(`${photos.length} photos of ${all.length} in ${opts.photos}`);
+  const results = [];
+  for (const variant of VARIANTS) {
+    console.log(`measuring: ${variant.name}`);
+    const r = await measure(variant, photos);
+    console.log(
+      `  RSS idle ${r.idle.toFixed(0)} MB, median ${r.median.toFixed(0)} MB, max ${r.max.toFixed(0)} MB`,
+    );
+    results.push(r);
+  }
+  const f = (x: number) => `${x.toFixed(0)} MB`;
+  const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency}`;
+  const section = [
+    `<!-- memory-c${opts.concurrency}:begin -->`,
+    `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === '1' ? '' : 's'} at once)`,
+    `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs with load`,
+    `average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(
+        ', ',
+      )} at the end. ${photos.length} real photos (JPEG, ${Math.round(Math.min(...sizes) / 1024)}–${Math.round(Math.max(...sizes) / 1024)} kB, median ${Math.round(median(sizes) / 1024)} kB,`,
+    `spread evenly over ${all.length} in the folder) POSTed to /predict by ${opts.concurrency} client(s) at once, of \`node dist/service/src/main.js\``,
+    `(WORKERS=1, wasm), a fresh process per row; RSS is the process's VmRSS`,
+    'read from /proc every 50 photos; median and max are over the samples from the 100th photo on.',
+    '',
+    '| configuration | idle | after 100 | median | max | after the last | statuses |',
+    '|---|---|---|---|---|---|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.variant.name} | ${f(r.idle)} | ${f(r.at100)} | ${f(r.median)} | ${f(r.max)} | ${f(r.last)} | ${[...r.statuses].map(([s, n]) => `${s}: ${n}`).join(', ')} |`,
+    ),
+    `<!-- memory-c${opts.concurrency}:end -->`,
+  ].join('\n');
+  const report = fs.existsSync(opts.report) ? fs.readFileSync(opts.report, 'utf8') : '';
+  // One section per concurrency, so a sequential and a concurrent run can stand side by side.
+  const tag = `memory-c${opts.concurrency}`;
+  const marked = new RegExp(`<!-- ${tag}:begin -->[\\s\\S]*<!-- ${tag}:end -->`);
+  fs.writeFileSync(
+    opts.report,
+    marked.test(report) ? report.replace(marked, section) : `${report.trimEnd()}\n\n${section}\n`,
+  );
+  console.log(section);
+}
+
+void main();

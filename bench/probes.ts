@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { REPO_ROOT, startServer } from '../tests/helpers/server';
+import { median } from './stats';
+
+/**
+ * /healthz under overload (issue 12, item 9): the compiled service with one worker, 200 autocannon
+ * connections POSTing a photo to /predict (far more than one worker serves, so most are shed), and a probe
+ * process of its own opening a new connection for each GET /healthz, as the kubelet does, 20 times a second.
+ * Writes its section of bench/REPORT.md between the probes markers.
+ */
+
+const program = new Command()
+  .option('--connections <n>', 'autocannon connections on /predict', '200')
+  .option('--duration <s>', 'seconds of load (after 3 s of warm-up)', '20')
+  .option('--photo <file>', 'the photo POSTed', path.join(REPO_ROOT, 'service/assets/test-photo.jpg'))
+  .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
+  .option('--no-write', 'print the section only')
+  .option('--probe-port <which>', 'metrics (METRICS_PORT, what the pods probe) or public (PORT)', 'metrics')
+  .option(
+    '--server <file>',
+    'the compiled entry point to run (another checkout, to compare)',
+    path.join(REPO_ROOT, 'dist/service/src/main.js'),
+  )
+  .parse();
+const opts = program.opts<{
+  connections: string;
+  duration: string;
+  photo: string;
+  report: string;
+  write: boolean;
+  server: string;
+  probePort: string;
+}>();
+
+const AUTOCANNON = require.resolve('autocannon/autocannon.js');
+
+/** The probe loop, run in its own process: a new connection per probe, a 1 s timeout as a kubelet might use. */
+const PROBER = `
+const http = require('node:http');
+const [url, durationMs] = [process.argv[1], Number(process.argv[2])];
+const out = [];
+const end = Date.now() + durationMs;
+function once() {
+  if (Date.now() > end) { process.stdout.write(JSON.stringify(out)); return; }
+  const t = performance.now();
+  let done = false;
+  const finish = (ms) => { if (done) return; done = true; out.push(ms); setTimeout(once, Math.max(0, 50 - ms)); };
+  const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
+    res.resume();
+    res.on('end', () => finish(res.statusCode === 200 ? performance.now() - t : 1000));
+  });
+  req.on('timeout', () => { req.destroy(); finish(1000); });
+  req.on('error', () => finish(1000));
+}
+once();
+`;
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err}`)),
+    );
+  });
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+async function main() {
+  const server = await startServer({
+    command: [process.execPath, opts.server],
+    env: { WORKERS: '1', TFJS_BACKEND: 'wasm', LOG_LEVEL: 'info' },
+    timeoutMs: 120_000,
+  });
+  const durationS = Number(opts.duration);
+  const load = (seconds: number) =>
+    run(process.execPath, [
+      AUTOCANNON,
+      '--json',
+      '-c',
+      opts.connections,
+      '-d',
+      String(seconds),
+      '-m',
+      'POST',
+      // Multipart, as the upload page sends it (-i would read the JPEG as UTF-8 text and mangle it).
+      '-F',
+      JSON.stringify({ file: { type: 'file', path: opts.photo } }),
+      `${server.url}/predict`,
+    ]);
+  try {
+    await load(3);
+    const [loadOut, probeOut] = await Promise.all([
+      load(durationS),
+      // Probing starts a second into the load and ends a second before it, so every probe meets the overload.
+      new Promise((r) => setTimeout(r, 1000)).then(() =>
+        run(process.execPath, [
+          '-e',
+          PROBER,
+          `${opts.probePort === 'public' ? server.url : server.metricsUrl}/healthz`,
+          String((durationS - 2) * 1000),
+        ]),
+      ),
+    ]);
+    const a = JSON.parse(loadOut) as {
+      requests: { total: number };
+      statusCodeStats?: Record<string, { count: number }>;
+      errors: number;
+    };
+    const probes = JSON.parse(probeOut) as number[];
+    const statuses = Object.entries(a.statusCodeStats ?? {})
+      .map(([s, v]) => `${s}: ${v.count}`)
+      .join(', ');
+    const f = (x: number) => `${x.toFixed(1)} ms`;
+    const failed = probes.filter((p) => p >= 1000).length;
+    const section = [
+      '<!-- probes:begin -->',
+      '## /healthz under overload (one worker)',
+      `Written by \`node --import tsx bench/probes.ts --connections ${opts.connections} --duration ${opts.duration} --probe-port ${opts.probePort}\``,
+      `(bench/probes.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(', ')} at the end.`,
+      `\`node dist/service/src/main.js\` (WORKERS=1, wasm); autocannon in its own process with ${opts.connections} connections`,
+      `POSTing ${path.basename(opts.photo)} as a form (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) to /predict for ${durationS} s after 3 s of warm-up; a probe process`,
+      `opens a new connection for every GET /healthz on the ${opts.probePort === 'public' ? 'public port (PORT)' : 'internal port (METRICS_PORT, what the pods probe)'}, 20 a second, with a 1 s timeout (counted as 1000 ms).`,
+      '',
+      '| /predict requests | statuses | errors | probes | /healthz p50 | p99 | max | probes over 1 s |',
+      '|---|---|---|---|---|---|---|---|',
+      `| ${a.requests.total} | ${statuses} | ${a.errors} | ${probes.length} | ${f(median(probes))} | ${f(percentile(probes, 99))} | ${f(Math.max(...probes))} | ${failed} |`,
+      '<!-- probes:end -->',
+    ].join('\n');
+    console.log(section);
+    if (opts.write) {
+      const report = fs.existsSync(opts.report) ? fs.readFileSync(opts.report, 'utf8') : '';
+      const marked = /<!-- probes:begin -->[\s\S]*<!-- probes:end -->/;
+      fs.writeFileSync(
+        opts.report,
+        marked.test(report) ? report.replace(marked, section) : `${report.trimEnd()}\n\n${section}\n`,
+      );
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+void main();

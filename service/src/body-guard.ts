@@ -1,0 +1,142 @@
+import type { NextFunction, Request, Response } from 'express';
+
+/**
+ * Budgets for request bodies, applied before any route reads one: a declared length over the route's limit is
+ * answered 413 without reading a byte; the bytes all uploads in progress may hold together are bounded (503
+ * once they are spent); every body must have arrived by a deadline (408); and while the server drains, an
+ * upload that has stopped moving is answered at once instead of holding the drain to its deadline.
+ * Each refusal closes the connection: otherwise Node would go on reading (and discarding) the body to keep
+ * the connection alive, which is exactly the work the refusal is meant to spare.
+ */
+
+export type BodyRefusal = 'too_large' | 'upload_budget' | 'body_timeout' | 'draining_stalled';
+
+export interface BodyGuardOptions {
+  /** the largest body the route behind this path reads */
+  limitFor(path: string): number;
+  /** the message a 413 for this path carries */
+  tooLargeMessage(path: string, limit: number): string;
+  /** bytes all bodies in progress may reserve together */
+  budgetBytes: number;
+  bodyTimeoutMs: number;
+  /** during a drain, an upload that received nothing for this long is cut off */
+  drainStallMs?: number;
+  onRefused?(reason: BodyRefusal): void;
+}
+
+interface Tracked {
+  req: Request;
+  res: Response;
+  bytesRead: number;
+  movedAt: number;
+}
+
+const hasBody = (req: Request) =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
+export class BodyGuard {
+  private reservedBytes = 0;
+  private readonly receiving = new Set<Tracked>();
+  private drainTimer?: NodeJS.Timeout;
+
+  constructor(private readonly o: BodyGuardOptions) {}
+
+  /** Bytes reserved by bodies in progress right now. */
+  get reserved(): number {
+    return this.reservedBytes;
+  }
+
+  readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
+    if (!hasBody(req)) {
+      next();
+      return;
+    }
+    const limit = this.o.limitFor(req.path);
+    const declared =
+      req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    if (declared !== undefined && declared > limit) {
+      this.refuse(res, 'too_large', 413, this.o.tooLargeMessage(req.path, limit));
+      return;
+    }
+    // A chunked body does not say how long it is: it may be as long as the route allows.
+    const reserve = declared ?? limit;
+    if (this.reservedBytes + reserve > this.o.budgetBytes) {
+      this.refuse(
+        res,
+        'upload_budget',
+        503,
+        'Too many uploads are in progress on this server right now; retry in a moment.',
+        { 'Retry-After': '1' },
+      );
+      return;
+    }
+    this.reservedBytes += reserve;
+    const tracked: Tracked = { req, res, bytesRead: req.socket.bytesRead, movedAt: Date.now() };
+    this.receiving.add(tracked);
+    const timer = setTimeout(() => {
+      if (req.complete) return;
+      const seconds = Math.round(this.o.bodyTimeoutMs / 100) / 10;
+      this.refuse(
+        res,
+        'body_timeout',
+        408,
+        `The request body did not arrive within ${seconds} seconds: check the connection and send it again.`,
+      );
+    }, this.o.bodyTimeoutMs);
+    // The budget is held until the answer is out: the photo stays in memory while it is decoded.
+    res.once('close', () => {
+      clearTimeout(timer);
+      this.receiving.delete(tracked);
+      this.reservedBytes -= reserve;
+    });
+    next();
+  };
+
+  /** From now on (the server is draining), uploads that stop moving are answered 503 and closed. */
+  startDrain(): void {
+    if (this.drainTimer) return;
+    const stallMs = this.o.drainStallMs ?? 1000;
+    const check = () => {
+      const now = Date.now();
+      for (const t of this.receiving) {
+        if (t.req.complete) continue;
+        const bytesRead = t.req.socket.bytesRead;
+        if (bytesRead !== t.bytesRead) {
+          t.bytesRead = bytesRead;
+          t.movedAt = now;
+        } else if (now - t.movedAt >= stallMs) {
+          this.refuse(
+            t.res,
+            'draining_stalled',
+            503,
+            'The server is shutting down and this upload stalled; send it again and another instance will answer.',
+            { 'Retry-After': '1' },
+          );
+        }
+      }
+    };
+    this.drainTimer = setInterval(check, Math.max(50, Math.floor(stallMs / 4)));
+    this.drainTimer.unref();
+  }
+
+  private refuse(
+    res: Response,
+    reason: BodyRefusal,
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void {
+    this.o.onRefused?.(reason);
+    const socket = res.req.socket;
+    if (res.headersSent) {
+      socket.destroy();
+      return;
+    }
+    res
+      .status(status)
+      .set({ ...headers, Connection: 'close' })
+      .json({ error: message, code: reason });
+    // Whatever the route was still reading fails with the closed socket; nothing more is read.
+    res.once('finish', () => socket.destroy());
+  }
+}
