@@ -31,6 +31,7 @@ interface TrainOptions {
   data: string[];
   base: string;
   baseId?: string;
+  baseSource?: string;
   baseLicence: string;
   out: string;
   inputSize: number;
@@ -195,7 +196,11 @@ async function main(opts: TrainOptions): Promise<void> {
       testTimeFlip: record.testTimeFlip,
       weightsDtype: record.weightsDtype,
     },
-    base: { id: opts.baseId ?? path.basename(base.dir), source: base.source, licence: opts.baseLicence },
+    base: {
+      id: opts.baseId ?? path.basename(base.dir),
+      source: opts.baseSource ?? base.source,
+      licence: opts.baseLicence,
+    },
     trainedAt: new Date().toISOString(),
     training: { ...record.recipe, base: base.source, trainPhotos: record.trainPhotos, data: opts.data },
   };
@@ -255,6 +260,7 @@ export function buildProgram(): Command {
       'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL',
     )
     .option('--base-id <id>', 'name of the base network in the metadata (default: its folder name)')
+    .option('--base-source <url>', 'where the base weights are published, for the metadata (default: --base)')
     .option('--base-licence <text>', 'licence of the base weights, for the metadata', 'Apache-2.0')
     .option('--out <dir>', 'model folder to write (resumes from its checkpoint.pt)', 'runs/model')
     .option('--input-size <px>', "the network's input side", positiveInt('--input-size'), 128)

@@ -56,7 +56,7 @@ describe('stack docker (a Docker host)', () => {
     assert.equal(c.memory, 512);
     assert.equal(c.memorySwap, 512);
     assert.equal(c.cpuShares, 512, '500m requested = 512 CPU shares');
-    assert.equal(c.memoryReservation, 384);
+    assert.equal(c.memoryReservation, 320, 'the memory request, 320Mi, in MiB');
   });
 
   it("checks readiness (/readyz) the way the image's HEALTHCHECK checks, and allows the startup probe's five minutes", () => {

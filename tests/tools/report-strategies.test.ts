@@ -27,7 +27,8 @@ describe('report across the strategies', () => {
     close(s.mem_req_KB, 565248, 'memory requested');
     close(s.cpu_use_core, 0.45, 'cpu used');
     close(s.mem_use_KB, 322500, 'memory used');
-    assert.equal(s.accuracy, 0.6);
+    // The run served version 3, the card's: its test figure.
+    assert.equal(s.accuracy, 0.685);
   });
 
   it('puts k8s, hpa, docker and kserve side by side in one table', async () => {
