@@ -98,7 +98,11 @@ async function main() {
     photoBytes: photo.length,
     minutes: (Date.now() - started) / 60_000,
   });
-  fs.writeFileSync(opts.out, report);
+  // The sections other benchmarks write into the same report (bench/memory.ts, bench/probes.ts, between their
+  // <!-- name:begin --> and <!-- name:end --> markers) are measured separately: keep them.
+  const previous = fs.existsSync(opts.out) ? fs.readFileSync(opts.out, 'utf8') : '';
+  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)].map((m) => m[0]);
+  fs.writeFileSync(opts.out, [report.trimEnd(), ...kept].join('\n\n') + '\n');
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
 }
 
