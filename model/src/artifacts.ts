@@ -111,7 +111,7 @@ export async function readArtifactsFromUrl(url: string, opts: ReadUrlOptions = {
 
 /**
  * Writes a model as model.json + one weights.bin, atomically: a reader never sees half a model, and when several
- * writers race (worker threads fetching the same backbone) the first complete one stays.
+ * writers race the first complete one stays.
  */
 export async function writeArtifactsDir(
   dir: string,
@@ -170,7 +170,7 @@ export async function readArtifactsDir(dir: string): Promise<LayersArtifacts> {
   };
 }
 
-/** Loads a layers model from memory; `strict: false` lets a wrapper's extra weights (e.g. an old head) be ignored. */
+/** Loads a layers model from memory; `strict: false` lets a wrapper's extra weights be ignored. */
 export async function layersModelFromArtifacts(a: LayersArtifacts, strict = true): Promise<tf.LayersModel> {
   return tf.loadLayersModel(
     tf.io.fromMemory({
@@ -186,7 +186,7 @@ function joinWeightData(data: tf.io.WeightData): ArrayBuffer {
   return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
 }
 
-/** Saves a layers model (e.g. a trained head) as model.json + weights.bin in `dir`. */
+/** Saves a layers model as model.json + weights.bin in `dir`. */
 export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
   let captured: LayersArtifacts | undefined;
   await model.save(

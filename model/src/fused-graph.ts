@@ -79,7 +79,7 @@ function reluActivation(n: Node): Activation | undefined {
 
 function weight(weights: tf.NamedTensorMap, name: string): tf.Tensor {
   const t = weights[name];
-  if (!t) throw new Error(`The backbone model lacks the weight '${name}'; is it a complete export?`);
+  if (!t) throw new Error(`The model lacks the weight '${name}'; is it a complete export?`);
   return t;
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { layersModelFromArtifacts, readArtifactsDir, type LayersArtifacts } from './artifacts';
 import { compileFusedGraph, type FusedGraph } from './fused-graph';
 import { silentLog, type LogFn } from './log';
-import { findFunctionalConfig, prunedBackboneConfig } from './topology';
+import { findFunctionalConfig, prunedConfig } from './topology';
 
 /**
  * The shipped network (a TF.js layers model: convolutions, global average pooling, one softmax layer) as
@@ -90,11 +90,9 @@ export async function loadNetwork(
     const b = decoded[`${tail.dense}/bias`];
     if (!k || !b) throw new Error(`${dir}: no weights for the classifier layer '${tail.dense}'.`);
     if (opts.engine !== 'layers') {
-      graph = compileFusedGraph(
-        prunedBackboneConfig(artifacts.modelTopology, [tail.features], inputSize),
-        decoded,
-        [tail.features],
-      );
+      graph = compileFusedGraph(prunedConfig(artifacts.modelTopology, [tail.features], inputSize), decoded, [
+        tail.features,
+      ]);
       kernel = k.clone() as tf.Tensor2D;
       bias = b.clone() as tf.Tensor1D;
     }

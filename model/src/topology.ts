@@ -1,6 +1,7 @@
 /**
  * Works on a layers model's JSON topology before TF.js builds it: finds the functional network inside the
- * wrappers exporters put around it, keeps only what the requested layers need, and rebuilds its input size.
+ * wrappers exporters put around it (Teachable Machine's, for a base network), keeps only what the requested layers
+ * need, and rebuilds its input size.
  */
 
 interface LayerEntry {
@@ -23,7 +24,7 @@ function describe(entry: LayerEntry): string {
 }
 
 /**
- * The functional model the backbone is: the topology itself when it is one, or, for a Sequential (Teachable
+ * The functional network inside a layers model: the topology itself when it is one, or, for a Sequential (Teachable
  * Machine nests Sequential → Sequential → Model, then its own head), its first layer, recursively.
  */
 export function findFunctionalConfig(topology: Record<string, unknown>): FunctionalConfig {
@@ -32,7 +33,7 @@ export function findFunctionalConfig(topology: Record<string, unknown>): Functio
     const first = entry.class_name === 'Sequential' ? entry.config.layers?.[0] : undefined;
     if (!first || depth > 8) {
       throw new Error(
-        `The backbone model is a ${describe(entry)}, not a functional (Keras 'Model') network or a Sequential ` +
+        `The model is a ${describe(entry)}, not a functional (Keras 'Model') network or a Sequential ` +
           'whose first layer is one; cannot find named layers in it.',
       );
     }
@@ -57,7 +58,7 @@ function inboundLayerNames(layer: LayerEntry): string[] {
  * The functional config cut so that its outputs are the requested layers, in order, holding only the layers they
  * depend on (a classifier head past them may not even build at another input size), with its input at inputSize.
  */
-export function prunedBackboneConfig(
+export function prunedConfig(
   topology: Record<string, unknown>,
   outputLayers: string[],
   inputSize: number,
@@ -71,7 +72,7 @@ export function prunedBackboneConfig(
         .map((l) => l.name)
         .join(', ');
       throw new Error(
-        `The backbone has no layer '${name}' (it has ${config.layers.length} layers, ending ${last}).`,
+        `The model has no layer '${name}' (it has ${config.layers.length} layers, ending ${last}).`,
       );
     }
   }
@@ -84,11 +85,10 @@ export function prunedBackboneConfig(
     const layer = byName.get(name);
     if (layer) stack.push(...inboundLayerNames(layer));
   }
-  if (config.input_layers.length !== 1) throw new Error('The backbone must have exactly one image input.');
+  if (config.input_layers.length !== 1) throw new Error('The model must have exactly one image input.');
   const inputName = config.input_layers[0]?.[0] as string;
   const input = byName.get(inputName);
-  if (!input || input.class_name !== 'InputLayer')
-    throw new Error(`Backbone input layer '${inputName}' not found.`);
+  if (!input || input.class_name !== 'InputLayer') throw new Error(`Input layer '${inputName}' not found.`);
   const shape = input.config['batch_input_shape'] as (number | null)[] | undefined;
   // The nets are fully convolutional up to the cut, so only the input layer names a size.
   input.config['batch_input_shape'] = [null, inputSize, inputSize, shape?.[3] ?? 3];
@@ -102,23 +102,4 @@ export function prunedBackboneConfig(
   config.layers = config.layers.filter((l) => needed.has(l.name));
   config.output_layers = outputLayers.map((name) => [name, 0, 0]);
   return config;
-}
-
-/** prunedBackboneConfig as a standalone layers-model topology TF.js can build. */
-export function backboneTopology(
-  topology: Record<string, unknown>,
-  outputLayers: string[],
-  inputSize: number,
-): Record<string, unknown> {
-  return {
-    class_name: 'Model',
-    config: prunedBackboneConfig(topology, outputLayers, inputSize),
-    keras_version: topology['keras_version'],
-    backend: topology['backend'],
-  };
-}
-
-/** Names of every layer of the functional backbone: its weights, whatever the cut, are what the digest covers. */
-export function backboneLayerNames(topology: Record<string, unknown>): Set<string> {
-  return new Set(findFunctionalConfig(topology).layers.map((l) => l.name));
 }
