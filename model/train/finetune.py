@@ -17,10 +17,10 @@ What it writes (under --out):
 """
 
 import argparse
+import base64
 import json
 import math
 import os
-import struct
 import sys
 import time
 
@@ -567,8 +567,6 @@ def write_reference(model, cache, net_dir, n=4):
     x, _ = cache.batch(pick)
     with torch.no_grad():
         p = F.softmax(model(x), dim=1)
-    import base64
-
     with open(os.path.join(net_dir, "reference.json"), "w") as f:
         json.dump({"viewSize": cache.size,
                    "inputs": [base64.b64encode(cache.pixels[i].tobytes()).decode() for i in pick],
