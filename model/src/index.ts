@@ -29,6 +29,7 @@ export { loadNetwork, type Network } from './network';
 export {
   preprocessPhoto,
   preprocessPixels,
+  DEFAULT_MAX_PIXELS,
   sniffFormat,
   headerDimensions,
   DecodeError,

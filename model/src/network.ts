@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { layersModelFromArtifacts, readArtifactsDir, type LayersArtifacts } from './artifacts';
-import { compileFusedGraph, type FusedGraph } from './fused-graph';
+import { compileFusedGraph } from './fused-graph';
 import { silentLog, type LogFn } from './log';
-import { findFunctionalConfig, prunedConfig } from './topology';
+import { findFunctionalConfig, inboundLayerNames, prunedConfig } from './topology';
 
 /**
  * The shipped network (a TF.js layers model: convolutions, global average pooling, one softmax layer) as
@@ -27,14 +27,10 @@ interface Tail {
 /** The network must end in GlobalAveragePooling2D → Dense(softmax), as model/train/finetune.py exports it. */
 function findTail(artifacts: LayersArtifacts): Tail {
   const config = findFunctionalConfig(artifacts.modelTopology);
-  const layers = config.layers;
-  const output = config.output_layers[0]?.[0];
-  const dense = layers.find((l) => l.name === output);
-  const inbound = (l: { inbound_nodes?: unknown[] } | undefined): string | undefined =>
-    ((l?.inbound_nodes?.[0] as unknown[] | undefined)?.[0] as unknown[] | undefined)?.[0] as
-      string | undefined;
-  const pool = layers.find((l) => l.name === inbound(dense));
-  const features = inbound(pool);
+  const byName = new Map(config.layers.map((l) => [l.name, l]));
+  const dense = byName.get(config.output_layers[0]?.[0] ?? '');
+  const pool = dense && byName.get(inboundLayerNames(dense)[0] ?? '');
+  const features = pool && inboundLayerNames(pool)[0];
   if (
     config.output_layers.length !== 1 ||
     dense?.class_name !== 'Dense' ||
@@ -66,6 +62,41 @@ async function layersNetwork(
 }
 
 /**
+ * The convolutions up to the pooling on the fused engine, then the mean and the softmax layer as plain ops; or
+ * undefined when the graph holds a layer the fused runner does not know. The decoded weights stay the caller's.
+ */
+function fusedNetwork(
+  artifacts: LayersArtifacts,
+  decoded: tf.NamedTensorMap,
+  tail: Tail,
+  inputSize: number,
+  classes: number,
+): Network | undefined {
+  const graph = compileFusedGraph(
+    prunedConfig(artifacts.modelTopology, [tail.features], inputSize),
+    decoded,
+    [tail.features],
+  );
+  if (!graph) return undefined;
+  const kernel = decoded[`${tail.dense}/kernel`]!.clone() as tf.Tensor2D;
+  const bias = decoded[`${tail.dense}/bias`]!.clone() as tf.Tensor1D;
+  return {
+    engine: 'fused',
+    inputSize,
+    classes,
+    probabilities: (x) =>
+      tf.tidy(() => {
+        const [features] = graph.run(x);
+        return tf.softmax(tf.add(tf.matMul(tf.mean(features!, [1, 2]), kernel), bias)) as tf.Tensor2D;
+      }),
+    dispose: () => {
+      graph.dispose();
+      tf.dispose([kernel, bias]);
+    },
+  };
+}
+
+/**
  * Loads `<dir>/model.json` + weights. Prefers the fused engine (the same function in far fewer kernels: on wasm
  * separate activation kernels cost a large share of a MobileNet's time); falls back to TF.js layers when the
  * graph holds a layer the fused runner does not know, or the backend lacks a fused kernel.
@@ -80,55 +111,31 @@ export async function loadNetwork(
   const input = findFunctionalConfig(artifacts.modelTopology).layers[0];
   const inputSize = (input?.config['batch_input_shape'] as (number | null)[] | undefined)?.[1];
   if (!inputSize) throw new Error(`${dir}/model.json: the input layer names no image size.`);
+  const bias = artifacts.weightSpecs.find((s) => s.name === `${tail.dense}/bias`);
+  const hasKernel = artifacts.weightSpecs.some((s) => s.name === `${tail.dense}/kernel`);
+  if (!bias || !hasKernel) throw new Error(`${dir}: no weights for the classifier layer '${tail.dense}'.`);
+  const classes = bias.shape[0] ?? 0;
 
-  const decoded = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
-  let graph: FusedGraph | undefined;
-  let kernel: tf.Tensor2D | undefined;
-  let bias: tf.Tensor1D | undefined;
-  try {
-    const k = decoded[`${tail.dense}/kernel`];
-    const b = decoded[`${tail.dense}/bias`];
-    if (!k || !b) throw new Error(`${dir}: no weights for the classifier layer '${tail.dense}'.`);
-    if (opts.engine !== 'layers') {
-      graph = compileFusedGraph(prunedConfig(artifacts.modelTopology, [tail.features], inputSize), decoded, [
-        tail.features,
-      ]);
-      kernel = k.clone() as tf.Tensor2D;
-      bias = b.clone() as tf.Tensor1D;
-    }
-  } finally {
-    tf.dispose(decoded);
-  }
-  const classes = (artifacts.weightSpecs.find((s) => s.name === `${tail.dense}/bias`)?.shape[0] ??
-    0) as number;
-  if (graph && kernel && bias) {
-    const [g, w, b] = [graph, kernel, bias];
-    const network: Network = {
-      engine: 'fused',
-      inputSize,
-      classes,
-      probabilities: (x) =>
-        tf.tidy(() => {
-          const [features] = g.run(x);
-          return tf.softmax(tf.add(tf.matMul(tf.mean(features!, [1, 2]), w), b)) as tf.Tensor2D;
-        }),
-      dispose: () => {
-        g.dispose();
-        tf.dispose([w, b]);
-      },
-    };
-    // A backend lacking a fused kernel fails here, at load, not on the first photo.
+  if (opts.engine !== 'layers') {
+    const decoded = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
+    let fused: Network | undefined;
     try {
-      tf.dispose(tf.tidy(() => network.probabilities(tf.zeros([1, inputSize, inputSize, 3]))));
-      return network;
-    } catch (err) {
-      network.dispose();
-      log('fused engine unavailable on this backend; running TF.js layers', {
-        reason: (err as Error).message,
-      });
+      fused = fusedNetwork(artifacts, decoded, tail, inputSize, classes);
+    } finally {
+      tf.dispose(decoded);
+    }
+    if (fused) {
+      // A backend lacking a fused kernel fails here, at load, not on the first photo.
+      try {
+        tf.dispose(tf.tidy(() => fused.probabilities(tf.zeros([1, inputSize, inputSize, 3]))));
+        return fused;
+      } catch (err) {
+        fused.dispose();
+        log('fused engine unavailable on this backend; running TF.js layers', {
+          reason: (err as Error).message,
+        });
+      }
     }
   }
-  if (kernel) kernel.dispose();
-  if (bias) bias.dispose();
   return layersNetwork(artifacts, inputSize, classes);
 }

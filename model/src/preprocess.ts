@@ -16,6 +16,12 @@ export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif';
 export type DecoderName = 'sharp' | 'jimp';
 export type { View } from './metadata';
 
+/**
+ * The pixel budget a photo is decoded under unless the caller sets one (the service's MAX_PIXELS default, and what
+ * training and evaluation use): larger than any camera photo, smaller than a decompression bomb.
+ */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
 export interface DecodeOptions {
   /** The model's view (its metadata's `view`). */
   view: View;
@@ -103,21 +109,9 @@ export async function preprocessPixels(
   view: View,
 ): Promise<Uint8Array> {
   if (width === view.size && height === view.size) return rgb;
-  let pipeline = loadSharp().then((sharp) =>
-    sharp(rgb, { raw: { width, height, channels: 3 } }).resize(view.size, view.size, {
-      fit: view.crop,
-      position: 'centre',
-    }),
-  );
-  if (view.jpegQuality !== undefined) {
-    const quality = view.jpegQuality;
-    pipeline = pipeline.then(async (p) => {
-      const sharp = await loadSharp();
-      return sharp(await p.jpeg({ quality }).toBuffer());
-    });
-  }
-  const out = await (await pipeline).removeAlpha().raw({ depth: 'uchar' }).toBuffer();
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  const sharp = await loadSharp();
+  const { data } = await withView(sharp, sharp(rgb, { raw: { width, height, channels: 3 } }), view);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 type Pixels = Omit<DecodedImage, 'format' | 'decodeMs'>;
@@ -145,6 +139,7 @@ function corrupt(format: ImageFormat, cause: unknown): DecodeError {
 // sharp
 
 type SharpModule = typeof import('sharp');
+type SharpPipeline = ReturnType<SharpModule>;
 let sharpModule: Promise<SharpModule> | undefined;
 function loadSharp(): Promise<SharpModule> {
   sharpModule ??= import('sharp').then((m) => m.default);
@@ -170,23 +165,13 @@ async function decodeWithSharp(buf: Buffer, format: ImageFormat, opts: DecodeOpt
   if (rawWidth * rawHeight > opts.maxPixels) throw tooManyPixels(rawWidth, rawHeight, opts.maxPixels);
   const swapsAxes = (meta.orientation ?? 1) >= 5;
 
-  const { size, crop, jpegQuality } = opts.view;
+  const { size } = opts.view;
   try {
-    let pipeline = sharp(buf, input)
+    const decoded = sharp(buf, input)
       .rotate() // EXIF auto-orientation: phones store portraits sideways
       .flatten({ background: '#ffffff' })
-      .toColourspace('srgb') // CMYK via libvips' built-in profile, greyscale expanded to three channels
-      .resize(size, size, { fit: crop, position: 'centre' })
-      .removeAlpha();
-    if (jpegQuality !== undefined) {
-      // The 64 px look: the low-resolution photos were stored as small JPEGs, so every photo makes the same
-      // round trip, and a sharp photo cannot be told from a low-resolution one by its compression either.
-      const small = await pipeline.jpeg({ quality: jpegQuality }).toBuffer();
-      pipeline = sharp(small).removeAlpha();
-    }
-    const { data, info } = await pipeline
-      .raw({ depth: 'uchar' }) // 16-bit PNGs come out as 8-bit like everything else
-      .toBuffer({ resolveWithObject: true });
+      .toColourspace('srgb'); // CMYK via libvips' built-in profile, greyscale expanded to three channels
+    const { data, info } = await withView(sharp, decoded, opts.view);
     if (info.channels !== 3 || data.length !== size * size * 3) {
       throw new Error(`unexpected decoder output ${info.width}×${info.height}×${info.channels}`);
     }
@@ -198,6 +183,19 @@ async function decodeWithSharp(buf: Buffer, format: ImageFormat, opts: DecodeOpt
   } catch (err) {
     throw mapSharpError(err, format, opts.maxPixels);
   }
+}
+
+/**
+ * The view on a sharp pipeline: crop and resize to the square, then, for the 64 px look, the JPEG round trip (the
+ * low-resolution photos were stored as small JPEGs, so every photo makes the same trip, and a sharp photo cannot be
+ * told from a low-resolution one by its compression either); out as raw 8-bit RGB (16-bit PNGs included).
+ */
+async function withView(sharp: SharpModule, pipeline: SharpPipeline, view: View) {
+  let viewed = pipeline.resize(view.size, view.size, { fit: view.crop, position: 'centre' }).removeAlpha();
+  if (view.jpegQuality !== undefined) {
+    viewed = sharp(await viewed.jpeg({ quality: view.jpegQuality }).toBuffer()).removeAlpha();
+  }
+  return viewed.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
 }
 
 function mapSharpError(err: unknown, format: ImageFormat, maxPixels: number): DecodeError {

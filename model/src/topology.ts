@@ -4,7 +4,7 @@
  * need, and rebuilds its input size.
  */
 
-interface LayerEntry {
+export interface LayerEntry {
   class_name: string;
   name?: string;
   config: Record<string, unknown> & { name?: string; layers?: LayerEntry[] };
@@ -43,7 +43,7 @@ export function findFunctionalConfig(topology: Record<string, unknown>): Functio
 }
 
 /** Names of the layers a tensor-producing entry reads from (Keras JSON: [[[layer, node, tensor, kwargs], …], …]). */
-function inboundLayerNames(layer: LayerEntry): string[] {
+export function inboundLayerNames(layer: LayerEntry): string[] {
   const names: string[] = [];
   const walk = (v: unknown): void => {
     if (!Array.isArray(v)) return;

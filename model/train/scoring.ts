@@ -2,13 +2,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
-import { preprocessPhoto, type Classifier } from '../src';
+import { DEFAULT_MAX_PIXELS, preprocessPhoto, type Classifier } from '../src';
 import type { Label } from './labels';
 import { confusionMatrix, reportFromConfusion, type Report } from './metrics';
 import type { Sample } from './dataset';
-
-/** Larger than any photo here, smaller than a decompression bomb: the service's default MAX_PIXELS. */
-const MAX_PIXELS = 40_000_000;
 
 /**
  * A photo as the low-resolution set stores its photos: centre crop, 64×64, JPEG. Scoring a sharp photo and its own
@@ -40,7 +37,7 @@ export async function predictSamples(
         const photo = opts.look === 'lowres' ? await lowresLook(file) : file;
         const decoded = await preprocessPhoto(photo, {
           view: classifier.view,
-          maxPixels: MAX_PIXELS,
+          maxPixels: DEFAULT_MAX_PIXELS,
           decoder: 'sharp',
         });
         return decoded.rgb;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { preprocessPhoto, type View } from '../src/preprocess';
+import { DEFAULT_MAX_PIXELS, preprocessPhoto, type View } from '../src/preprocess';
 import type { Sample } from './dataset';
 import { DatasetError } from './dataset';
 
@@ -28,9 +28,6 @@ export interface CacheIndex {
   count: number;
   samples: CacheSample[];
 }
-
-/** Larger than any photo here, smaller than a decompression bomb. */
-const MAX_PIXELS = 40_000_000;
 
 function cacheKey(view: View, samples: CacheSample[], classes: number): string {
   const h = createHash('sha256').update(JSON.stringify({ view, classes, recipe: 1 }));
@@ -79,8 +76,9 @@ export async function buildTensorCache(opts: {
       part.map(async (s) => {
         try {
           const photo = await fs.readFile(s.file);
-          return (await preprocessPhoto(photo, { view: opts.view, maxPixels: MAX_PIXELS, decoder: 'sharp' }))
-            .rgb;
+          return (
+            await preprocessPhoto(photo, { view: opts.view, maxPixels: DEFAULT_MAX_PIXELS, decoder: 'sharp' })
+          ).rgb;
         } catch (err) {
           throw new DatasetError(`${s.file}: ${(err as Error).message}`);
         }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_MAX_PIXELS } from '../../model/src/preprocess';
 
 /**
  * The service's whole configuration, read from the environment once at start-up. Every other module receives
@@ -39,7 +40,7 @@ const envSchema = z.object({
   TFJS_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   IMAGE_DECODER: z.enum(['sharp', 'jimp']).default('sharp'),
   MAX_UPLOAD_BYTES: integer(1).default(10 * 1024 * 1024),
-  MAX_PIXELS: integer(1).default(40_000_000),
+  MAX_PIXELS: integer(1).default(DEFAULT_MAX_PIXELS),
   MAX_INFLIGHT_UPLOAD_BYTES: integer(1).default(64 * 1024 * 1024),
   BODY_TIMEOUT_MS: integer(100).default(30_000),
   HEADERS_TIMEOUT_MS: integer(100).default(10_000),
