@@ -12,8 +12,23 @@ import type { View } from './metadata';
  * slightly from libvips'). Both libraries are loaded lazily so a process that never uses one does not pay for it.
  */
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif';
-export type DecoderName = 'sharp' | 'jimp';
+/** The formats a photo may come in: what sniffFormat recognises and both decoders read. */
+export const IMAGE_FORMATS = {
+  jpeg: { name: 'JPEG', mediaType: 'image/jpeg' },
+  png: { name: 'PNG', mediaType: 'image/png' },
+  webp: { name: 'WebP', mediaType: 'image/webp' },
+  gif: { name: 'GIF', mediaType: 'image/gif' },
+} as const;
+export type ImageFormat = keyof typeof IMAGE_FORMATS;
+
+const inWords = (items: string[]) => `${items.slice(0, -1).join(', ')} or ${items.at(-1)!}`;
+/** The accepted formats as a person reads them in a message: "JPEG, PNG, WebP or GIF". */
+export const ACCEPTED_FORMATS = inWords(Object.values(IMAGE_FORMATS).map((f) => f.name));
+/** The same as media types: "image/jpeg, image/png, image/webp or image/gif". */
+export const ACCEPTED_MEDIA_TYPES = inWords(Object.values(IMAGE_FORMATS).map((f) => f.mediaType));
+
+export const DECODERS = ['sharp', 'jimp'] as const;
+export type DecoderName = (typeof DECODERS)[number];
 export type { View } from './metadata';
 
 /**
@@ -54,8 +69,6 @@ export class DecodeError extends Error {
   }
 }
 
-const ACCEPTED = 'JPEG, PNG, WebP or GIF';
-
 /**
  * Identifies the format from the file's first bytes. A client's Content-Type or file name is never trusted:
  * only what the bytes are decides which decoder touches them.
@@ -86,8 +99,8 @@ export async function preprocessPhoto(buf: Buffer, opts: DecodeOptions): Promise
     throw new DecodeError(
       'unsupported',
       buf.length === 0
-        ? `The upload is empty. Send a ${ACCEPTED} photo.`
-        : `This file is not a ${ACCEPTED} image (judged by its contents, not its name). Send a photo in one of those formats.`,
+        ? `The upload is empty. Send a ${ACCEPTED_FORMATS} photo.`
+        : `This file is not a ${ACCEPTED_FORMATS} image (judged by its contents, not its name). Send a photo in one of those formats.`,
     );
   }
   const decoded =

@@ -11,10 +11,11 @@ import { OverloadedError, type Engine } from './engine';
 import { toHttpError } from './http-error';
 import type { Metrics } from './metrics';
 import { createOipRouter } from './oip';
-import { Predictor, type PhotoPrediction } from './prediction';
+import { createPredictRouter, PHOTO_ROUTES } from './predict-routes';
+import { Predictor } from './prediction';
 import type { Lifecycle } from './shutdown';
 import { createUploadReceiver } from './upload';
-import { errorPage, modelInputDataUrl, resultPage, uploadPage } from './views';
+import { errorPage, uploadPage, wantsHtml } from './views';
 
 /** The routes. Everything they use is handed in, so a test or main.ts decides what runs behind them. */
 export interface AppDeps {
@@ -38,9 +39,6 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Browsers (and the no-JS form post) get HTML; curl, programs and load tests get JSON. */
-const wantsHtml = (req: Request) => req.accepts(['json', 'html']) === 'html';
-
 function routeLabel(req: Request): string {
   const route = req.route as { path?: string } | undefined;
   if (route?.path) return `${req.baseUrl}${route.path}`;
@@ -49,35 +47,9 @@ function routeLabel(req: Request): string {
   return 'unmatched';
 }
 
-export function createApp(deps: AppDeps): express.Express {
-  const { engine, metrics, lifecycle } = deps;
-  const predictor = new Predictor(engine, {
-    maxPixels: deps.config.maxPixels,
-    decoder: deps.config.imageDecoder,
-  });
-  const uploads = createUploadReceiver(deps.config.maxUploadBytes);
-  const isReady = () => engine.ready && !lifecycle.draining;
-  const { maxUploadBytes } = deps.config;
-  const bodies = new BodyGuard({
-    limitFor: (path) =>
-      path.startsWith('/v2/') ? oipBodyLimit(maxUploadBytes) : predictBodyLimit(maxUploadBytes),
-    tooLargeMessage: (path, limit) =>
-      path.startsWith('/v2/')
-        ? `The request body is larger than ${(limit / (1024 * 1024)).toFixed(1)} MB: send fewer or smaller photos.`
-        : `The photo is larger than ${(maxUploadBytes / (1024 * 1024)).toFixed(1)} MB: send a smaller or more compressed one.`,
-    budgetBytes: deps.config.maxInflightUploadBytes,
-    bodyTimeoutMs: deps.config.bodyTimeoutMs,
-    onRefused: (reason) => {
-      if (reason === 'upload_budget') metrics.rejections.inc({ reason });
-    },
-  });
-  lifecycle.onDrain(() => bodies.startDrain());
-
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-
-  app.use((req, res, next) => {
+/** Every request's duration, by route template (never the raw path). */
+function timeRequests(metrics: Metrics): express.RequestHandler {
+  return (req, res, next) => {
     const started = performance.now();
     res.on('finish', () => {
       metrics.httpRequestDuration.observe(
@@ -86,14 +58,18 @@ export function createApp(deps: AppDeps): express.Express {
       );
     });
     next();
-  });
-  // Under overload most prediction requests are shed. Answering those here, before their body is read,
-  // logged or given security headers, keeps each one cheap, so the event loop stays free for the probes.
-  // admit() still decides for the requests that pass.
-  app.use((req, res, next) => {
-    const predicts =
-      (req.method === 'POST' && req.path === '/predict') || (req.method === 'GET' && req.path === '/test');
-    if (!predicts || lifecycle.draining) {
+  };
+}
+
+/**
+ * Under overload most prediction requests are shed. Answering those here, before their body is read, logged or
+ * given security headers, keeps each one cheap, so the event loop stays free for the probes. admit() still
+ * decides for the requests that pass.
+ */
+function shedWhenOverloaded(engine: Engine, lifecycle: Lifecycle): express.RequestHandler {
+  return (req, res, next) => {
+    const photoRoute = PHOTO_ROUTES.some((r) => r.method === req.method && r.path === req.path);
+    if (!photoRoute || lifecycle.draining) {
       next();
       return;
     }
@@ -111,60 +87,84 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     next();
-  });
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      // Enough to follow a request; headers (cookies, auth) stay out of the log.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url,
-          remoteAddress: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-        // pino-http makes up an Error for every 5xx; its stack points into pino-http, never at a cause.
-        err: (err: Error) =>
-          err.message.startsWith('failed with status code')
-            ? { message: err.message }
-            : stdSerializers.err(err),
-      },
-      // Probes and scrapes arrive every few seconds; logging each would drown the requests that matter.
-      autoLogging: { ignore: (req) => ['/healthz', '/readyz'].includes(req.url ?? '') },
-      // A 503 is the service shedding load or draining as designed: worth a warning, not an error (and under
-      // overload, one error with a stack per shed request would itself be load).
-      customLogLevel: (_req, res, err) =>
-        err || (res.statusCode >= 500 && res.statusCode !== 503)
-          ? 'error'
-          : res.statusCode >= 400
-            ? 'warn'
-            : 'info',
-    }),
-  );
-  // The service is often reached over plain HTTP (a load balancer's IP): upgrade-insecure-requests would make
-  // browsers fetch the stylesheet, script and form target over https and fail.
-  // The upload page previews the chosen photo from a blob: URL; the result page shows it as a data: URL.
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        directives: { upgradeInsecureRequests: null, imgSrc: ["'self'", 'data:', 'blob:'] },
-      },
-    }),
-  );
-  app.use(lifecycle.middleware);
-  app.use(bodies.middleware);
+  };
+}
 
-  app.get('/healthz', (_req, res) => {
+/** One log line per request, with its id (the client's X-Request-Id when it is sane, else a new one). */
+function logRequests(logger: Logger): express.RequestHandler {
+  return pinoHttp({
+    logger,
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    // Enough to follow a request; headers (cookies, auth) stay out of the log.
+    serializers: {
+      req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+        id: req.id,
+        method: req.method,
+        url: req.url,
+        remoteAddress: req.remoteAddress,
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      // pino-http makes up an Error for every 5xx; its stack points into pino-http, never at a cause.
+      err: (err: Error) =>
+        err.message.startsWith('failed with status code')
+          ? { message: err.message }
+          : stdSerializers.err(err),
+    },
+    // Probes and scrapes arrive every few seconds; logging each would drown the requests that matter.
+    autoLogging: { ignore: (req) => ['/healthz', '/readyz'].includes(req.url ?? '') },
+    // A 503 is the service shedding load or draining as designed: worth a warning, not an error (and under
+    // overload, one error with a stack per shed request would itself be load).
+    customLogLevel: (_req, res, err) =>
+      err || (res.statusCode >= 500 && res.statusCode !== 503)
+        ? 'error'
+        : res.statusCode >= 400
+          ? 'warn'
+          : 'info',
+  });
+}
+
+/**
+ * The service is often reached over plain HTTP (a load balancer's IP): upgrade-insecure-requests would make
+ * browsers fetch the stylesheet, script and form target over https and fail. The upload page previews the chosen
+ * photo from a blob: URL; the result page shows it as a data: URL.
+ */
+const securityHeaders = () =>
+  helmet({
+    contentSecurityPolicy: {
+      directives: { upgradeInsecureRequests: null, imgSrc: ["'self'", 'data:', 'blob:'] },
+    },
+  });
+
+/** Budgets for bodies before a route reads one (body-guard.ts), per protocol. */
+function guardBodies(config: AppDeps['config'], metrics: Metrics): BodyGuard {
+  const { maxUploadBytes } = config;
+  const isOip = (path: string) => path.startsWith('/v2/');
+  return new BodyGuard({
+    limitFor: (path) => (isOip(path) ? oipBodyLimit(maxUploadBytes) : predictBodyLimit(maxUploadBytes)),
+    tooLargeMessage: (path, limit) =>
+      isOip(path)
+        ? `The request body is larger than ${(limit / (1024 * 1024)).toFixed(1)} MB: send fewer or smaller photos.`
+        : `The photo is larger than ${(maxUploadBytes / (1024 * 1024)).toFixed(1)} MB: send a smaller or more compressed one.`,
+    budgetBytes: config.maxInflightUploadBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    onRefused: (reason) => {
+      if (reason === 'upload_budget') metrics.rejections.inc({ reason });
+    },
+  });
+}
+
+/** The probes on the public port (the pods probe the internal port; these serve people and load balancers). */
+function healthRoutes(engine: Engine, lifecycle: Lifecycle, isReady: () => boolean): express.Router {
+  const router = express.Router();
+  router.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
   });
-  app.get('/readyz', (_req, res) => {
+  router.get('/readyz', (_req, res) => {
     const ready = isReady();
     res.status(ready ? 200 : 503).json({
       ready,
@@ -172,65 +172,78 @@ export function createApp(deps: AppDeps): express.Express {
       draining: lifecycle.draining,
     });
   });
+  return router;
+}
 
+function notFound(req: Request, res: Response): void {
+  const message = `Nothing at ${req.method} ${req.path}: upload a photo at / or POST it to /predict.`;
+  if (wantsHtml(req)) res.status(404).type('html').send(errorPage(404, message));
+  else res.status(404).json({ error: message, code: 'not_found' });
+}
+
+function answerError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
+  const http = toHttpError(err);
+  // Client errors are already logged by pino-http with the request; only our failures need the stack.
+  if (http.status >= 500 && http.code === 'internal') req.log.error({ err }, 'request failed');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.status(http.status).set(http.headers);
+  if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
+  else res.json({ error: http.message, code: http.code, requestId: req.id });
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { engine, metrics, lifecycle, config } = deps;
+  const isReady = () => engine.ready && !lifecycle.draining;
+  const predictor = new Predictor(
+    engine,
+    { maxPixels: config.maxPixels, decoder: config.imageDecoder },
+    { predicted: (label) => metrics.predictions.inc({ label }) },
+  );
+  const bodies = guardBodies(config, metrics);
+  lifecycle.onDrain(() => bodies.startDrain());
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use(timeRequests(metrics));
+  app.use(shedWhenOverloaded(engine, lifecycle));
+  app.use(logRequests(deps.logger));
+  app.use(securityHeaders());
+  app.use(lifecycle.middleware);
+  app.use(bodies.middleware);
+
+  app.use(healthRoutes(engine, lifecycle, isReady));
   app.use('/static', express.static(path.join(deps.assetsDir, 'static'), { maxAge: '1h', index: false }));
   app.get('/', (_req, res) => {
-    const labels = engine.model?.labels.map((l) => l.name) ?? [];
-    res
-      .type('html')
-      .send(uploadPage({ classes: labels, maxUploadBytes: deps.config.maxUploadBytes, ready: isReady() }));
+    const classes = engine.model?.labels.map((l) => l.name) ?? [];
+    res.type('html').send(uploadPage({ classes, maxUploadBytes: config.maxUploadBytes, ready: isReady() }));
   });
-
-  const answer = async (req: Request, res: Response, result: PhotoPrediction) => {
-    metrics.predictions.inc({ label: result.prediction.label });
-    if (wantsHtml(req)) {
-      const photoUrl = await modelInputDataUrl(result.modelInput.rgb, result.modelInput.size);
-      res.type('html').send(resultPage({ prediction: result.prediction, photoUrl, image: result.image }));
-    } else {
-      res.json(result.prediction);
-    }
-  };
-
-  app.post('/predict', async (req, res) => {
-    const started = performance.now();
-    const upload = await uploads.receive(req, res);
-    await answer(req, res, await predictor.predictPhoto(upload.buffer, started));
-  });
-  app.get('/test', async (req, res) => {
-    await answer(req, res, await predictor.predictPhoto(deps.testPhoto));
-  });
-
+  app.use(
+    createPredictRouter({
+      predictor,
+      uploads: createUploadReceiver(config.maxUploadBytes),
+      testPhoto: deps.testPhoto,
+    }),
+  );
   app.use(
     '/v2',
     createOipRouter({
+      predictor,
       engine,
       isReady,
-      maxUploadBytes: deps.config.maxUploadBytes,
-      maxPixels: deps.config.maxPixels,
-      decoder: deps.config.imageDecoder,
-      maxImages: deps.config.oipMaxImages,
-      onPrediction: (label) => metrics.predictions.inc({ label }),
+      budget: {
+        maxUploadBytes: config.maxUploadBytes,
+        maxPixels: config.maxPixels,
+        maxImages: config.oipMaxImages,
+      },
     }),
   );
 
-  app.use((req: Request, res: Response) => {
-    const message = `Nothing at ${req.method} ${req.path}: upload a photo at / or POST it to /predict.`;
-    if (wantsHtml(req)) res.status(404).type('html').send(errorPage(404, message));
-    else res.status(404).json({ error: message, code: 'not_found' });
-  });
-
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const http = toHttpError(err);
-    // Client errors are already logged by pino-http with the request; only our failures need the stack.
-    if (http.status >= 500 && http.code === 'internal') req.log.error({ err }, 'request failed');
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    res.status(http.status).set(http.headers);
-    if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
-    else res.json({ error: http.message, code: http.code, requestId: req.id });
-  });
-
+  app.use(notFound);
+  app.use(answerError);
   return app;
 }

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { DecodeError } from '../../model/src/preprocess';
 import type {
   DecodedInWorker,
+  Decoding,
   FromWorker,
   ImageOutcome,
   JobImage,
@@ -243,11 +244,7 @@ export class Engine {
    * Classifies an encoded photo that the worker decodes itself: for a decoder that would block the event loop
    * (jimp is pure JavaScript). A photo the decoder refuses rejects with its DecodeError.
    */
-  classifyPhoto(
-    photo: Uint8Array,
-    decode: { maxPixels: number; decoder: 'sharp' | 'jimp' },
-    admission?: Admission,
-  ): Promise<ClassifyResult> {
+  classifyPhoto(photo: Uint8Array, decode: Decoding, admission?: Admission): Promise<ClassifyResult> {
     try {
       (admission ?? this.admit(1)).release();
     } catch (err) {

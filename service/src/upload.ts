@@ -1,7 +1,8 @@
 import express, { type Request, type Response } from 'express';
 import multer from 'multer';
-import { sniffFormat, type ImageFormat } from '../../model/src/preprocess';
+import { ACCEPTED_MEDIA_TYPES } from '../../model/src/preprocess';
 import { HttpError } from './http-error';
+import { checkPhotoFormat } from './photo-format';
 
 /**
  * Receiving one photo: a multipart form with the field `file`, or the raw photo as the body (Content-Type
@@ -9,48 +10,12 @@ import { HttpError } from './http-error';
  * their signature, not by the name or the declared type.
  */
 
-export interface Upload {
-  buffer: Buffer;
-  format: ImageFormat;
-  filename?: string;
-}
-
-const ACCEPTED = 'JPEG, PNG, WebP or GIF';
-
-/** Known formats the service does not take, with the advice a person needs. */
-function unsupportedFormat(buf: Buffer): string | undefined {
-  const ascii = (from: number, to: number) => buf.subarray(from, to).toString('latin1');
-  if (ascii(4, 8) === 'ftyp') {
-    const brand = ascii(8, 12);
-    if (/^(heic|heix|hevc|mif1|msf1)$/.test(brand)) {
-      return `HEIC/HEIF photos are not supported: send ${ACCEPTED} (an iPhone saves JPEG with Settings > Camera > Formats > Most Compatible).`;
-    }
-    if (/^avi[fs]$/.test(brand)) return `AVIF images are not supported: send ${ACCEPTED}.`;
-  }
-  if (ascii(0, 2) === 'BM') return `BMP images are not supported: send ${ACCEPTED}.`;
-  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*')
-    return `TIFF images are not supported: send ${ACCEPTED}.`;
-  if (ascii(0, 4) === '%PDF') return `PDF documents are not supported: send a photo as ${ACCEPTED}.`;
-  if (/^\s*(<\?xml|<svg)/i.test(ascii(0, 64))) return `SVG images are not supported: send ${ACCEPTED}.`;
-  return undefined;
-}
-
-/** The image format by its leading bytes; throws 415 for anything the decoder does not take. */
-export function sniffImageFormat(buf: Buffer): ImageFormat {
-  const format = sniffFormat(buf);
-  if (format) return format;
-  const known = unsupportedFormat(buf);
-  throw new HttpError(
-    415,
-    'unsupported_type',
-    known ?? `This file is not an image the service reads: send ${ACCEPTED}.`,
-  );
-}
-
-function checkedUpload(buffer: Buffer, filename?: string): Upload {
+/** The photo, once it is known to be non-empty and in a format the decoders read. */
+function checkedPhoto(buffer: Buffer): Buffer {
   if (buffer.length === 0)
     throw new HttpError(400, 'empty_file', 'The photo is empty (0 bytes): choose another file.');
-  return { buffer, format: sniffImageFormat(buffer), filename };
+  checkPhotoFormat(buffer);
+  return buffer;
 }
 
 function tooLarge(maxBytes: number): HttpError {
@@ -92,7 +57,7 @@ function multerToHttp(err: unknown, maxBytes: number): HttpError {
 
 export interface UploadReceiver {
   /** Reads the request's photo; throws HttpError (400/413/415) with a message a person can act on. */
-  receive(req: Request, res: Response): Promise<Upload>;
+  receive(req: Request, res: Response): Promise<Buffer>;
 }
 
 export function createUploadReceiver(maxBytes: number): UploadReceiver {
@@ -126,7 +91,7 @@ export function createUploadReceiver(maxBytes: number): UploadReceiver {
             `Send the photo in the form field 'file' (got '${file.fieldname}').`,
           );
         }
-        return checkedUpload(file.buffer, file.originalname);
+        return checkedPhoto(file.buffer);
       }
       if (type.startsWith('image/') || type.startsWith('application/octet-stream')) {
         await run(raw, req, res).catch((err: { type?: string; message: string }) => {
@@ -137,7 +102,7 @@ export function createUploadReceiver(maxBytes: number): UploadReceiver {
         if (!Buffer.isBuffer(body) || body.length === 0) {
           throw new HttpError(400, 'empty_body', 'The request body is empty: send the photo as the body.');
         }
-        return checkedUpload(body);
+        return checkedPhoto(body);
       }
       const length = Number(req.headers['content-length'] ?? 0);
       if (!type && !length && !req.headers['transfer-encoding']) {
@@ -150,7 +115,7 @@ export function createUploadReceiver(maxBytes: number): UploadReceiver {
       throw new HttpError(
         415,
         'unsupported_media_type',
-        `Content-Type '${type || '(none)'}' is not accepted: send multipart/form-data with the field 'file', or the photo itself as image/jpeg, image/png, image/webp or image/gif.`,
+        `Content-Type '${type || '(none)'}' is not accepted: send multipart/form-data with the field 'file', or the photo itself as ${ACCEPTED_MEDIA_TYPES}.`,
       );
     },
   };

@@ -1,10 +1,19 @@
+import type { Request } from 'express';
 import sharp from 'sharp';
-import type { Prediction } from './prediction';
+import { IMAGE_FORMATS, type ImageFormat } from '../../model/src/preprocess';
+import type { Prediction } from './predict-routes';
 
 /**
  * The HTML pages: the upload form (a plain form POST, so it works without JavaScript; /static/upload.js adds
  * a preview and drag-and-drop), the result page and the error page. Every value is escaped.
  */
+
+/** Browsers (and the no-JS form post) get these pages; curl, programs and load tests get JSON. */
+export const wantsHtml = (req: Request) => req.accepts(['json', 'html']) === 'html';
+
+const ACCEPT_ATTRIBUTE = Object.values(IMAGE_FORMATS)
+  .map((f) => f.mediaType)
+  .join(',');
 
 const escapeHtml = (s: string) =>
   s.replace(
@@ -53,7 +62,7 @@ ${m.ready ? '' : '<p class="notice">The model is still loading: a photo sent now
   <label id="drop" class="drop" for="file">
     <span class="hint">Choose a photo or drop it here (JPEG, PNG, WebP or GIF, up to ${mb} MB)</span>
     <img id="preview" alt="" hidden>
-    <input id="file" type="file" name="file" accept="image/jpeg,image/png,image/webp,image/gif" required>
+    <input id="file" type="file" name="file" accept="${ACCEPT_ATTRIBUTE}" required>
   </label>
   <button type="submit">Classify</button>
 </form>
@@ -66,7 +75,8 @@ export interface ResultPageModel {
   prediction: Prediction;
   /** the photo as the model saw it, as a data: URL */
   photoUrl: string;
-  image: { width: number; height: number; format: string };
+  /** the photo as it arrived */
+  photo: { width: number; height: number; format: ImageFormat };
 }
 
 export function resultPage(m: ResultPageModel): string {
@@ -83,7 +93,7 @@ export function resultPage(m: ResultPageModel): string {
 <p class="confidence">confidence <strong id="confidence">${percent(p.confidence)}</strong></p>
 <figure>
   <img id="photo" src="${m.photoUrl}" alt="the photo as the model saw it">
-  <figcaption>your ${escapeHtml(m.image.format.toUpperCase())} photo (${m.image.width} × ${m.image.height} px) as the model saw it</figcaption>
+  <figcaption>your ${escapeHtml(m.photo.format.toUpperCase())} photo (${m.photo.width} × ${m.photo.height} px) as the model saw it</figcaption>
 </figure>
 <h2>Top 3</h2>
 <table id="top">

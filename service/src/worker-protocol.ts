@@ -4,7 +4,7 @@
  */
 
 import type { ModelInfo } from '../../model/src/classifier';
-import type { DecodeErrorCode, DecoderName, View } from '../../model/src/preprocess';
+import type { DecodeErrorCode, DecoderName, ImageFormat, View } from '../../model/src/preprocess';
 
 /** What a worker needs to load the model: handed over as workerData. */
 export interface WorkerInit {
@@ -23,19 +23,24 @@ export interface ModelDescription {
   backend: string;
 }
 
+/** How photos are decoded: with which library, under which pixel budget. */
+export interface Decoding {
+  maxPixels: number;
+  decoder: DecoderName;
+}
+
 /**
  * One image of a job: RGB bytes at the model's input size, or an encoded photo for the worker to decode. The
  * pure-JavaScript decoder (jimp) runs in the worker so that it never blocks the main thread's event loop;
  * sharp decodes on libuv's thread pool and hands the engine RGB.
  */
-export type JobImage =
-  { rgb: Uint8Array } | { photo: Uint8Array; decode: { maxPixels: number; decoder: DecoderName } };
+export type JobImage = { rgb: Uint8Array } | { photo: Uint8Array; decode: Decoding };
 
 export interface DecodedInWorker {
   rgb: Uint8Array;
   width: number;
   height: number;
-  format: string;
+  format: ImageFormat;
   decodeMs: number;
 }
 
