@@ -2,7 +2,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
-export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/** The TF.js backends a process may ask for; 'auto' takes the native binding when it is installed, else wasm. */
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
 
 /** Whether the native binding is installed; it is optional and absent on many machines. */
 function tryLoadTfjsNode(): boolean {

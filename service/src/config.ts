@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_MAX_PIXELS } from '../../model/src/preprocess';
+import { BACKENDS, type BackendName } from '../../model/src/backend';
+import { DECODERS, DEFAULT_MAX_PIXELS, type DecoderName } from '../../model/src/preprocess';
 
 /**
  * The service's whole configuration, read from the environment once at start-up. Every other module receives
@@ -31,14 +32,16 @@ const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 const envSchema = z.object({
   PORT: integer(0, 65535).default(3000),
   METRICS_PORT: integer(0, 65535).default(9464),
   LIVENESS_STALL_MS: integer(500).default(10_000),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   WORKERS: integer(1, 256).optional(),
-  TFJS_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-  IMAGE_DECODER: z.enum(['sharp', 'jimp']).default('sharp'),
+  TFJS_BACKEND: z.enum(BACKENDS).default('auto'),
+  IMAGE_DECODER: z.enum(DECODERS).default('sharp'),
   MAX_UPLOAD_BYTES: integer(1).default(10 * 1024 * 1024),
   MAX_PIXELS: integer(1).default(DEFAULT_MAX_PIXELS),
   MAX_INFLIGHT_UPLOAD_BYTES: integer(1).default(64 * 1024 * 1024),
@@ -51,7 +54,7 @@ const envSchema = z.object({
   BATCH_MAX_SIZE: integer(1, 256).default(1),
   BATCH_MAX_WAIT_MS: integer(0, 10_000).default(0),
   SHUTDOWN_TIMEOUT_MS: integer(100).default(20_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   MODEL_DIR: z.string().trim().min(1).optional(),
 });
 
@@ -63,8 +66,8 @@ export interface Config {
   livenessStallMs: number;
   host: string;
   workers: number;
-  tfjsBackend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-  imageDecoder: 'sharp' | 'jimp';
+  tfjsBackend: BackendName;
+  imageDecoder: DecoderName;
   maxUploadBytes: number;
   maxPixels: number;
   /** upload bytes being received or held, summed over every request in progress */
@@ -82,7 +85,7 @@ export interface Config {
   batchMaxSize: number;
   batchMaxWaitMs: number;
   shutdownTimeoutMs: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logLevel: (typeof LOG_LEVELS)[number];
   /** undefined = the model the model package ships (model/shipped) */
   modelDir?: string;
 }
@@ -120,39 +123,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
-  const e = parsed.data;
+  const vars = parsed.data;
   const problems: string[] = [];
-  if (e.METRICS_PORT === e.PORT && e.PORT !== 0) {
-    problems.push(`METRICS_PORT=${e.METRICS_PORT}: must differ from PORT, which the public Service exposes`);
-  }
-  const largestBody = Math.max(predictBodyLimit(e.MAX_UPLOAD_BYTES), oipBodyLimit(e.MAX_UPLOAD_BYTES));
-  if (e.MAX_INFLIGHT_UPLOAD_BYTES < largestBody) {
+  if (vars.METRICS_PORT === vars.PORT && vars.PORT !== 0) {
     problems.push(
-      `MAX_INFLIGHT_UPLOAD_BYTES=${e.MAX_INFLIGHT_UPLOAD_BYTES}: must be at least ${largestBody}, the largest body one request may send with MAX_UPLOAD_BYTES=${e.MAX_UPLOAD_BYTES}`,
+      `METRICS_PORT=${vars.METRICS_PORT}: must differ from PORT, which the public Service exposes`,
+    );
+  }
+  const largestBody = Math.max(predictBodyLimit(vars.MAX_UPLOAD_BYTES), oipBodyLimit(vars.MAX_UPLOAD_BYTES));
+  if (vars.MAX_INFLIGHT_UPLOAD_BYTES < largestBody) {
+    problems.push(
+      `MAX_INFLIGHT_UPLOAD_BYTES=${vars.MAX_INFLIGHT_UPLOAD_BYTES}: must be at least ${largestBody}, the largest body one request may send with MAX_UPLOAD_BYTES=${vars.MAX_UPLOAD_BYTES}`,
     );
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   return {
-    port: e.PORT,
-    metricsPort: e.METRICS_PORT,
-    livenessStallMs: e.LIVENESS_STALL_MS,
-    host: e.HOST,
-    workers: e.WORKERS ?? usableCpus(),
-    tfjsBackend: e.TFJS_BACKEND,
-    imageDecoder: e.IMAGE_DECODER,
-    maxUploadBytes: e.MAX_UPLOAD_BYTES,
-    maxPixels: e.MAX_PIXELS,
-    maxInflightUploadBytes: e.MAX_INFLIGHT_UPLOAD_BYTES,
-    bodyTimeoutMs: e.BODY_TIMEOUT_MS,
-    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
-    oipMaxImages: e.OIP_MAX_IMAGES,
-    sharpCacheMb: e.SHARP_CACHE_MB,
-    sharpConcurrency: e.SHARP_CONCURRENCY,
-    queueMaxWaitMs: e.QUEUE_MAX_WAIT_MS,
-    batchMaxSize: e.BATCH_MAX_SIZE,
-    batchMaxWaitMs: e.BATCH_MAX_WAIT_MS,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    logLevel: e.LOG_LEVEL,
-    modelDir: e.MODEL_DIR,
+    port: vars.PORT,
+    metricsPort: vars.METRICS_PORT,
+    livenessStallMs: vars.LIVENESS_STALL_MS,
+    host: vars.HOST,
+    workers: vars.WORKERS ?? usableCpus(),
+    tfjsBackend: vars.TFJS_BACKEND,
+    imageDecoder: vars.IMAGE_DECODER,
+    maxUploadBytes: vars.MAX_UPLOAD_BYTES,
+    maxPixels: vars.MAX_PIXELS,
+    maxInflightUploadBytes: vars.MAX_INFLIGHT_UPLOAD_BYTES,
+    bodyTimeoutMs: vars.BODY_TIMEOUT_MS,
+    headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
+    oipMaxImages: vars.OIP_MAX_IMAGES,
+    sharpCacheMb: vars.SHARP_CACHE_MB,
+    sharpConcurrency: vars.SHARP_CONCURRENCY,
+    queueMaxWaitMs: vars.QUEUE_MAX_WAIT_MS,
+    batchMaxSize: vars.BATCH_MAX_SIZE,
+    batchMaxWaitMs: vars.BATCH_MAX_WAIT_MS,
+    shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
+    logLevel: vars.LOG_LEVEL,
+    modelDir: vars.MODEL_DIR,
   };
 }

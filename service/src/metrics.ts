@@ -16,8 +16,6 @@ export interface Metrics {
   workerTensors: client.Gauge<'worker'>;
 }
 
-export type RejectionReason = 'queue_full' | 'draining' | 'upload_budget';
-
 export function createMetrics(): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });

@@ -3,12 +3,13 @@
  * types so a change to one side that the other does not follow fails to compile.
  */
 
+import type { BackendName } from '../../model/src/backend';
 import type { ModelInfo } from '../../model/src/classifier';
 import type { DecodeErrorCode, DecoderName, ImageFormat, View } from '../../model/src/preprocess';
 
 /** What a worker needs to load the model: handed over as workerData. */
 export interface WorkerInit {
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  backend: BackendName;
   modelDir?: string;
   /** batch sizes to run once before reporting ready, so the first real request does not pay for compilation */
   warmupBatchSizes: number[];

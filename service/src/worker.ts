@@ -3,7 +3,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, loadClassifier, type Classifier } from '../../model/src/index';
 import { DecodeError, preprocessPhoto } from '../../model/src/preprocess';
-import type { DecodedInWorker, FromWorker, ImageOutcome, ToWorker, WorkerInit } from './worker-protocol';
+import type {
+  DecodedInWorker,
+  FromWorker,
+  ImageOutcome,
+  JobImage,
+  ToWorker,
+  WorkerInit,
+} from './worker-protocol';
 
 /**
  * One inference worker thread: loads the classifier once, warms it up, then classifies the batches the engine
@@ -56,63 +63,61 @@ async function main(): Promise<void> {
   });
 
   port!.on('message', (message: ToWorker) => {
-    void (async () => {
-      const started = performance.now();
-      try {
-        const { view } = classifier;
-        const prepared = await Promise.all(
-          message.images.map(async (image): Promise<DecodedInWorker | ImageOutcome | { rgb: Uint8Array }> => {
-            if ('rgb' in image) return { rgb: image.rgb };
-            try {
-              const photo = Buffer.from(image.photo.buffer, image.photo.byteOffset, image.photo.byteLength);
-              return await preprocessPhoto(photo, { view, ...image.decode });
-            } catch (err) {
-              if (err instanceof DecodeError) return { error: { code: err.code, message: err.message } };
-              throw err;
-            }
-          }),
-        );
-        const decodedAt = performance.now();
-        const runnable = prepared.filter((p): p is { rgb: Uint8Array } => 'rgb' in p);
-        // Own copies: the classifier's arrays may be views sharing one buffer, which cannot be transferred twice.
-        const probabilities = (await classifier.classify(runnable.map((p) => p.rgb))).map((p) =>
-          Float32Array.from(p),
-        );
-        const finished = performance.now();
-        let next = 0;
-        const outcomes: ImageOutcome[] = prepared.map((p, i) => {
-          if ('error' in p) return p;
-          const result = probabilities[next++]!;
-          const wasEncoded = 'photo' in message.images[i]!;
-          if (!wasEncoded) return { probabilities: result };
-          // A copy with its own buffer, so it can be transferred whatever memory the decoder returned.
-          const decoded = p as DecodedInWorker;
-          return { probabilities: result, decoded: { ...decoded, rgb: new Uint8Array(decoded.rgb) } };
-        });
-        const transfer = outcomes.flatMap((o) =>
-          'probabilities' in o
-            ? [
-                o.probabilities.buffer as ArrayBuffer,
-                ...(o.decoded ? [o.decoded.rgb.buffer as ArrayBuffer] : []),
-              ]
-            : [],
-        );
-        send(
-          {
-            type: 'result',
-            jobId: message.jobId,
-            outcomes,
-            inferenceMs: finished - decodedAt,
-            busyMs: finished - started,
-            numTensors: tf.memory().numTensors,
-          },
-          [...new Set(transfer)],
-        );
-      } catch (err) {
-        send({ type: 'failed', jobId: message.jobId, message: (err as Error).message });
-      }
-    })();
+    runJob(classifier, message).catch((err: unknown) => {
+      send({ type: 'failed', jobId: message.jobId, message: (err as Error).message });
+    });
   });
+}
+
+type Decoded = { rgb: Uint8Array; decoded?: DecodedInWorker };
+type Prepared = Decoded | Extract<ImageOutcome, { error: unknown }>;
+
+/** One image of a job at the model's input: RGB as it came, or an encoded photo decoded here. */
+async function prepare(image: JobImage, view: Classifier['view']): Promise<Prepared> {
+  if ('rgb' in image) return { rgb: image.rgb };
+  try {
+    const photo = Buffer.from(image.photo.buffer, image.photo.byteOffset, image.photo.byteLength);
+    const decoded = await preprocessPhoto(photo, { view, ...image.decode });
+    // A copy with its own buffer, so it can be transferred whatever memory the decoder returned.
+    return { rgb: decoded.rgb, decoded: { ...decoded, rgb: new Uint8Array(decoded.rgb) } };
+  } catch (err) {
+    if (err instanceof DecodeError) return { error: { code: err.code, message: err.message } };
+    throw err;
+  }
+}
+
+async function runJob(classifier: Classifier, message: ToWorker): Promise<void> {
+  const started = performance.now();
+  const prepared = await Promise.all(message.images.map((image) => prepare(image, classifier.view)));
+  const decodedAt = performance.now();
+  const runnable = prepared.filter((p): p is Decoded => 'rgb' in p);
+  // Own copies: the classifier's arrays may be views sharing one buffer, which cannot be transferred twice.
+  const probabilities = (await classifier.classify(runnable.map((p) => p.rgb))).map((p) =>
+    Float32Array.from(p),
+  );
+  const finished = performance.now();
+  let next = 0;
+  const outcomes: ImageOutcome[] = prepared.map((p) =>
+    'error' in p
+      ? p
+      : { probabilities: probabilities[next++]!, ...(p.decoded ? { decoded: p.decoded } : {}) },
+  );
+  const transfer = outcomes.flatMap((outcome) =>
+    'probabilities' in outcome
+      ? [outcome.probabilities.buffer, ...(outcome.decoded ? [outcome.decoded.rgb.buffer] : [])]
+      : [],
+  ) as ArrayBuffer[];
+  send(
+    {
+      type: 'result',
+      jobId: message.jobId,
+      outcomes,
+      inferenceMs: finished - decodedAt,
+      busyMs: finished - started,
+      numTensors: tf.memory().numTensors,
+    },
+    [...new Set(transfer)],
+  );
 }
 
 // A failure to load ends the thread with that error: the engine's 'error' event reports it as the reason.
