@@ -205,6 +205,45 @@ describe('service over HTTP', () => {
     }
   });
 
+  it('gives a photo the same probabilities through /predict and /v2, and counts both as predictions', async () => {
+    const predictionsTotal = async () => {
+      const text = await (await fetch(`${server.metricsUrl}/metrics`)).text();
+      return [...text.matchAll(/^predictions_total\{label="[^"]+"\} (\d+)$/gm)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    };
+    const photo = bundledTestPhoto();
+    const before = await predictionsTotal();
+    const viaPredict = (await (
+      await fetch(`${server.url}/predict`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'image/jpeg' },
+        body: bytes(photo),
+      })
+    ).json()) as PredictionBody;
+    const res = await fetch(`${server.url}/v2/models/${modelName}/infer`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [
+          { name: 'image', shape: [3], datatype: 'BYTES', data: Array(3).fill(photo.toString('base64')) },
+        ],
+        outputs: [{ name: 'probabilities' }],
+      }),
+    });
+    assert.equal(res.status, 200);
+    const [probs] = (
+      (await res.json()) as { outputs: { parameters: { labels: string[] }; data: number[] }[] }
+    ).outputs;
+    for (const { label, confidence } of viaPredict.top) {
+      const index = probs!.parameters.labels.indexOf(label);
+      for (const k of [0, 1, 2])
+        assert.equal(Math.round(probs!.data[k * 11 + index]! * 1e4) / 1e4, confidence);
+    }
+    assert.equal((await predictionsTotal()) - before, 1 + 3);
+  });
+
   it('exposes the documented metrics', async () => {
     const res = await fetch(`${server.metricsUrl}/metrics`);
     assert.equal(res.status, 200);
