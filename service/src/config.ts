@@ -35,28 +35,97 @@ const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const envSchema = z.object({
-  PORT: integer(0, 65535).default(3000),
-  METRICS_PORT: integer(0, 65535).default(9464),
-  LIVENESS_STALL_MS: integer(500).default(10_000),
-  HOST: z.string().trim().min(1).default('0.0.0.0'),
-  WORKERS: integer(1, 256).optional(),
-  TFJS_BACKEND: z.enum(BACKENDS).default('auto'),
-  IMAGE_DECODER: z.enum(DECODERS).default('sharp'),
-  MAX_UPLOAD_BYTES: integer(1).default(10 * 1024 * 1024),
-  MAX_PIXELS: integer(1).default(DEFAULT_MAX_PIXELS),
-  MAX_INFLIGHT_UPLOAD_BYTES: integer(1).default(64 * 1024 * 1024),
-  BODY_TIMEOUT_MS: integer(100).default(30_000),
-  HEADERS_TIMEOUT_MS: integer(100).default(10_000),
-  OIP_MAX_IMAGES: integer(1, 1024).default(8),
-  SHARP_CACHE_MB: integer(0, 4096).default(0),
-  SHARP_CONCURRENCY: integer(0, 256).default(1),
-  QUEUE_MAX_WAIT_MS: integer(1).default(2000),
-  BATCH_MAX_SIZE: integer(1, 256).default(1),
-  BATCH_MAX_WAIT_MS: integer(0, 10_000).default(0),
-  SHUTDOWN_TIMEOUT_MS: integer(100).default(20_000),
-  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-  MODEL_DIR: z.string().trim().min(1).optional(),
+  PORT: integer(0, 65535).default(3000).describe('where the HTTP server listens'),
+  HOST: z.string().trim().min(1).default('0.0.0.0').describe('the address both listeners bind'),
+  METRICS_PORT: integer(0, 65535)
+    .default(9464)
+    .describe(
+      'the internal listener (same `HOST`): `/metrics`, and `/healthz` and `/readyz` answered by a thread of its own so probes are not delayed by load on the public port; must differ from `PORT`, which the public Service exposes',
+    ),
+  LIVENESS_STALL_MS: integer(500)
+    .default(10_000)
+    .describe('the internal `/healthz` answers 503 once the main event loop has not run for this long'),
+  WORKERS: integer(1, 256)
+    .optional()
+    .describe(
+      'inference worker threads; default: the CPUs the process may use (affinity and cgroup CPU quota are honoured)',
+    ),
+  TFJS_BACKEND: z
+    .enum(BACKENDS)
+    .default('auto')
+    .describe('`auto` (tfjs-node if it loads, else wasm), `tensorflow`, `wasm`, `cpu`'),
+  IMAGE_DECODER: z
+    .enum(DECODERS)
+    .default('sharp')
+    .describe(
+      "`sharp` (libvips, on libuv's thread pool) or `jimp` (pure JavaScript, much slower; it decodes in the workers)",
+    ),
+  SHARP_CACHE_MB: integer(0, 4096)
+    .default(0)
+    .describe(
+      "libvips' operation cache (0 = off: every upload is a different photo, so it only holds memory); measured in bench/REPORT.md",
+    ),
+  SHARP_CONCURRENCY: integer(0, 256)
+    .default(1)
+    .describe(
+      'libvips threads per image (0 = one per core); requests already decode in parallel; measured in bench/REPORT.md',
+    ),
+  MAX_UPLOAD_BYTES: integer(1)
+    .default(10 * 1024 * 1024)
+    .describe('larger uploads get 413'),
+  MAX_PIXELS: integer(1).default(DEFAULT_MAX_PIXELS).describe('larger images get 422 (decompression bombs)'),
+  MAX_INFLIGHT_UPLOAD_BYTES: integer(1)
+    .default(64 * 1024 * 1024)
+    .describe(
+      "request bodies being received or held, summed over all clients (each counts its `Content-Length`, a chunked one the route's limit); past it a new upload gets 503 + `Retry-After` at once. At least the largest body one request may send",
+    ),
+  BODY_TIMEOUT_MS: integer(100)
+    .default(30_000)
+    .describe(
+      'a request body must have arrived this long after the request began, else 408 and the connection is closed',
+    ),
+  HEADERS_TIMEOUT_MS: integer(100)
+    .default(10_000)
+    .describe(
+      "the request line and headers must have arrived within this (Node's `headersTimeout`; slow-header clients are cut)",
+    ),
+  OIP_MAX_IMAGES: integer(1, 1024)
+    .default(8)
+    .describe(
+      "images one `/v2/\u2026/infer` request may carry (BYTES elements, FP32 `N`); FP32 values are budgeted as this many images of the model's view size. More gets 413",
+    ),
+  QUEUE_MAX_WAIT_MS: integer(1)
+    .default(2000)
+    .describe('a request that would wait longer is answered 503 + Retry-After at once'),
+  BATCH_MAX_SIZE: integer(1, 256)
+    .default(1)
+    .describe('micro-batching: images a worker takes at once (1 = off)'),
+  BATCH_MAX_WAIT_MS: integer(0, 10_000)
+    .default(0)
+    .describe('micro-batching: how long a batch may wait to fill after its oldest image arrived'),
+  SHUTDOWN_TIMEOUT_MS: integer(100)
+    .default(20_000)
+    .describe("drain deadline after SIGTERM; the pod's grace period must exceed it"),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info').describe('pino level'),
+  MODEL_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .optional()
+    .describe(
+      'a model folder (`metadata.json` + `network/`) that `npm run train` wrote; default: the shipped model (`model/shipped`)',
+    ),
 });
+
+/** Every variable the service reads, with its default (when it has one) and meaning: docs/interfaces.md's table. */
+export function environmentVariables(): { name: string; default?: string; meaning: string }[] {
+  const defaults = envSchema.parse({}) as Record<string, unknown>;
+  return Object.entries(envSchema.shape).map(([name, schema]) => ({
+    name,
+    ...(defaults[name] !== undefined ? { default: String(defaults[name]) } : {}),
+    meaning: schema.description ?? '',
+  }));
+}
 
 export interface Config {
   port: number;
