@@ -158,19 +158,31 @@ function guardBodies(config: AppDeps['config'], metrics: Metrics): BodyGuard {
   });
 }
 
+export interface ServiceStatus {
+  /** the model is loaded and warm, and the service is not draining: send it traffic */
+  ready: boolean;
+  modelLoaded: boolean;
+  draining: boolean;
+}
+
+/** What /readyz says, on the public port and on the internal one. */
+export function serviceStatus(engine: Engine, lifecycle: Lifecycle): ServiceStatus {
+  return {
+    ready: engine.ready && !lifecycle.draining,
+    modelLoaded: engine.model !== undefined,
+    draining: lifecycle.draining,
+  };
+}
+
 /** The probes on the public port (the pods probe the internal port; these serve people and load balancers). */
-function healthRoutes(engine: Engine, lifecycle: Lifecycle, isReady: () => boolean): express.Router {
+function healthRoutes(status: () => ServiceStatus): express.Router {
   const router = express.Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });
   });
   router.get('/readyz', (_req, res) => {
-    const ready = isReady();
-    res.status(ready ? 200 : 503).json({
-      ready,
-      modelLoaded: engine.model !== undefined,
-      draining: lifecycle.draining,
-    });
+    const now = status();
+    res.status(now.ready ? 200 : 503).json(now);
   });
   return router;
 }
@@ -196,7 +208,8 @@ function answerError(err: unknown, req: Request, res: Response, _next: NextFunct
 
 export function createApp(deps: AppDeps): express.Express {
   const { engine, metrics, lifecycle, config } = deps;
-  const isReady = () => engine.ready && !lifecycle.draining;
+  const status = () => serviceStatus(engine, lifecycle);
+  const isReady = () => status().ready;
   const predictor = new Predictor(
     engine,
     { maxPixels: config.maxPixels, decoder: config.imageDecoder },
@@ -216,7 +229,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(lifecycle.middleware);
   app.use(bodies.middleware);
 
-  app.use(healthRoutes(engine, lifecycle, isReady));
+  app.use(healthRoutes(status));
   app.use('/static', express.static(path.join(deps.assetsDir, 'static'), { maxAge: '1h', index: false }));
   app.get('/', (_req, res) => {
     const classes = engine.model?.labels.map((l) => l.name) ?? [];

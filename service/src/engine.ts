@@ -1,7 +1,7 @@
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { DecodeError } from '../../model/src/preprocess';
+import { serviceScript, startThread } from './threads';
 import type {
   DecodedInWorker,
   Decoding,
@@ -98,21 +98,6 @@ interface PoolWorker {
   numTensors: number;
 }
 
-/** Compiled JavaScript in the image runs worker.js; under tsx (dev, tests) the same folder holds worker.ts. */
-export function defaultWorkerFile(): string {
-  return path.join(__dirname, `worker${path.extname(__filename)}`);
-}
-
-/**
- * A TypeScript worker (dev and tests, under tsx) is started through a two-line CommonJS bootstrap that registers
- * tsx's require hook first: a worker thread does not inherit the parent's --import loaders for its entry file.
- */
-function startWorker(workerFile: string, workerData: WorkerInit): Worker {
-  if (!workerFile.endsWith('.ts')) return new Worker(workerFile, { workerData });
-  const bootstrap = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(workerFile)});`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
 export class Engine {
   private readonly workers: PoolWorker[] = [];
   private readonly queue: QueuedImage[] = [];
@@ -128,7 +113,7 @@ export class Engine {
   private reserved = 0;
 
   constructor(private readonly options: EngineOptions) {
-    this.workerFile = options.workerFile ?? defaultWorkerFile();
+    this.workerFile = options.workerFile ?? serviceScript('worker');
     this.maxQueueLength = options.maxQueueLength ?? 10_000;
   }
 
@@ -279,7 +264,7 @@ export class Engine {
 
   private spawn(index: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const thread = startWorker(this.workerFile, this.options.init);
+      const thread = startThread(this.workerFile, this.options.init);
       const worker: PoolWorker = { index, thread, ready: false, numTensors: 0 };
       this.workers[index] = worker;
       thread.on('message', (message: FromWorker) => {

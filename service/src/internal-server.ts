@@ -1,6 +1,7 @@
 import http from 'node:http';
-import path from 'node:path';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { ServiceStatus } from './app';
+import { serviceScript, startThread } from './threads';
 
 /**
  * The internal listener (METRICS_PORT): /metrics for Prometheus and /healthz, /readyz for the kubelet, served
@@ -32,36 +33,31 @@ export interface InternalServerOptions {
   port: number;
   /** /healthz fails once the main event loop has not stamped its heartbeat for this long */
   stallMs: number;
-  status(): { ready: boolean; modelLoaded: boolean; draining: boolean };
+  status(): ServiceStatus;
   metrics(): Promise<{ text: string; contentType: string }>;
 }
 
-/** Under tsx (dev, tests) the thread's .ts entry needs tsx's require hook first; compiled, it runs as is. */
-function startThread(file: string, data: InternalInit): Worker {
-  if (!file.endsWith('.ts')) return new Worker(file, { workerData: data });
-  const bootstrap = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(file)});`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
-}
-
 /** Starts the thread; resolves with the port it listens on, rejects when it cannot listen. */
-export function startInternalServer(o: InternalServerOptions): Promise<{ port: number; update(): void }> {
+export function startInternalServer(
+  options: InternalServerOptions,
+): Promise<{ port: number; update(): void }> {
   const state = new SharedArrayBuffer(4 * BigInt64Array.BYTES_PER_ELEMENT);
   const shared = new BigInt64Array(state);
   const update = () => {
-    const s = o.status();
+    const status = options.status();
     Atomics.store(shared, SLOTS.heartbeat, BigInt(Date.now()));
-    Atomics.store(shared, SLOTS.ready, s.ready ? 1n : 0n);
-    Atomics.store(shared, SLOTS.modelLoaded, s.modelLoaded ? 1n : 0n);
-    Atomics.store(shared, SLOTS.draining, s.draining ? 1n : 0n);
+    Atomics.store(shared, SLOTS.ready, status.ready ? 1n : 0n);
+    Atomics.store(shared, SLOTS.modelLoaded, status.modelLoaded ? 1n : 0n);
+    Atomics.store(shared, SLOTS.draining, status.draining ? 1n : 0n);
   };
   update();
   const beat = setInterval(update, HEARTBEAT_MS);
   beat.unref();
-  const thread = startThread(path.join(__dirname, `internal-server${path.extname(__filename)}`), {
-    host: o.host,
-    port: o.port,
+  const thread = startThread(serviceScript('internal-server'), {
+    host: options.host,
+    port: options.port,
     state,
-    stallMs: o.stallMs,
+    stallMs: options.stallMs,
   });
   return new Promise((resolve, reject) => {
     thread.on('message', (m: FromThread) => {
@@ -72,7 +68,7 @@ export function startInternalServer(o: InternalServerOptions): Promise<{ port: n
         resolve({ port: m.port, update });
       } else if (m.type === 'error') reject(new Error(m.message));
       else if (m.type === 'scrape') {
-        o.metrics().then(
+        options.metrics().then(
           ({ text, contentType }) =>
             thread.postMessage({ type: 'metrics', id: m.id, text, contentType } satisfies ToThread),
           () => thread.postMessage({ type: 'metrics-failed', id: m.id } satisfies ToThread),

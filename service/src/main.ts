@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { createApp } from './app';
+import { createApp, serviceStatus } from './app';
 import { assetsDir, TEST_PHOTO } from './assets';
 import { ConfigError, loadConfig, type Config } from './config';
 import { Engine } from './engine';
@@ -100,11 +100,7 @@ startInternalServer({
   host: config.host,
   port: config.metricsPort,
   stallMs: config.livenessStallMs,
-  status: () => ({
-    ready: engine.ready && !lifecycle.draining,
-    modelLoaded: engine.model !== undefined,
-    draining: lifecycle.draining,
-  }),
+  status: () => serviceStatus(engine, lifecycle),
   metrics: async () => ({
     text: await metrics.registry.metrics(),
     contentType: metrics.registry.contentType,
