@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT, startServer, type RunningServer } from '../tests/helpers/server';
+import { REPO_ROOT, startServer, type RunningServer } from '../tools/shared/service-process';
 import { median } from './stats';
 
 /**

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { REPO_ROOT, startServer } from '../tests/helpers/server';
+import { REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { median } from './stats';
 
 /**

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import sharp from 'sharp';
-import { REPO_ROOT } from '../tests/helpers/server';
+import { REPO_ROOT } from '../tools/shared/service-process';
 import { benchDecode, photoLikeJpeg } from './decode';
 import { benchColdStart, benchLoad, type ServiceEnv } from './http';
 import { benchInference, type InferenceRow } from './inference';
