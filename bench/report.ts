@@ -1,7 +1,7 @@
-import type { DecodeRow } from './decode';
+import type { DecodeRow } from './decoders';
 import type { ColdStartRow, LoadRow } from './http';
 import { BATCH_SIZES, type InferenceRow } from './inference';
-import { mb, ms, ratio, verdict } from './stats';
+import { mb, ms, ratio, verdict } from './format';
 
 export interface Machine {
   date: string;
@@ -179,7 +179,7 @@ export function renderReport(r: ReportInput): string {
 
   return `# GourmetGram benchmark report
 
-Written by \`${r.command}\` (bench/run.ts) on ${m.date}, in ${r.minutes.toFixed(1)} minutes. Every number below
+Written by \`${r.command}\` (bench/main.ts) on ${m.date}, in ${r.minutes.toFixed(1)} minutes. Every number below
 comes from that one run, measured side by side on the machine described here; medians unless a column says
 otherwise. Rerun it on your machine to compare: absolute times move with the hardware, the ratios much less.
 

@@ -1,4 +1,4 @@
-import { ascending, mean, percentile } from '../shared/percentile';
+import { ascending, mean, percentile } from '../../model/train/latency';
 import type { ModelAccuracy } from './accuracy';
 import type { ResourceRecord, Run } from './read-run';
 

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { preprocessPhoto, type DecoderName } from '../model/src/preprocess';
-import { median, timeRuns } from './stats';
+import { median, timeRuns } from '../model/train/latency';
 
 /**
  * Decode + resize to the model's input, jimp against sharp, on photo-like JPEGs at phone-camera sizes. The

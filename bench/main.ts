@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import sharp from 'sharp';
 import { REPO_ROOT } from '../tools/shared/service-process';
-import { benchDecode, photoLikeJpeg } from './decode';
+import { benchDecode, photoLikeJpeg } from './decoders';
 import { benchColdStart, benchLoad, type ServiceEnv } from './http';
 import { benchInference, type InferenceRow } from './inference';
 import { renderReport, type Machine } from './report';
