@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { BUILTIN_PROFILES, loadProfile, profileSeconds, type Profile } from '../../tools/loadtest/profile';
-import { runLoadTest } from '../../tools/loadtest/run';
+import { runLoadTest } from '../../tools/loadtest/run-load-test';
 import { LATENCY_COLUMNS } from '../../tools/loadtest/stage-tally';
 import { parseSiegeLog, SIEGE_LOG_HEADER } from '../../tools/shared/siege-log';
 
