@@ -119,9 +119,9 @@ async function main() {
   const results = [];
   for (const variant of VARIANTS) {
     console.log(`measuring: ${variant.name}`);
-    const r = await measure(variant, photos);
-    console.log(`  RSS idle ${mb(r.idle)}, median ${mb(r.median)}, max ${mb(r.max)}`);
-    results.push(r);
+    const result = await measure(variant, photos);
+    console.log(`  RSS idle ${mb(result.idle)}, median ${mb(result.median)}, max ${mb(result.max)}`);
+    results.push(result);
   }
   const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency}`;
   const section = [
@@ -141,8 +141,8 @@ async function main() {
     '| configuration | idle | after 100 | median | max | after the last | statuses |',
     '|---|---|---|---|---|---|---|',
     ...results.map(
-      (r) =>
-        `| ${r.variant.name} | ${mb(r.idle)} | ${mb(r.at100)} | ${mb(r.median)} | ${mb(r.max)} | ${mb(r.last)} | ${[...r.statuses].map(([s, n]) => `${s}: ${n}`).join(', ')} |`,
+      (result) =>
+        `| ${result.variant.name} | ${mb(result.idle)} | ${mb(result.at100)} | ${mb(result.median)} | ${mb(result.max)} | ${mb(result.last)} | ${[...result.statuses].map(([status, count]) => `${status}: ${count}`).join(', ')} |`,
     ),
     `<!-- memory-c${opts.concurrency}:end -->`,
   ].join('\n');

@@ -44,23 +44,23 @@ const table = (head: string[], rows: (string | number)[][]) =>
   ].join('\n');
 
 /** The figures the goals are judged on, picked from the rows. */
-function headlines(r: ReportInput) {
-  const load1 = r.load.find((l) => l.workers === 1);
-  const load2 = r.load.find((l) => l.workers === 2);
-  const decode12Mp = r.decode.find((d) => d.label === '12 MP');
+function headlines(input: ReportInput) {
+  const load1 = input.load.find((l) => l.workers === 1);
+  const load2 = input.load.find((l) => l.workers === 2);
+  const decode12Mp = input.decode.find((d) => d.label === '12 MP');
   return {
     load1,
     workerScaling: load1 && load2 ? load2.throughput / load1.throughput : NaN,
     decode12Mp,
     speedup12Mp: decode12Mp ? decode12Mp.medianMs.jimp / decode12Mp.medianMs.sharp : NaN,
-    coldStart1: r.coldStart.find((c) => c.workers === 1),
-    healthP99: Math.max(...r.load.map((l) => l.healthP99)),
-    rssMax: Math.max(...r.load.map((l) => l.rssMedianBytes)),
+    coldStart1: input.coldStart.find((c) => c.workers === 1),
+    healthP99: Math.max(...input.load.map((l) => l.healthP99)),
+    rssMax: Math.max(...input.load.map((l) => l.rssMedianBytes)),
   };
 }
 
-function goalsTable(h: ReturnType<typeof headlines>): string {
-  const { decode12Mp, speedup12Mp, workerScaling, healthP99, coldStart1, rssMax } = h;
+function goalsTable(figures: ReturnType<typeof headlines>): string {
+  const { decode12Mp, speedup12Mp, workerScaling, healthP99, coldStart1, rssMax } = figures;
   return table(
     ['goal', 'measured', 'verdict'],
     [
@@ -189,59 +189,59 @@ function coldStartTable(rows: ColdStartRow[]): string {
   );
 }
 
-function machineSection(r: ReportInput): string {
-  const m = r.machine;
+function machineSection(input: ReportInput): string {
+  const machine = input.machine;
   const loads = (averages: number[]) => averages.map((x) => x.toFixed(1)).join(', ');
   return `## Machine
 | | |
 |---|---|
-| CPU | ${m.cpu} |
-| memory | ${mb(m.memoryBytes)} |
-| OS | ${m.os} |
-| Node | ${m.node} |
-| sharp | ${m.sharp} |
-| TF.js | ${m.tfjs} |
-| load average before / after (1, 5, 15 min) | ${loads(m.loadAverage)} / ${loads(r.loadAverageAfter)} |
+| CPU | ${machine.cpu} |
+| memory | ${mb(machine.memoryBytes)} |
+| OS | ${machine.os} |
+| Node | ${machine.node} |
+| sharp | ${machine.sharp} |
+| TF.js | ${machine.tfjs} |
+| load average before / after (1, 5, 15 min) | ${loads(machine.loadAverage)} / ${loads(input.loadAverageAfter)} |
 
 A load average above the CPU count means other work shared the machine during the run: every figure, and
 above all the worker-scaling ratio, is then a lower bound on what the service does on cores of its own.`;
 }
 
-function httpSection(r: ReportInput, h: ReturnType<typeof headlines>): string {
-  const served = r.load[0] ?? r.coldStart[0];
+function httpSection(input: ReportInput, figures: ReturnType<typeof headlines>): string {
+  const served = input.load[0] ?? input.coldStart[0];
   return `## End to end over HTTP
 \`node dist/service/src/main.js\` (the image's command) on 127.0.0.1, \`TFJS_BACKEND=auto\` (ran:
 ${served?.tfjsBackend ?? '?'}), model ${served?.model ?? '?'}.
-Load: autocannon in its own process, ${h.load1?.connections ?? '?'} connections POSTing a ${(r.photoBytes / 1024).toFixed(0)} kB
-640×480 JPEG to /predict for ${h.load1?.durationS ?? '?'} s after a 5 s warm-up. Meanwhile a second autocannon sends
+Load: autocannon in its own process, ${figures.load1?.connections ?? '?'} connections POSTing a ${(input.photoBytes / 1024).toFixed(0)} kB
+640×480 JPEG to /predict for ${figures.load1?.durationS ?? '?'} s after a 5 s warm-up. Meanwhile a second autocannon sends
 20 /healthz probes a second; RSS is the server process's (all its worker threads) sampled every 0.5 s.
 
-${loadTable(r.load)}
+${loadTable(input.load)}
 
-Throughput ratio, 2 workers / 1 worker: **${ratio(h.workerScaling)}**. Server CPU is what the service process (its
+Throughput ratio, 2 workers / 1 worker: **${ratio(figures.workerScaling)}**. Server CPU is what the service process (its
 event loop, libvips threads and inference workers) used during the run; when the machine is near 100 % busy, a
 second worker has no core of its own to run on (the load generator needs one too), and requests per server
 CPU-second, not the throughput ratio, say how efficiently each configuration works.`;
 }
 
-export function renderReport(r: ReportInput): string {
-  const h = headlines(r);
+export function renderReport(input: ReportInput): string {
+  const figures = headlines(input);
   return `# GourmetGram benchmark report
 
-Written by \`${r.command}\` (bench/main.ts) on ${r.machine.date}, in ${r.minutes.toFixed(1)} minutes. Every number below
+Written by \`${input.command}\` (bench/main.ts) on ${input.machine.date}, in ${input.minutes.toFixed(1)} minutes. Every number below
 comes from that one run, measured side by side on the machine described here; medians unless a column says
 otherwise. Rerun it on your machine to compare: absolute times move with the hardware, the ratios much less.
 
-${machineSection(r)}
+${machineSection(input)}
 
 ## Goals
-${goalsTable(h)}
+${goalsTable(figures)}
 
-## Decode and resize to the model's input (${r.inputSize}×${r.inputSize}, cover), jimp vs sharp
+## Decode and resize to the model's input (${input.inputSize}×${input.inputSize}, cover), jimp vs sharp
 \`preprocessPhoto\` from model/src/preprocess.ts, in process, one photo at a time. The photos are the service's bundled
 test photo scaled to each size with mild noise added, saved as JPEG quality 90 (so they compress like photos).
 
-${decodeTable(r.decode)}
+${decodeTable(input.decode)}
 
 ## Inference per image
 \`classify()\` from model/src on random pixels, in a fresh process per backend (each backend as a worker
@@ -249,14 +249,14 @@ thread starts it), after 20 warm-up calls (one on cpu) so that wasm runs its opt
 worker does. The input is the model's view (its metadata); the network resizes it to its own input. A backend this machine does not
 have is listed with the reason.
 
-${inferenceTable(r.inference)}
+${inferenceTable(input.inference)}
 
-${httpSection(r, h)}
+${httpSection(input, figures)}
 
 ## Cold start
 From spawning the process to \`/readyz\` answering 200 (the model loaded and warmed in every worker), polled
 every 20 ms.
 
-${coldStartTable(r.coldStart)}
+${coldStartTable(input.coldStart)}
 `;
 }
