@@ -1,17 +1,16 @@
-import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT, startServer, type RunningServer } from '../tests/helpers/server';
-import { median } from './stats';
+import { median } from '../model/train/latency';
+import { REPO_ROOT, startServer, type RunningServer } from '../tools/shared/service-process';
+import { autocannon, photoForm } from './autocannon';
+import { machineJiffies, processCpuSeconds, rssBytes } from './proc-usage';
 
 /**
  * The service end to end over HTTP on 127.0.0.1, as compiled for the image (node dist/service/src/main.js).
  * autocannon runs as its own process so the load generator does not share an event loop with the probe
  * measurements; a second, gentle autocannon measures /healthz while the first saturates /predict.
  */
-
-const AUTOCANNON = require.resolve('autocannon/autocannon.js');
 
 /** Extra environment for the service under test (the shipped model unless MODEL_DIR is set). */
 export type ServiceEnv = Record<string, string>;
@@ -48,34 +47,6 @@ export interface ColdStartRow {
   model: string;
 }
 
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  statusCodeStats?: Record<string, { count: number }>;
-}
-
-function autocannon(args: string[]): Promise<AutocannonResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AUTOCANNON, '--json', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
-      try {
-        resolve(JSON.parse(out) as AutocannonResult);
-      } catch {
-        reject(new Error(`autocannon exited ${code}: ${err.trim()}`));
-      }
-    });
-  });
-}
-
 function start(workers: number, env: ServiceEnv): Promise<RunningServer> {
   return startServer({
     command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
@@ -94,42 +65,16 @@ function readyLine(server: RunningServer): { tfjsBackend: string; model: string 
   };
 }
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU seconds the process (all its threads) has used so far. */
-function processCpuSeconds(pid: number): number {
-  // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-/** Busy and total jiffies of the whole machine, to tell how saturated it was. */
-function machineJiffies(): { busy: number; total: number } {
-  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.reduce((a, b) => a + b, 0);
-  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-function rssBytes(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
-  return kb ? Number(kb) * 1024 : NaN;
-}
-
 export async function benchLoad(
   workers: number,
   env: ServiceEnv,
   photoPath: string,
-  o = { connections: 8, durationS: 20, warmupS: 5 },
+  run = { connections: 8, durationS: 20, warmupS: 5 },
 ): Promise<LoadRow> {
   const server = await start(workers, env);
   try {
     await server.waitReady(120_000);
-    // Multipart, as the upload page sends it (autocannon's -i would read the JPEG as UTF-8 text and mangle it).
-    const form = JSON.stringify({ file: { type: 'file', path: photoPath } });
-    const predict = ['-c', String(o.connections), '-m', 'POST', '-F', form, `${server.url}/predict`];
+    const predict = ['-c', String(run.connections), ...photoForm(photoPath), `${server.url}/predict`];
     // One request by hand first: a benchmark of error answers would be fast and meaningless.
     const probe = new FormData();
     probe.append(
@@ -140,7 +85,7 @@ export async function benchLoad(
     const first = await fetch(`${server.url}/predict`, { method: 'POST', body: probe });
     if (first.status !== 200)
       throw new Error(`POST /predict answered ${first.status}: ${await first.text()}`);
-    await autocannon(['-d', String(o.warmupS), ...predict]);
+    await autocannon(['-d', String(run.warmupS), ...predict]);
 
     const rss: number[] = [];
     const pid = server.proc.pid!;
@@ -149,9 +94,9 @@ export async function benchLoad(
     const t0 = performance.now();
     const sampler = setInterval(() => rss.push(rssBytes(pid)), 500);
     const [load, health] = await Promise.all([
-      autocannon(['-d', String(o.durationS), ...predict]),
+      autocannon(['-d', String(run.durationS), ...predict]),
       // 20 probes a second, as a kubelet and a load balancer together would hardly reach.
-      autocannon(['-c', '1', '-R', '20', '-d', String(o.durationS), `${server.url}/healthz`]),
+      autocannon(['-c', '1', '-R', '20', '-d', String(run.durationS), `${server.url}/healthz`]),
     ]);
     clearInterval(sampler);
     const elapsedS = (performance.now() - t0) / 1000;
@@ -160,8 +105,8 @@ export async function benchLoad(
     const machineBusy = (machine1.busy - machine0.busy) / (machine1.total - machine0.total);
     const row: LoadRow = {
       workers,
-      connections: o.connections,
-      durationS: o.durationS,
+      connections: run.connections,
+      durationS: run.durationS,
       ...readyLine(server),
       requests: load.requests.total,
       throughput: load.requests.average,

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import path from 'node:path';
 import { initBackend, loadClassifier } from '../model/src/index';
-import { median, timeRuns } from './stats';
+import { median, timeRuns } from '../model/train/latency';
+import { childOutput } from './child-output';
 
 /**
  * Inference time per image of the shipped model, per TF.js backend and per batch size. Each backend runs in its own process: TF.js keeps one backend per process, and a fresh process
@@ -59,29 +59,18 @@ async function measure(backend: string): Promise<InferenceRow> {
 }
 
 /** Runs one measurement in a child process and returns its row (or the error that stopped it). */
-export function benchInference(backend: string): Promise<InferenceRow> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(__dirname, 'inference.ts'), backend],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, BENCH_INFERENCE_CHILD: '1' },
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
-      const last = out.trim().split('\n').at(-1) ?? '';
-      try {
-        resolve(JSON.parse(last) as InferenceRow);
-      } catch {
-        resolve({ backend, error: `exit ${code}: ${(err || out).trim().split('\n').slice(-2).join(' ')}` });
-      }
-    });
-  });
+export async function benchInference(backend: string): Promise<InferenceRow> {
+  const { code, out, err } = await childOutput(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, 'inference.ts'), backend],
+    { ...process.env, BENCH_INFERENCE_CHILD: '1' },
+  );
+  const last = out.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last) as InferenceRow;
+  } catch {
+    return { backend, error: `exit ${code}: ${(err || out).trim().split('\n').slice(-2).join(' ')}` };
+  }
 }
 
 if (process.env.BENCH_INFERENCE_CHILD === '1' && require.main === module) {

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { REPO_ROOT, startServer } from '../tests/helpers/server';
-import { median } from './stats';
+import { median } from '../model/train/latency';
+import { REPO_ROOT, startServer } from '../tools/shared/service-process';
+import { mb } from './format';
+import { rssBytes } from './proc-usage';
 
 /**
  * Memory on a stream of real photos (issue 12, item 8): the compiled service (node dist/service/src/main.js,
@@ -57,11 +59,6 @@ function photoFiles(dir: string): string[] {
   return out.sort();
 }
 
-function rssMb(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
-}
-
 /** A deterministic spread over the folder (every class and size), not its first N files. */
 function pick(files: string[], n: number): string[] {
   const step = files.length / n;
@@ -80,7 +77,7 @@ async function measure(variant: Variant, photos: string[]) {
     timeoutMs: 120_000,
   });
   const pid = server.proc.pid!;
-  const samples: { photos: number; rssMb: number }[] = [{ photos: 0, rssMb: rssMb(pid) }];
+  const samples: { photos: number; rss: number }[] = [{ photos: 0, rss: rssBytes(pid) }];
   const statuses = new Map<number, number>();
   try {
     let next = 0;
@@ -95,21 +92,21 @@ async function measure(variant: Variant, photos: string[]) {
         });
         await res.arrayBuffer();
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        if (++done % 50 === 0) samples.push({ photos: done, rssMb: rssMb(pid) });
+        if (++done % 50 === 0) samples.push({ photos: done, rss: rssBytes(pid) });
       }
     };
     await Promise.all(Array.from({ length: Number(opts.concurrency) }, client));
   } finally {
     await server.stop();
   }
-  const after100 = samples.filter((s) => s.photos >= 100).map((s) => s.rssMb);
+  const after100 = samples.filter((s) => s.photos >= 100).map((s) => s.rss);
   return {
     variant,
-    idle: samples[0]!.rssMb,
-    at100: samples.find((s) => s.photos === 100)?.rssMb ?? NaN,
+    idle: samples[0]!.rss,
+    at100: samples.find((s) => s.photos === 100)?.rss ?? NaN,
     median: median(after100),
     max: Math.max(...after100),
-    last: samples.at(-1)!.rssMb,
+    last: samples.at(-1)!.rss,
     statuses,
   };
 }
@@ -122,13 +119,10 @@ async function main() {
   const results = [];
   for (const variant of VARIANTS) {
     console.log(`measuring: ${variant.name}`);
-    const r = await measure(variant, photos);
-    console.log(
-      `  RSS idle ${r.idle.toFixed(0)} MB, median ${r.median.toFixed(0)} MB, max ${r.max.toFixed(0)} MB`,
-    );
-    results.push(r);
+    const result = await measure(variant, photos);
+    console.log(`  RSS idle ${mb(result.idle)}, median ${mb(result.median)}, max ${mb(result.max)}`);
+    results.push(result);
   }
-  const f = (x: number) => `${x.toFixed(0)} MB`;
   const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency}`;
   const section = [
     `<!-- memory-c${opts.concurrency}:begin -->`,
@@ -147,8 +141,8 @@ async function main() {
     '| configuration | idle | after 100 | median | max | after the last | statuses |',
     '|---|---|---|---|---|---|---|',
     ...results.map(
-      (r) =>
-        `| ${r.variant.name} | ${f(r.idle)} | ${f(r.at100)} | ${f(r.median)} | ${f(r.max)} | ${f(r.last)} | ${[...r.statuses].map(([s, n]) => `${s}: ${n}`).join(', ')} |`,
+      (result) =>
+        `| ${result.variant.name} | ${mb(result.idle)} | ${mb(result.at100)} | ${mb(result.median)} | ${mb(result.max)} | ${mb(result.last)} | ${[...result.statuses].map(([status, count]) => `${status}: ${count}`).join(', ')} |`,
     ),
     `<!-- memory-c${opts.concurrency}:end -->`,
   ].join('\n');

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { FOOD11_LABELS, initBackend, loadClassifier, writeMetadata, type Classifier } from '../model/src';
-import { median, timeRuns } from './stats';
+import { median, timeRuns } from '../model/train/latency';
 
 async function modelFolder(networkDir: string, testTimeFlip: boolean): Promise<string> {
   const topology = JSON.parse(await fs.readFile(path.join(networkDir, 'model.json'), 'utf8')) as {
@@ -63,10 +63,10 @@ async function main(opts: { rounds: string; runs: string }, specs: string[]): Pr
   const photo = new Uint8Array(64 * 64 * 3).map((_, i) => (i * 31) % 256);
   const runs = Number(opts.runs);
   for (let round = 0; round < Number(opts.rounds); round++) {
-    for (const e of entries) {
+    for (const entry of entries) {
       // wasm compiles twice (a baseline tier, then the optimised one): warm-up calls reach the second.
-      const times = await timeRuns(runs, round === 0 ? 20 : 3, () => e.classifier.classify([photo]));
-      e.rounds.push(median(times));
+      const times = await timeRuns(runs, round === 0 ? 20 : 3, () => entry.classifier.classify([photo]));
+      entry.rounds.push(median(times));
     }
   }
   console.log(
@@ -84,7 +84,7 @@ async function main(opts: { rounds: string; runs: string }, specs: string[]): Pr
         `${median(plain.rounds).toFixed(1)} | ${median(flip.rounds).toFixed(1)} |`,
     );
   }
-  for (const e of entries) e.classifier.dispose();
+  for (const entry of entries) entry.classifier.dispose();
 }
 
 const program = new Command('bench-networks')

@@ -1,10 +1,12 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { REPO_ROOT, startServer } from '../tests/helpers/server';
-import { median } from './stats';
+import { ascending, median, percentile } from '../model/train/latency';
+import { REPO_ROOT, startServer } from '../tools/shared/service-process';
+import { autocannon, photoForm } from './autocannon';
+import { childOutput } from './child-output';
+import { ms } from './format';
 
 /**
  * /healthz under overload (issue 12, item 9): the compiled service with one worker, 200 autocannon
@@ -36,8 +38,6 @@ const opts = program.opts<{
   probePort: string;
 }>();
 
-const AUTOCANNON = require.resolve('autocannon/autocannon.js');
-
 /** The probe loop, run in its own process: a new connection per probe, a 1 s timeout as a kubelet might use. */
 const PROBER = `
 const http = require('node:http');
@@ -59,23 +59,12 @@ function once() {
 once();
 `;
 
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err}`)),
-    );
-  });
+/** The probe process's latencies: it exits 0 once it has written them. */
+async function probeLatencies(url: string, durationMs: number): Promise<number[]> {
+  const { code, out, err } = await childOutput(process.execPath, ['-e', PROBER, url, String(durationMs)]);
+  if (code !== 0) throw new Error(`the probe process exited ${code}: ${err}`);
+  return JSON.parse(out) as number[];
 }
-
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
 
 async function main() {
   const server = await startServer({
@@ -85,44 +74,29 @@ async function main() {
   });
   const durationS = Number(opts.duration);
   const load = (seconds: number) =>
-    run(process.execPath, [
-      AUTOCANNON,
-      '--json',
+    autocannon([
       '-c',
       opts.connections,
       '-d',
       String(seconds),
-      '-m',
-      'POST',
-      // Multipart, as the upload page sends it (-i would read the JPEG as UTF-8 text and mangle it).
-      '-F',
-      JSON.stringify({ file: { type: 'file', path: opts.photo } }),
+      ...photoForm(opts.photo),
       `${server.url}/predict`,
     ]);
   try {
     await load(3);
-    const [loadOut, probeOut] = await Promise.all([
+    const [predictions, probes] = await Promise.all([
       load(durationS),
       // Probing starts a second into the load and ends a second before it, so every probe meets the overload.
       new Promise((r) => setTimeout(r, 1000)).then(() =>
-        run(process.execPath, [
-          '-e',
-          PROBER,
+        probeLatencies(
           `${opts.probePort === 'public' ? server.url : server.metricsUrl}/healthz`,
-          String((durationS - 2) * 1000),
-        ]),
+          (durationS - 2) * 1000,
+        ),
       ),
     ]);
-    const a = JSON.parse(loadOut) as {
-      requests: { total: number };
-      statusCodeStats?: Record<string, { count: number }>;
-      errors: number;
-    };
-    const probes = JSON.parse(probeOut) as number[];
-    const statuses = Object.entries(a.statusCodeStats ?? {})
-      .map(([s, v]) => `${s}: ${v.count}`)
+    const statuses = Object.entries(predictions.statusCodeStats ?? {})
+      .map(([status, v]) => `${status}: ${v.count}`)
       .join(', ');
-    const f = (x: number) => `${x.toFixed(1)} ms`;
     const failed = probes.filter((p) => p >= 1000).length;
     const section = [
       '<!-- probes:begin -->',
@@ -138,7 +112,7 @@ async function main() {
       '',
       '| /predict requests | statuses | errors | probes | /healthz p50 | p99 | max | probes over 1 s |',
       '|---|---|---|---|---|---|---|---|',
-      `| ${a.requests.total} | ${statuses} | ${a.errors} | ${probes.length} | ${f(median(probes))} | ${f(percentile(probes, 99))} | ${f(Math.max(...probes))} | ${failed} |`,
+      `| ${predictions.requests.total} | ${statuses} | ${predictions.errors} | ${probes.length} | ${ms(median(probes))} | ${ms(percentile(ascending(probes), 99))} | ${ms(Math.max(...probes))} | ${failed} |`,
       '<!-- probes:end -->',
     ].join('\n');
     console.log(section);

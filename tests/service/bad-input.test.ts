@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { bundledTestPhoto, bytes, makeImage, multipart } from '../helpers/images';
-import { startServer, type RunningServer } from '../helpers/server';
+import { startServer, type RunningServer } from '../../tools/shared/service-process';
 
 // Bad input never hurts: every case gets a status and a message a person can act on, and the next photo is
 // still classified. Limits are lowered so the big cases stay small and fast.

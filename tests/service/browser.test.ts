@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { makeJpeg } from '../helpers/images';
-import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server';
+import { REPO_ROOT, startServer, type RunningServer } from '../../tools/shared/service-process';
 import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
 
 // The upload page in a real browser: Debian's Chromium (never a downloaded build) driven by playwright-core,

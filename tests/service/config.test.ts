@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, usableCpus } from '../../service/src/config';
-import { REPO_ROOT, SERVICE_COMMAND } from '../helpers/server';
+import { REPO_ROOT, SERVICE_COMMAND } from '../../tools/shared/service-process';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { bundledTestPhoto, bytes, makeImage } from '../helpers/images';
-import { startServer, type RunningServer } from '../helpers/server';
+import { startServer, type RunningServer } from '../../tools/shared/service-process';
 
 // What an attacker or a careless client can send, each case a defect found against the service (issue 12):
 // every one is answered with the right status at once, the probes keep answering, and no single request

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { bundledTestPhoto, bytes, makeImage } from '../helpers/images';
-import { startServer, type RunningServer } from '../helpers/server';
+import { startServer, type RunningServer } from '../../tools/shared/service-process';
 import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
 
 // The service over HTTP with the real (shipped) model on the wasm backend.

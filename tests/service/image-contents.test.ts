@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeJpeg } from '../helpers/images';
-import { startServer, type RunningServer } from '../helpers/server';
+import { startServer, type RunningServer } from '../../tools/shared/service-process';
 import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
 
 /**

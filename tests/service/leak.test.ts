@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { bundledTestPhoto, bytes, makeImage } from '../helpers/images';
-import { startServer, type RunningServer } from '../helpers/server';
+import { startServer, type RunningServer } from '../../tools/shared/service-process';
 
 // Nothing leaks per request: the worker's live tensor count is exactly the same after many requests (good and
 // bad), and the process's resident memory levels off instead of growing with the request count.

@@ -4,7 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT, startServer, type RunningServer } from '../helpers/server';
+import { REPO_ROOT, startServer, type RunningServer } from '../../tools/shared/service-process';
 
 // Overload is explicit: with every worker busy and the queue's expected wait over the limit, requests are
 // answered 503 + Retry-After at once, and the probes keep answering quickly because inference is off the

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { bundledTestPhoto } from '../helpers/images';
-import { startServer } from '../helpers/server';
+import { startServer } from '../../tools/shared/service-process';
 
 // SIGTERM: readiness turns false, the listener stops accepting, requests in flight finish, and the process
 // exits before its deadline.

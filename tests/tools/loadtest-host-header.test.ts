@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BadTargetError, runLoadTest } from '../../tools/loadtest/run';
+import { runLoadTest } from '../../tools/loadtest/run-load-test';
+import { BadTargetError } from '../../tools/loadtest/target';
 import type { Profile } from '../../tools/loadtest/profile';
 
 const HOST = 'gourmetgram.gourmetgram.example.com';

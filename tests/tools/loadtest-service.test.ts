@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
-import { runLoadTest } from '../../tools/loadtest/run';
+import { runLoadTest } from '../../tools/loadtest/run-load-test';
 import { LATENCY_COLUMNS } from '../../tools/loadtest/stage-tally';
 import { parseSiegeLog, SIEGE_LOG_HEADER } from '../../tools/shared/siege-log';
-import { startServer, type RunningServer } from '../helpers/server';
+import { startServer, type RunningServer } from '../../tools/shared/service-process';
 
 interface RouteCounts {
   byStatus: Map<string, number>;

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { BUILTIN_PROFILES, loadProfile, profileSeconds, type Profile } from '../../tools/loadtest/profile';
-import { runLoadTest } from '../../tools/loadtest/run';
+import { runLoadTest } from '../../tools/loadtest/run-load-test';
 import { LATENCY_COLUMNS } from '../../tools/loadtest/stage-tally';
 import { parseSiegeLog, SIEGE_LOG_HEADER } from '../../tools/shared/siege-log';
 
@@ -40,24 +40,25 @@ describe('load profiles', () => {
     const course = BUILTIN_PROFILES.course();
     const quick = BUILTIN_PROFILES.quick();
     assert.equal(profileSeconds(quick), 120);
-    quick.stages.forEach((s, i) => {
-      const c = course.stages[i]!;
-      assert.equal(s.users, c.users);
-      assert.ok(Math.abs(s.delaySeconds / s.durationSeconds - c.delaySeconds / c.durationSeconds) < 1e-3);
+    quick.stages.forEach((quickStage, i) => {
+      const courseStage = course.stages[i]!;
+      assert.equal(quickStage.users, courseStage.users);
+      const thinkShare = (stage: typeof quickStage) => stage.delaySeconds / stage.durationSeconds;
+      assert.ok(Math.abs(thinkShare(quickStage) - thinkShare(courseStage)) < 1e-3);
     });
   });
 
   it('reads a JSON profile with repeats, and says what is wrong with a bad one', () => {
     const dir = tmp('gg-profile-');
-    const good = join(dir, 'p.json');
+    const valid = join(dir, 'p.json');
     writeFileSync(
-      good,
+      valid,
       JSON.stringify({ stages: [{ users: 2, delaySeconds: 0, durationSeconds: 1, repeat: 3 }] }),
     );
-    assert.equal(loadProfile(good).stages.length, 3);
-    const bad = join(dir, 'bad.json');
-    writeFileSync(bad, JSON.stringify({ stages: [{ users: 0, durationSeconds: 1 }] }));
-    assert.throws(() => loadProfile(bad), /bad\.json is invalid[\s\S]*users[\s\S]*delaySeconds/);
+    assert.equal(loadProfile(valid).stages.length, 3);
+    const invalid = join(dir, 'bad.json');
+    writeFileSync(invalid, JSON.stringify({ stages: [{ users: 0, durationSeconds: 1 }] }));
+    assert.throws(() => loadProfile(invalid), /bad\.json is invalid[\s\S]*users[\s\S]*delaySeconds/);
     assert.throws(() => loadProfile('nope'), /neither course nor quick nor a readable JSON file/);
   });
 });

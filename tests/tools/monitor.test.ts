@@ -7,8 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { ClusterUnreachableError, ResourceSampler } from '../../tools/monitor/cluster';
-import { quantity } from '../../tools/monitor/quantity';
-import { RESOURCE_COLUMNS } from '../../tools/monitor/sample';
+import { quantity, RESOURCE_COLUMNS } from '../../tools/monitor/sample';
 import { startFakeKubeApi, type FakeKubeApi } from './fake-kube-api';
 
 const SELECTOR = 'app.kubernetes.io/name=gourmetgram,app.kubernetes.io/instance=hpa';

@@ -11,7 +11,6 @@ import { readModelAccuracy } from '../../tools/report/accuracy';
 import { writeReport } from '../../tools/report/main';
 import { readRun } from '../../tools/report/read-run';
 import { summariseRun } from '../../tools/report/summary';
-import { percentile } from '../../tools/shared/percentile';
 
 const ROOT = join(__dirname, '..', '..');
 const FIXTURES = join(__dirname, '..', 'fixtures', 'tools');
@@ -20,18 +19,6 @@ const MODEL_CARD = join(FIXTURES, 'metadata.json');
 
 const close = (actual: number, expected: number, what: string) =>
   assert.ok(Math.abs(actual - expected) < 1e-6, `${what}: ${actual} ≠ ${expected}`);
-
-describe('nearest-rank percentile', () => {
-  it('returns a value that occurred, the smallest with p% at or below it', () => {
-    const v = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
-    assert.equal(percentile(v, 50), 50);
-    assert.equal(percentile(v, 90), 90);
-    assert.equal(percentile(v, 99), 100);
-    assert.equal(percentile(v, 0), 10);
-    assert.equal(percentile([7], 99), 7);
-    assert.ok(Number.isNaN(percentile([], 50)));
-  });
-});
 
 describe('report arithmetic on the fixture runs (answers worked by hand in fixtures/tools/run-dirs/README.md)', () => {
   it('k8s: the course figures, percentiles, error rate, resources inside the load window, accuracy', () => {

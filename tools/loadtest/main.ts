@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadProfile, profileSeconds, type Profile } from './profile';
-import { BadTargetError, runLoadTest } from './run';
+import { runLoadTest } from './run-load-test';
+import { BadTargetError } from './target';
 
 function positiveNumber(value: string): number {
   const n = Number(value);

@@ -63,10 +63,10 @@ export const BUILTIN_PROFILES = {
   quick: () =>
     expand(
       'quick',
-      COURSE_GROUPS.map((g) => ({
-        ...g,
-        delaySeconds: Number((g.delaySeconds * QUICK_TIME_SCALE).toFixed(3)),
-        durationSeconds: g.durationSeconds * QUICK_TIME_SCALE,
+      COURSE_GROUPS.map((group) => ({
+        ...group,
+        delaySeconds: Number((group.delaySeconds * QUICK_TIME_SCALE).toFixed(3)),
+        durationSeconds: group.durationSeconds * QUICK_TIME_SCALE,
       })),
     ),
 } as const;

@@ -1,4 +1,4 @@
-import { ascending, mean, percentile } from '../shared/percentile';
+import { ascending, mean, percentile } from '../../model/train/latency';
 import type { SiegeRow } from '../shared/siege-log';
 import type { Stage } from './profile';
 

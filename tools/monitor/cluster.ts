@@ -45,8 +45,8 @@ function describe(err: unknown): string {
     const reason = /"message":"([^"]+)"/.exec(body ?? '')?.[1];
     return `HTTP ${err.code}${reason ? `: ${reason}` : ''}`;
   }
-  const e = err as { code?: string; message?: string };
-  return e.code ?? e.message ?? String(err);
+  const failure = err as { code?: string; message?: string };
+  return failure.code ?? failure.message ?? String(err);
 }
 
 export class ResourceSampler {

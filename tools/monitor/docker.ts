@@ -6,7 +6,7 @@
 // the same for every strategy.
 
 import { Agent, request, type Dispatcher } from 'undici';
-import type { MetricsState, ResourceSample } from './sample';
+import { resourceRow, type MetricsState, type ResourceSample } from './sample';
 
 export interface DockerTarget {
   /** unix:///path/to/docker.sock or tcp://host:port (plain HTTP); default: DOCKER_HOST, then the local socket */
@@ -31,8 +31,6 @@ interface ContainerStats {
   precpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number };
   memory_stats?: { usage?: number; stats?: Record<string, number> };
 }
-
-const KIB = 1024;
 
 /** Where to connect, from a DOCKER_HOST-style URL. ssh:// needs a forwarded socket (see the error). */
 export function dockerEndpoint(host: string | undefined): { origin: string; dispatcher?: Dispatcher } {
@@ -108,9 +106,9 @@ export class DockerSampler {
     try {
       return await this.get<ContainerSummary[]>(`/containers/json?filters=${filters}`);
     } catch (err) {
-      const e = err as { code?: string; message?: string };
+      const failure = err as { code?: string; message?: string };
       throw new DockerUnreachableError(
-        `cannot list containers on ${this.server} (${e.code ?? e.message ?? String(err)})`,
+        `cannot list containers on ${this.server} (${failure.code ?? failure.message ?? String(err)})`,
       );
     }
   }
@@ -135,12 +133,12 @@ export class DockerSampler {
           return null;
         }),
       ]);
-      const hc = inspect.HostConfig ?? {};
-      cpuLim += (hc.NanoCpus ?? 0) / 1e9;
-      memLim += hc.Memory ?? 0;
+      const hostConfig = inspect.HostConfig ?? {};
+      cpuLim += (hostConfig.NanoCpus ?? 0) / 1e9;
+      memLim += hostConfig.Memory ?? 0;
       // 1024 shares per core, the kubelet's own mapping of a CPU request.
-      cpuReq += (hc.CpuShares ?? 0) / 1024;
-      memReq += hc.MemoryReservation ?? 0;
+      cpuReq += (hostConfig.CpuShares ?? 0) / 1024;
+      memReq += hostConfig.MemoryReservation ?? 0;
       // A container with a health check is ready once it passes; without one, once it runs.
       const health = inspect.State?.Health?.Status;
       if (inspect.State?.Running && (health === undefined || health === 'healthy')) ready++;
@@ -150,19 +148,18 @@ export class DockerSampler {
       cpuUse = cpu === null || cpuUse === null ? null : cpuUse + cpu;
       memUse = mem === null || memUse === null ? null : memUse + mem;
     }
-    const round = (n: number, digits: number) => Number(n.toFixed(digits));
-    return {
-      time: now.toISOString(),
-      n_replica: running.length,
-      cpu_req_core: round(cpuReq, 3),
-      mem_req_KB: round(memReq / KIB, 0),
-      cpu_lim_core: round(cpuLim, 3),
-      mem_lim_KB: round(memLim / KIB, 0),
-      cpu_use_core: metrics === 'ok' && cpuUse !== null ? round(cpuUse, 3) : null,
-      mem_use_KB: metrics === 'ok' && memUse !== null ? round(memUse / KIB, 0) : null,
-      n_ready: ready,
-      n_unready: running.length - ready,
+    // One container's stats failing leaves the sum unknown, not smaller.
+    const usageKnown = metrics === 'ok';
+    return resourceRow(now, {
+      replicas: running.length,
+      ready,
+      cpuReq,
+      memReq,
+      cpuLim,
+      memLim,
+      cpuUse: usageKnown ? cpuUse : null,
+      memUse: usageKnown ? memUse : null,
       metrics,
-    };
+    });
   }
 }

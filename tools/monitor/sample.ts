@@ -1,5 +1,5 @@
 import type { PodMetric, V1Pod } from '@kubernetes/client-node';
-import { quantity } from './quantity';
+import { parseQuantity } from '../../stacks/quantity';
 
 /**
  * The course's resource_monitor.py columns first (so its notebook keeps working), then what it could not tell:
@@ -41,6 +41,48 @@ export interface ResourceSample {
 
 const KIB = 1024;
 
+/**
+ * A container's request, limit or usage in base units (cores, bytes). Unset adds 0 (a container without a
+ * limit); a value that is not a quantity stops the sample rather than being summed as 0.
+ */
+export function quantity(text: string | undefined): number {
+  if (text === undefined || text === '') return 0;
+  const value = parseQuantity(text);
+  if (value === undefined) throw new Error(`not a Kubernetes quantity: "${text}"`);
+  return value;
+}
+
+/** What a sampler adds up, in cores and bytes; usage null when it could not be read. */
+export interface ResourceTotals {
+  replicas: number;
+  ready: number;
+  cpuReq: number;
+  memReq: number;
+  cpuLim: number;
+  memLim: number;
+  cpuUse: number | null;
+  memUse: number | null;
+  metrics: MetricsState;
+}
+
+/** The CSV row, pods and a Docker container alike: cores to 3 decimals, memory in whole KiB. */
+export function resourceRow(time: Date, totals: ResourceTotals): ResourceSample {
+  const round = (n: number, digits: number) => Number(n.toFixed(digits));
+  return {
+    time: time.toISOString(),
+    n_replica: totals.replicas,
+    cpu_req_core: round(totals.cpuReq, 3),
+    mem_req_KB: round(totals.memReq / KIB, 0),
+    cpu_lim_core: round(totals.cpuLim, 3),
+    mem_lim_KB: round(totals.memLim / KIB, 0),
+    cpu_use_core: totals.cpuUse === null ? null : round(totals.cpuUse, 3),
+    mem_use_KB: totals.memUse === null ? null : round(totals.memUse / KIB, 0),
+    n_ready: totals.ready,
+    n_unready: totals.replicas - totals.ready,
+    metrics: totals.metrics,
+  };
+}
+
 function isReady(pod: V1Pod): boolean {
   if (pod.metadata?.deletionTimestamp) return false; // terminating pods are being drained
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -70,11 +112,11 @@ export function summarise(
   let cpuLim = 0;
   let memLim = 0;
   for (const pod of live) {
-    for (const c of pod.spec?.containers ?? []) {
-      cpuReq += quantity(c.resources?.requests?.cpu);
-      memReq += quantity(c.resources?.requests?.memory);
-      cpuLim += quantity(c.resources?.limits?.cpu);
-      memLim += quantity(c.resources?.limits?.memory);
+    for (const container of pod.spec?.containers ?? []) {
+      cpuReq += quantity(container.resources?.requests?.cpu);
+      memReq += quantity(container.resources?.requests?.memory);
+      cpuLim += quantity(container.resources?.limits?.cpu);
+      memLim += quantity(container.resources?.limits?.memory);
     }
   }
   let cpuUse: number | null = null;
@@ -83,26 +125,23 @@ export function summarise(
     const names = new Set(live.map((p) => p.metadata?.name));
     cpuUse = 0;
     memUse = 0;
-    for (const pm of podMetrics) {
-      if (!names.has(pm.metadata.name)) continue;
-      for (const c of pm.containers) {
-        cpuUse += quantity(c.usage.cpu);
-        memUse += quantity(c.usage.memory);
+    for (const podMetric of podMetrics) {
+      if (!names.has(podMetric.metadata.name)) continue;
+      for (const container of podMetric.containers) {
+        cpuUse += quantity(container.usage.cpu);
+        memUse += quantity(container.usage.memory);
       }
     }
   }
-  const round = (n: number, digits: number) => Number(n.toFixed(digits));
-  return {
-    time: time.toISOString(),
-    n_replica: live.length,
-    cpu_req_core: round(cpuReq, 3),
-    mem_req_KB: round(memReq / KIB, 0),
-    cpu_lim_core: round(cpuLim, 3),
-    mem_lim_KB: round(memLim / KIB, 0),
-    cpu_use_core: cpuUse === null ? null : round(cpuUse, 3),
-    mem_use_KB: memUse === null ? null : round(memUse / KIB, 0),
-    n_ready: ready,
-    n_unready: live.length - ready,
+  return resourceRow(time, {
+    replicas: live.length,
+    ready,
+    cpuReq,
+    memReq,
+    cpuLim,
+    memLim,
+    cpuUse,
+    memUse,
     metrics: metricsState,
-  };
+  });
 }

@@ -33,7 +33,9 @@ export function readModelAccuracy(
   if (modelInfo?.version !== undefined && modelInfo.version !== meta.version) return null;
   if (typeof meta.accuracy !== 'object' || meta.accuracy === null) return null;
   const figures = Object.entries(meta.accuracy as Record<string, unknown>)
-    .filter((e): e is [string, number] => typeof e[1] === 'number' && e[1] >= 0 && e[1] <= 1)
+    .filter(
+      (entry): entry is [string, number] => typeof entry[1] === 'number' && entry[1] >= 0 && entry[1] <= 1,
+    )
     .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
   const first = figures[0];
   if (!first) return null;

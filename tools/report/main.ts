@@ -11,7 +11,7 @@ import { stringify } from 'csv-stringify/sync';
 import { readModelAccuracy } from './accuracy';
 import { latencyChartSpec, renderPng, resourcesChartSpec } from './charts';
 import { readRun, type Run } from './read-run';
-import { markdownTable, SUMMARY_COLUMNS, summariseRun } from './summary';
+import { markdownTable, SUMMARY_COLUMNS, summariseRun, type RunSummary } from './summary';
 
 export interface ReportOptions {
   runDirs: string[];
@@ -26,6 +26,64 @@ export interface ReportFiles {
   charts: string[];
 }
 
+/** What a reader must know to trust the table: missing files, runs that cannot be compared, no accuracy. */
+function runNotes(runs: Run[], summaries: RunSummary[], modelCard: string): string[] {
+  const notes: string[] = [];
+  for (const [i, run] of runs.entries()) {
+    const summary = summaries[i]!;
+    if (!run.resources) notes.push(`${run.name}: no resources.csv (monitor not run) → resource figures n/a`);
+    else if (summary.samples === 0)
+      notes.push(`${run.name}: no monitor sample falls inside the load test's time window`);
+    if (!run.okLatenciesMs) notes.push(`${run.name}: no requests.csv → p50/p99 n/a`);
+  }
+  const shapes = new Set(runs.map((r) => r.stages.map((s) => `${s.users}/${s.delaySeconds}`).join(',')));
+  if (shapes.size > 1) {
+    notes.push('the runs did not use the same load profile (stages differ): compare their figures with care');
+  }
+  if (summaries.every((s) => !Number.isFinite(s.accuracy))) {
+    notes.push(`accuracy n/a: no accuracy figure in ${modelCard}`);
+  }
+  return notes;
+}
+
+function comparisonMarkdown(summaries: RunSummary[], notes: string[]): string {
+  return (
+    '# Deployment strategy comparison\n\n' +
+    markdownTable(summaries) +
+    '\nTransaction rate = ΣOKAY / Σ elapsed; response time = Σ(OKAY × Resp Time) / ΣOKAY (siege log). ' +
+    'p50/p99 over every successful request; errors = failed / all requests; resource figures are means over ' +
+    'the monitor samples taken while the load ran. Accuracy from the model card ' +
+    `(${summaries.map((s) => `${s.run}: ${s.accuracy_source || 'n/a'}`).join(', ')}).\n` +
+    (notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '') +
+    '\n![replicas and CPU](resources.png)\n\n![latency per stage](latency.png)\n'
+  );
+}
+
+function comparisonCsv(summaries: RunSummary[]): string {
+  return stringify(summaries, {
+    header: true,
+    columns: SUMMARY_COLUMNS as string[],
+    cast: { number: (n) => (Number.isFinite(n) ? String(Number(n.toPrecision(6))) : '') },
+  });
+}
+
+/** resources.png when any run has monitor samples, latency.png always; returns the files written. */
+async function writeCharts(runs: Run[], outDir: string, log: (message: string) => void): Promise<string[]> {
+  const charts: string[] = [];
+  const resourcesSpec = resourcesChartSpec(runs);
+  if (resourcesSpec) {
+    const file = join(outDir, 'resources.png');
+    await renderPng(resourcesSpec, file);
+    charts.push(file);
+  } else {
+    log('no monitor samples in any run: resources.png not drawn');
+  }
+  const latencyFile = join(outDir, 'latency.png');
+  await renderPng(latencyChartSpec(runs), latencyFile);
+  charts.push(latencyFile);
+  return charts;
+}
+
 export async function writeReport(options: ReportOptions): Promise<ReportFiles> {
   const log = options.log ?? (() => undefined);
   const runs: Run[] = options.runDirs.map(readRun);
@@ -36,58 +94,12 @@ export async function writeReport(options: ReportOptions): Promise<ReportFiles> 
 
   const summaries = runs.map((run) => summariseRun(run, readModelAccuracy(options.modelCard, run.modelInfo)));
   mkdirSync(options.outDir, { recursive: true });
-
-  const notes: string[] = [];
-  for (const [i, run] of runs.entries()) {
-    const s = summaries[i]!;
-    if (!run.resources) notes.push(`${run.name}: no resources.csv (monitor not run) → resource figures n/a`);
-    else if (s.samples === 0)
-      notes.push(`${run.name}: no monitor sample falls inside the load test's time window`);
-    if (!run.okLatenciesMs) notes.push(`${run.name}: no requests.csv → p50/p99 n/a`);
-  }
-  const shapes = new Set(runs.map((r) => r.stages.map((s) => `${s.users}/${s.delaySeconds}`).join(',')));
-  if (shapes.size > 1) {
-    notes.push('the runs did not use the same load profile (stages differ): compare their figures with care');
-  }
-  if (summaries.every((s) => !Number.isFinite(s.accuracy))) {
-    notes.push(`accuracy n/a: no accuracy figure in ${options.modelCard}`);
-  }
-
-  const markdown =
-    '# Deployment strategy comparison\n\n' +
-    markdownTable(summaries) +
-    '\nTransaction rate = ΣOKAY / Σ elapsed; response time = Σ(OKAY × Resp Time) / ΣOKAY (siege log). ' +
-    'p50/p99 over every successful request; errors = failed / all requests; resource figures are means over ' +
-    'the monitor samples taken while the load ran. Accuracy from the model card ' +
-    `(${summaries.map((s) => `${s.run}: ${s.accuracy_source || 'n/a'}`).join(', ')}).\n` +
-    (notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '') +
-    '\n![replicas and CPU](resources.png)\n\n![latency per stage](latency.png)\n';
-  const mdFile = join(options.outDir, 'comparison.md');
-  writeFileSync(mdFile, markdown);
-
+  const notes = runNotes(runs, summaries, options.modelCard);
+  const markdown = comparisonMarkdown(summaries, notes);
+  writeFileSync(join(options.outDir, 'comparison.md'), markdown);
   const csvFile = join(options.outDir, 'comparison.csv');
-  writeFileSync(
-    csvFile,
-    stringify(summaries, {
-      header: true,
-      columns: SUMMARY_COLUMNS as string[],
-      cast: { number: (n) => (Number.isFinite(n) ? String(Number(n.toPrecision(6))) : '') },
-    }),
-  );
-
-  const charts: string[] = [];
-  const resourcesSpec = resourcesChartSpec(runs);
-  if (resourcesSpec) {
-    const file = join(options.outDir, 'resources.png');
-    await renderPng(resourcesSpec, file);
-    charts.push(file);
-  } else {
-    log('no monitor samples in any run: resources.png not drawn');
-  }
-  const latencyFile = join(options.outDir, 'latency.png');
-  await renderPng(latencyChartSpec(runs), latencyFile);
-  charts.push(latencyFile);
-
+  writeFileSync(csvFile, comparisonCsv(summaries));
+  const charts = await writeCharts(runs, options.outDir, log);
   for (const note of notes) log(note);
   return { markdown, csv: csvFile, charts };
 }

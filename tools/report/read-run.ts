@@ -85,7 +85,7 @@ export function readRun(dirArg: string): Run {
 
   const latencyFile = file(RUN_FILES.latency);
   const stages = readCsv(latencyFile).map((r, i): StageRecord => {
-    const n = (c: string) => numberIn(r, c, latencyFile, i + 1);
+    const n = (column: string) => numberIn(r, column, latencyFile, i + 1);
     return {
       stage: n('stage'),
       startedAt: timeIn(r, 'started_at', latencyFile, i + 1),
@@ -114,7 +114,7 @@ export function readRun(dirArg: string): Run {
   if (existsSync(file(RUN_FILES.resources))) {
     const resourcesFile = file(RUN_FILES.resources);
     resources = readCsv(resourcesFile).map((r, i) => {
-      const n = (c: string) => numberIn(r, c, resourcesFile, i + 1);
+      const n = (column: string) => numberIn(r, column, resourcesFile, i + 1);
       return {
         time: timeIn(r, 'time', resourcesFile, i + 1),
         nReplica: n('n_replica'),

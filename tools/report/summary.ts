@@ -1,4 +1,4 @@
-import { ascending, mean, percentile } from '../shared/percentile';
+import { ascending, mean, percentile } from '../../model/train/latency';
 import type { ModelAccuracy } from './accuracy';
 import type { ResourceRecord, Run } from './read-run';
 
@@ -43,11 +43,11 @@ export function samplesDuringLoad(run: Run): ResourceRecord[] {
 const present = (values: (number | null)[]) => values.filter((v): v is number => v !== null);
 
 export function summariseRun(run: Run, accuracy: ModelAccuracy | null): RunSummary {
-  const duration = run.siege.reduce((s, e) => s + e.elapsedSeconds, 0);
-  const okay = run.siege.reduce((s, e) => s + e.okay, 0);
-  const okaySeconds = run.siege.reduce((s, e) => s + e.okay * e.respTimeSeconds, 0);
-  const requests = run.stages.reduce((s, e) => s + e.requests, 0);
-  const failed = run.stages.reduce((s, e) => s + e.failed, 0);
+  const duration = run.siege.reduce((sum, entry) => sum + entry.elapsedSeconds, 0);
+  const okay = run.siege.reduce((sum, entry) => sum + entry.okay, 0);
+  const okaySeconds = run.siege.reduce((sum, entry) => sum + entry.okay * entry.respTimeSeconds, 0);
+  const requests = run.stages.reduce((sum, stage) => sum + stage.requests, 0);
+  const failed = run.stages.reduce((sum, stage) => sum + stage.failed, 0);
   const latencies = run.okLatenciesMs ? ascending(run.okLatenciesMs) : [];
   const samples = samplesDuringLoad(run);
   return {
@@ -110,7 +110,9 @@ function cell(summary: RunSummary, column: Column): string {
 export function markdownTable(summaries: RunSummary[]): string {
   const header = `| | ${summaries.map((s) => s.run).join(' | ')} |`;
   const rule = `|---|${summaries.map(() => '---:').join('|')}|`;
-  const lines = TABLE.map((c) => `| ${c.title} | ${summaries.map((s) => cell(s, c)).join(' | ')} |`);
+  const lines = TABLE.map(
+    (column) => `| ${column.title} | ${summaries.map((summary) => cell(summary, column)).join(' | ')} |`,
+  );
   lines.push(`| model served | ${summaries.map((s) => s.model || 'n/a').join(' | ')} |`);
   return [header, rule, ...lines].join('\n') + '\n';
 }

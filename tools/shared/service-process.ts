@@ -4,7 +4,8 @@ import path from 'node:path';
 
 /**
  * Starts the classifier as its own process (as in production: its own event loop, worker threads and signals)
- * on a free port, and stops it. Shared by the service, container and tools tests.
+ * on a free port, and stops it. The benchmarks and the service, container and tools tests all start it this way;
+ * it lives with the tools because product code may import tools, never tests.
  */
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { preprocessPhoto, type DecoderName } from '../model/src/preprocess';
-import { median, timeRuns } from './stats';
+import { median, timeRuns } from '../model/train/latency';
 
 /**
  * Decode + resize to the model's input, jimp against sharp, on photo-like JPEGs at phone-camera sizes. The
@@ -38,9 +38,9 @@ export async function photoLikeJpeg(source: Buffer, width: number, height: numbe
 
 export async function benchDecode(source: Buffer, inputSize: number): Promise<DecodeRow[]> {
   const rows: DecodeRow[] = [];
-  for (const s of DECODE_SIZES) {
-    const jpeg = await photoLikeJpeg(source, s.width, s.height);
-    const megapixels = (s.width * s.height) / 1e6;
+  for (const size of DECODE_SIZES) {
+    const jpeg = await photoLikeJpeg(source, size.width, size.height);
+    const megapixels = (size.width * size.height) / 1e6;
     // jimp takes about a second per 12 MP: fewer runs for it keep the whole benchmark within minutes.
     const runs: Record<DecoderName, number> = {
       sharp: 25,
@@ -57,9 +57,9 @@ export async function benchDecode(source: Buffer, inputSize: number): Promise<De
       );
       medianMs[decoder] = median(times);
     }
-    rows.push({ ...s, jpegBytes: jpeg.length, runs, medianMs });
+    rows.push({ ...size, jpegBytes: jpeg.length, runs, medianMs });
     console.log(
-      `decode ${s.label}: sharp ${medianMs.sharp.toFixed(1)} ms, jimp ${medianMs.jimp.toFixed(1)} ms`,
+      `decode ${size.label}: sharp ${medianMs.sharp.toFixed(1)} ms, jimp ${medianMs.jimp.toFixed(1)} ms`,
     );
   }
   return rows;

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import sharp from 'sharp';
-import { REPO_ROOT } from '../tests/helpers/server';
-import { benchDecode, photoLikeJpeg } from './decode';
+import { REPO_ROOT } from '../tools/shared/service-process';
+import { benchDecode, photoLikeJpeg } from './decoders';
 import { benchColdStart, benchLoad, type ServiceEnv } from './http';
 import { benchInference, type InferenceRow } from './inference';
 import { renderReport, type Machine } from './report';
@@ -26,7 +26,7 @@ const program = new Command()
   .parse();
 const opts = program.opts<{ out: string; build: boolean; duration: number }>();
 
-function machine(): Machine {
+function describeMachine(): Machine {
   const cpus = os.cpus();
   let tfjs = '?';
   try {
@@ -52,8 +52,10 @@ function machine(): Machine {
 
 async function main() {
   const started = Date.now();
-  const m = machine();
-  console.log(`bench on ${m.cpu}, load average ${m.loadAverage.map((x) => x.toFixed(1)).join(' ')}`);
+  const machine = describeMachine();
+  console.log(
+    `bench on ${machine.cpu}, load average ${machine.loadAverage.map((x) => x.toFixed(1)).join(' ')}`,
+  );
   if (opts.build) {
     console.log('npm run build');
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' });
@@ -87,7 +89,7 @@ async function main() {
   }
 
   const report = renderReport({
-    machine: m,
+    machine,
     loadAverageAfter: os.loadavg(),
     command: 'npm run bench',
     inputSize,
@@ -101,7 +103,9 @@ async function main() {
   // The sections other benchmarks write into the same report (bench/memory.ts, bench/probes.ts, between their
   // <!-- name:begin --> and <!-- name:end --> markers) are measured separately: keep them.
   const previous = fs.existsSync(opts.out) ? fs.readFileSync(opts.out, 'utf8') : '';
-  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)].map((m) => m[0]);
+  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)].map(
+    (match) => match[0],
+  );
   fs.writeFileSync(opts.out, [report.trimEnd(), ...kept].join('\n\n') + '\n');
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
 }

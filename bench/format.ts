@@ -1,0 +1,8 @@
+// How the benchmark report writes its figures: n/a for what could not be measured, never NaN.
+
+export const ms = (x: number, digits = 1) => (Number.isFinite(x) ? `${x.toFixed(digits)} ms` : 'n/a');
+export const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
+export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+/** ✅ / ❌ against a goal, so the report says plainly which goals this machine met. */
+export const verdict = (met: boolean) => (met ? '✅ met' : '❌ missed');
