@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { FOOD11_LABELS, food11LabelFor, type Label } from './labels';
+import { FOOD11_LABELS, type ClassLabel } from '../src';
 
 export type Split = 'train' | 'validation' | 'evaluation';
 export type Layout = 'food11' | 'folders';
@@ -16,7 +16,7 @@ export interface Sample {
 
 export interface Dataset {
   layout: Layout;
-  labels: Label[];
+  labels: ClassLabel[];
   samples: Sample[];
 }
 
@@ -31,6 +31,17 @@ const FOOD11_FILE = /^(\d+)_\d+\.(jpe?g|png|webp)$/i;
 /** A user-facing error about the data; the CLIs print its message without a stack. */
 export class DatasetError extends Error {
   override name = 'DatasetError';
+}
+
+/** Folder names are compared loosely so 'Dairy product', 'dairy_product' and 'Dairy-product' all match. */
+function normaliseClassName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '');
+}
+
+/** The Food-11 label a class folder's name stands for, if any. */
+function food11LabelFor(folder: string): ClassLabel | undefined {
+  const key = normaliseClassName(folder);
+  return FOOD11_LABELS.find((l) => normaliseClassName(l.id) === key || normaliseClassName(l.name) === key);
 }
 
 function isImage(file: string): boolean {
@@ -111,7 +122,7 @@ export function loadDataset(roots: string[], options: { validationPercent: numbe
       `Cannot mix the Food-11 layout with class folders that are not Food-11 classes: ${allFolders.join(', ')}.`,
     );
   }
-  const labels: Label[] = useFood11
+  const labels: ClassLabel[] = useFood11
     ? FOOD11_LABELS.map((l) => ({ ...l }))
     : [...allFolders].sort().map((id, index) => ({ index, id, name: id }));
 

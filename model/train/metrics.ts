@@ -1,4 +1,4 @@
-import type { Label } from './labels';
+import type { ClassLabel } from '../src';
 
 export interface ClassReport {
   id: string;
@@ -31,7 +31,7 @@ export function confusionMatrix(
   return m;
 }
 
-export function reportFromConfusion(confusion: number[][], labels: Label[]): Report {
+export function reportFromConfusion(confusion: number[][], labels: ClassLabel[]): Report {
   const n = labels.length;
   const total = confusion.reduce((a, row) => a + row.reduce((b, v) => b + v, 0), 0);
   let correct = 0;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { DEFAULT_MAX_PIXELS, preprocessPhoto, type Classifier } from '../src';
-import type { Label } from './labels';
+import type { ClassLabel } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './metrics';
 import type { Sample } from './dataset';
 
@@ -58,7 +58,7 @@ export async function predictSamples(
 export function reportsBySet(
   samples: Sample[],
   predicted: Int32Array,
-  labels: Label[],
+  labels: ClassLabel[],
 ): Record<string, Report> {
   const groups = new Map<string, number[]>();
   samples.forEach((s, i) => {

@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { DEFAULT_MAX_PIXELS, preprocessPhoto, type View } from '../src/preprocess';
-import type { Sample } from './dataset';
-import { DatasetError } from './dataset';
+import { DEFAULT_MAX_PIXELS, preprocessPhoto, type View } from '../src';
+import { DatasetError, type Sample } from './dataset';
 
 /**
  * The photos as the model sees them, written once for the PyTorch trainer (model/train/finetune.py) to read:
