@@ -9,7 +9,11 @@ import {
   readArtifactsFromUrl,
   writeArtifactsDir,
   writeMetadata,
+  CROP_MODES,
+  WEIGHTS_DTYPES,
+  type CropMode,
   type View,
+  type WeightsDtype,
 } from '../src';
 import { DatasetError, loadDataset } from '../train/dataset';
 import { reportToMarkdown } from '../train/metrics';
@@ -37,7 +41,7 @@ interface TrainOptions {
   inputSize: number;
   viewSize: number;
   viewJpeg: number | false;
-  crop: View['crop'];
+  crop: CropMode;
   epochs: number;
   batch: number;
   lr: number;
@@ -45,7 +49,7 @@ interface TrainOptions {
   augment: number;
   dropout: number;
   testTimeFlip: boolean;
-  weightsDtype: 'float32' | 'float16';
+  weightsDtype: WeightsDtype;
   seed: number;
   validationPercent: number;
   cacheDir: string;
@@ -133,7 +137,7 @@ interface TrainingRecord {
   recipe: Record<string, unknown>;
   inputSize: number;
   testTimeFlip: boolean;
-  weightsDtype: 'float32' | 'float16';
+  weightsDtype: WeightsDtype;
   history: unknown[];
   trainPhotos: number;
 }
@@ -273,7 +277,7 @@ export function buildProgram(): Command {
     .option('--view-jpeg <quality>', "the view's JPEG round trip quality", positiveInt('--view-jpeg'), 75)
     .option('--no-view-jpeg', 'no JPEG round trip in the view (for photos that are all sharp)')
     .addOption(
-      new Option('--crop <mode>', 'square crop of the view').choices(['cover', 'fill']).default('cover'),
+      new Option('--crop <mode>', 'square crop of the view').choices(CROP_MODES).default('cover'),
     )
     .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 6)
     .option('--batch <n>', 'photos per step', positiveInt('--batch'), 64)
@@ -298,7 +302,7 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option('--weights-dtype <dtype>', 'how the weights are stored')
-        .choices(['float32', 'float16'])
+        .choices(WEIGHTS_DTYPES)
         .default('float32'),
     )
     .option('--seed <n>', 'random seed', Number, 1)

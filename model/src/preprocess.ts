@@ -12,8 +12,15 @@ import type { View } from './metadata';
  * slightly from libvips'). Both libraries are loaded lazily so a process that never uses one does not pay for it.
  */
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif';
-export type DecoderName = 'sharp' | 'jimp';
+/** The formats a photo may come in, judged by its bytes (sniffFormat). */
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+/** The formats as a person reads them, for every message that says what to send instead. */
+export const ACCEPTED_FORMATS = 'JPEG, PNG, WebP or GIF';
+
+/** sharp (libvips) or jimp (pure JavaScript); a config schema takes its choices from here. */
+export const DECODER_NAMES = ['sharp', 'jimp'] as const;
+export type DecoderName = (typeof DECODER_NAMES)[number];
 export type { View } from './metadata';
 
 /**
@@ -54,8 +61,6 @@ export class DecodeError extends Error {
   }
 }
 
-const ACCEPTED = 'JPEG, PNG, WebP or GIF';
-
 /**
  * Identifies the format from the file's first bytes. A client's Content-Type or file name is never trusted:
  * only what the bytes are decides which decoder touches them.
@@ -86,8 +91,8 @@ export async function preprocessPhoto(buf: Buffer, opts: DecodeOptions): Promise
     throw new DecodeError(
       'unsupported',
       buf.length === 0
-        ? `The upload is empty. Send a ${ACCEPTED} photo.`
-        : `This file is not a ${ACCEPTED} image (judged by its contents, not its name). Send a photo in one of those formats.`,
+        ? `The upload is empty. Send a ${ACCEPTED_FORMATS} photo.`
+        : `This file is not a ${ACCEPTED_FORMATS} image (judged by its contents, not its name). Send a photo in one of those formats.`,
     );
   }
   const decoded =
