@@ -63,6 +63,23 @@ describe('loadClassifier', () => {
     layers.dispose();
   });
 
+  it('folds a batch norm into the convolution before it and still computes what TF.js layers compute', async () => {
+    const dir = await writeTinyModel(path.join(root, 'batchnorm'), 9, {
+      viewSize: 12,
+      inputSize: 12,
+      batchNorm: true,
+    });
+    const fused = await loadClassifier({ modelDir: dir });
+    const layers = await loadClassifier({ modelDir: dir, engine: 'layers' });
+    assert.equal(fused.info.engine, 'fused');
+    const imgs = [image(12, 8), image(12, 9)];
+    const a = await fused.classify(imgs);
+    const b = await layers.classify(imgs);
+    a.forEach((p, i) => assert.ok(maxDiff(p, b[i]!) < 1e-5, `image ${i}: ${maxDiff(p, b[i]!)}`));
+    fused.dispose();
+    layers.dispose();
+  });
+
   it('resizes the view to the network input with half-pixel bilinear sampling, as finetune.py does', async () => {
     const dir = await writeTinyModel(path.join(root, 'resize'), 3, { viewSize: 8, inputSize: 16 });
     const c = await loadClassifier({ modelDir: dir });
