@@ -1,12 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { defaultModelDir, initBackend, loadClassifier } from '../src';
 import { DatasetError, loadDataset, type Sample, type Split } from '../train/dataset';
 import { reportToMarkdown } from '../train/metrics';
 import { predictSamples, reportsBySet, type Look } from '../train/scoring';
-import { runCli } from './run';
+import { positiveInt } from './arguments';
+import { runCli } from './run-cli';
 
 interface EvaluateOptions {
   data: string[];
@@ -112,12 +113,6 @@ async function main(opts: EvaluateOptions): Promise<void> {
       '.',
   );
 }
-
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number ≥ 1.`);
-  return n;
-};
 
 export function buildProgram(): Command {
   return new Command('evaluate')

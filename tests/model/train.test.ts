@@ -16,7 +16,7 @@ import { FOOD11_LABELS, initBackend, loadClassifier, readMetadata } from '../../
 import { loadDataset } from '../../model/train/dataset';
 import { buildTensorCache } from '../../model/train/tensor-cache';
 import { preprocessPhoto } from '../../model/src/preprocess';
-import { findPython } from '../../model/cli/train';
+import { findPython } from '../../model/train/finetune';
 import { writeFolderDataset } from './train-fixture';
 
 const run = promisify(execFile);
