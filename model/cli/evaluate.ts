@@ -114,7 +114,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
   );
 }
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   return new Command('evaluate')
     .description(
       'Score a model folder on labelled photos: accuracy, macro accuracy, per-class precision/recall, confusion.',

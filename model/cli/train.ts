@@ -30,7 +30,7 @@ import { runCli } from './run-cli';
  * (metadata.json + network/) that MODEL_DIR can point at, or that replaces model/shipped.
  */
 
-export const MODEL_NAME = 'gourmetgram-food11';
+const MODEL_NAME = 'gourmetgram-food11';
 
 interface TrainOptions {
   data: string[];
@@ -221,7 +221,7 @@ async function main(opts: TrainOptions): Promise<void> {
   );
 }
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   return new Command('train')
     .description(
       'Fine-tune a whole MobileNetV2 on labelled photos (PyTorch, model/train/finetune.py) and write a model folder ' +

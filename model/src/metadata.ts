@@ -17,7 +17,7 @@ export type WeightsDtype = (typeof WEIGHTS_DTYPES)[number];
  * `size` pixels, and — for a model trained on the 64 px look — a JPEG round trip at `jpegQuality`, as the 64 px
  * photos were stored. The same view in training and serving is what keeps sharpness from naming a class.
  */
-export const ViewSchema = z.object({
+const ViewSchema = z.object({
   size: z.number().int().positive().max(1024),
   crop: z.enum(CROP_MODES),
   jpegQuality: z.number().int().min(1).max(100).optional(),
@@ -25,7 +25,7 @@ export const ViewSchema = z.object({
 export type View = z.infer<typeof ViewSchema>;
 
 /** The whole network, as a TF.js layers model: view bytes resized to `inputSize`, scaled, classified. */
-export const NetworkSchema = z.object({
+const NetworkSchema = z.object({
   /** Folder of the TF.js layers model (model.json + weights.bin), relative to the metadata file. */
   path: z.string().min(1),
   /** e.g. 'mobilenet_v2_0.35'. */
@@ -38,10 +38,9 @@ export const NetworkSchema = z.object({
   testTimeFlip: z.boolean().default(false),
   weightsDtype: z.enum(WEIGHTS_DTYPES).default('float32'),
 });
-export type Network = z.infer<typeof NetworkSchema>;
 
 /** What the network was fine-tuned from, for attribution and for `train --base`. */
-export const BaseSchema = z.object({
+const BaseSchema = z.object({
   id: z.string().min(1),
   source: z.string().min(1),
   licence: z.string().min(1),

@@ -12,10 +12,8 @@ import type { View } from './metadata';
  * slightly from libvips'). Both libraries are loaded lazily so a process that never uses one does not pay for it.
  */
 
-/** The formats a photo may come in, judged by its bytes (sniffFormat). */
-export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
-export type ImageFormat = (typeof IMAGE_FORMATS)[number];
-/** The formats as a person reads them, for every message that says what to send instead. */
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif';
+/** ImageFormat as a person reads it, for every message that says what to send instead. */
 export const ACCEPTED_FORMATS = 'JPEG, PNG, WebP or GIF';
 
 /** sharp (libvips) or jimp (pure JavaScript); a config schema takes its choices from here. */
@@ -264,9 +262,9 @@ async function decodeWithJimp(buf: Buffer, format: ImageFormat, opts: DecodeOpti
 
 function flattenOntoWhite(rgba: Buffer): void {
   for (let i = 0; i < rgba.length; i += 4) {
-    const a = rgba[i + 3]!;
-    if (a === 255) continue;
-    const keep = a / 255;
+    const alpha = rgba[i + 3]!;
+    if (alpha === 255) continue;
+    const keep = alpha / 255;
     const white = 255 * (1 - keep);
     rgba[i] = Math.round(rgba[i]! * keep + white);
     rgba[i + 1] = Math.round(rgba[i + 1]! * keep + white);
@@ -289,10 +287,7 @@ function rgbaToRgb(rgba: Buffer, pixels: number): Uint8Array {
  * Width and height from the file header alone (the stored orientation), so the pure-JS path can refuse a
  * decompression bomb before allocating its bitmap. Returns undefined when the header is unreadable.
  */
-export function headerDimensions(
-  buf: Buffer,
-  format: ImageFormat,
-): { width: number; height: number } | undefined {
+function headerDimensions(buf: Buffer, format: ImageFormat): { width: number; height: number } | undefined {
   switch (format) {
     case 'png':
       // IHDR is always the first chunk: signature (8) + length (4) + type (4), then width and height.

@@ -20,7 +20,7 @@ export interface Dataset {
   samples: Sample[];
 }
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 const FOOD11_SPLITS: Record<string, Split> = {
   training: 'train',
   validation: 'validation',
@@ -77,9 +77,9 @@ function loadFood11(root: string): Sample[] {
     const dir = path.join(root, dirName);
     if (!existsSync(dir)) continue;
     for (const file of listDir(dir)) {
-      const m = FOOD11_FILE.exec(file);
-      if (!m) continue;
-      const label = Number(m[1]);
+      const match = FOOD11_FILE.exec(file);
+      if (!match) continue;
+      const label = Number(match[1]);
       if (label >= FOOD11_LABELS.length) {
         throw new DatasetError(`${path.join(dir, file)}: class index ${label} is not one of Food-11's 0-10.`);
       }
