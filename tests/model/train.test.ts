@@ -17,7 +17,7 @@ import { loadDataset } from '../../model/train/dataset';
 import { buildTensorCache } from '../../model/train/tensor-cache';
 import { preprocessPhoto } from '../../model/src/preprocess';
 import { findPython } from '../../model/train/finetune';
-import { writeFolderDataset } from './train-fixture';
+import { writeFolderDataset } from '../fixtures/model/shape-photos';
 
 const run = promisify(execFile);
 const repo = path.resolve(__dirname, '..', '..');
