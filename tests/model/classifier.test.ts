@@ -49,18 +49,22 @@ describe('loadClassifier', () => {
     classifier.dispose();
   });
 
-  it('the fused engine computes what TF.js layers compute', async () => {
-    const dir = await writeTinyModel(path.join(root, 'engines'), 2, { viewSize: 12, inputSize: 24 });
+  /** Both engines on the same model folder: each must run as asked, and give the same probabilities. */
+  async function assertEnginesAgree(dir: string, images: Uint8Array[]): Promise<void> {
     const fused = await loadClassifier({ modelDir: dir });
     const layers = await loadClassifier({ modelDir: dir, engine: 'layers' });
     assert.equal(fused.info.engine, 'fused');
     assert.equal(layers.info.engine, 'layers');
-    const imgs = [image(12, 3), image(12, 4), image(12, 5)];
-    const a = await fused.classify(imgs);
-    const b = await layers.classify(imgs);
+    const a = await fused.classify(images);
+    const b = await layers.classify(images);
     a.forEach((p, i) => assert.ok(maxDiff(p, b[i]!) < 1e-5, `image ${i}: ${maxDiff(p, b[i]!)}`));
     fused.dispose();
     layers.dispose();
+  }
+
+  it('the fused engine computes what TF.js layers compute', async () => {
+    const dir = await writeTinyModel(path.join(root, 'engines'), 2, { viewSize: 12, inputSize: 24 });
+    await assertEnginesAgree(dir, [image(12, 3), image(12, 4), image(12, 5)]);
   });
 
   it('folds a batch norm into the convolution before it and still computes what TF.js layers compute', async () => {
@@ -69,15 +73,7 @@ describe('loadClassifier', () => {
       inputSize: 12,
       batchNorm: true,
     });
-    const fused = await loadClassifier({ modelDir: dir });
-    const layers = await loadClassifier({ modelDir: dir, engine: 'layers' });
-    assert.equal(fused.info.engine, 'fused');
-    const imgs = [image(12, 8), image(12, 9)];
-    const a = await fused.classify(imgs);
-    const b = await layers.classify(imgs);
-    a.forEach((p, i) => assert.ok(maxDiff(p, b[i]!) < 1e-5, `image ${i}: ${maxDiff(p, b[i]!)}`));
-    fused.dispose();
-    layers.dispose();
+    await assertEnginesAgree(dir, [image(12, 8), image(12, 9)]);
   });
 
   it('resizes the view to the network input with half-pixel bilinear sampling, as finetune.py does', async () => {
