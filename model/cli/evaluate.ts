@@ -1,12 +1,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { defaultModelDir, initBackend, loadClassifier } from '../src';
-import { DatasetError, loadDataset, type Sample, type Split } from '../train/dataset';
+import { defaultModelDir, initBackend, loadClassifier, type Classifier } from '../src';
+import {
+  DatasetError,
+  loadDataset,
+  type Dataset,
+  type Layout,
+  type Sample,
+  type Split,
+} from '../train/dataset';
 import { reportToMarkdown } from '../train/metrics';
 import { predictSamples, reportsBySet, type Look } from '../train/scoring';
-import { runCli } from './run';
+import { positiveInt } from './arguments';
+import { runCli } from './run-cli';
 
 interface EvaluateOptions {
   data: string[];
@@ -23,10 +31,10 @@ interface EvaluateOptions {
  * Which photos to score: Food-11's evaluation/ when present; for class folders all photos (a folder of photos the
  * model never saw), unless --split validation asks for the training CLI's held-out share.
  */
-function choose(
+function chooseSplit(
   samples: Sample[],
   split: EvaluateOptions['split'],
-  layout: string,
+  layout: Layout,
 ): { picked: Sample[]; what: string } {
   if (split === 'all' || (split === 'auto' && layout !== 'food11'))
     return { picked: samples, what: 'all photos' };
@@ -34,10 +42,33 @@ function choose(
   return { picked: samples.filter((s) => s.split === wanted), what: `${wanted} split` };
 }
 
+/** A model scores only data labelled the way it was trained: the same classes in the same order. */
+function assertSameLabels(classifier: Classifier, dataset: Dataset): void {
+  const modelLabels = classifier.labels.map((l) => l.id);
+  const dataLabels = dataset.labels.map((l) => l.id);
+  if (JSON.stringify(modelLabels) !== JSON.stringify(dataLabels)) {
+    throw new DatasetError(
+      `The model's labels (${modelLabels.join(', ')}) differ from the data's (${dataLabels.join(', ')}).`,
+    );
+  }
+}
+
+function progressBar(total: number): cliProgress.SingleBar {
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'evaluate  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left',
+      etaBuffer: 200,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return bar;
+}
+
 async function main(opts: EvaluateOptions): Promise<void> {
   const started = Date.now();
   const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
-  const { picked, what } = choose(dataset.samples, opts.split, dataset.layout);
+  const { picked, what } = chooseSplit(dataset.samples, opts.split, dataset.layout);
   const samples = opts.limit
     ? picked.filter((_, i) => i % Math.ceil(picked.length / opts.limit!) === 0)
     : picked;
@@ -49,13 +80,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
     modelDir,
     log: (msg, fields) => console.log(`${msg}${fields ? ' ' + JSON.stringify(fields) : ''}`),
   });
-  const modelLabels = classifier.labels.map((l) => l.id);
-  const dataLabels = dataset.labels.map((l) => l.id);
-  if (JSON.stringify(modelLabels) !== JSON.stringify(dataLabels)) {
-    throw new DatasetError(
-      `The model's labels (${modelLabels.join(', ')}) differ from the data's (${dataLabels.join(', ')}).`,
-    );
-  }
+  assertSameLabels(classifier, dataset);
   const { info } = classifier;
   const seen = opts.look === 'lowres' ? ', each sent at its 64 px look' : '';
   console.log(
@@ -63,14 +88,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
       `${JSON.stringify(classifier.view)}); ${samples.length} photos (${what}${seen}); TF.js ${backend}.`,
   );
 
-  const bar = new cliProgress.SingleBar(
-    {
-      format: 'evaluate  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left',
-      etaBuffer: 200,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(samples.length, 0);
+  const bar = progressBar(samples.length);
   const { predicted, msPerPhoto } = await predictSamples(classifier, samples, {
     batch: opts.batch,
     look: opts.look,
@@ -113,13 +131,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
   );
 }
 
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number ≥ 1.`);
-  return n;
-};
-
-export function buildProgram(): Command {
+function buildProgram(): Command {
   return new Command('evaluate')
     .description(
       'Score a model folder on labelled photos: accuracy, macro accuracy, per-class precision/recall, confusion.',

@@ -1,22 +1,28 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import {
   initBackend,
   loadClassifier,
   readArtifactsFromUrl,
   writeArtifactsDir,
   writeMetadata,
+  CROP_MODES,
+  WEIGHTS_DTYPES,
+  type ClassLabel,
+  type CropMode,
+  type ModelMetadataInput,
   type View,
+  type WeightsDtype,
 } from '../src';
-import { DatasetError, loadDataset } from '../train/dataset';
-import { reportToMarkdown } from '../train/metrics';
+import { DatasetError, loadDataset, type Dataset } from '../train/dataset';
+import { findPython, readTrainingRecord, runFinetune, type TrainingRecord } from '../train/finetune';
+import { reportToMarkdown, type Report } from '../train/metrics';
 import { medianMsPerPhoto } from '../train/latency';
 import { predictSamples, reportsBySet } from '../train/scoring';
 import { buildTensorCache } from '../train/tensor-cache';
-import { runCli } from './run';
+import { nonNegative, positiveInt } from './arguments';
+import { runCli } from './run-cli';
 
 /**
  * `npm run train`: photos → the service's preprocessing → tensor cache → the whole network fine-tuned in PyTorch
@@ -24,8 +30,7 @@ import { runCli } from './run';
  * (metadata.json + network/) that MODEL_DIR can point at, or that replaces model/shipped.
  */
 
-export const MODEL_NAME = 'gourmetgram-food11';
-const FINETUNE = path.join(__dirname, '..', 'train', 'finetune.py');
+const MODEL_NAME = 'gourmetgram-food11';
 
 interface TrainOptions {
   data: string[];
@@ -37,7 +42,7 @@ interface TrainOptions {
   inputSize: number;
   viewSize: number;
   viewJpeg: number | false;
-  crop: View['crop'];
+  crop: CropMode;
   epochs: number;
   batch: number;
   lr: number;
@@ -45,7 +50,7 @@ interface TrainOptions {
   augment: number;
   dropout: number;
   testTimeFlip: boolean;
-  weightsDtype: 'float32' | 'float16';
+  weightsDtype: WeightsDtype;
   seed: number;
   validationPercent: number;
   cacheDir: string;
@@ -56,17 +61,6 @@ interface TrainOptions {
   modelVersion: string;
   reportDir?: string;
 }
-
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number ≥ 1.`);
-  return n;
-};
-const nonNegative = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0.`);
-  return n;
-};
 
 /**
  * --base: a local TF.js layers MobileNetV2 (folder or model.json) is used where it lies; an http(s):// URL is
@@ -93,77 +87,20 @@ async function resolveBase(base: string, out: string): Promise<{ dir: string; so
   return { dir, source: base };
 }
 
-/** $PYTHON, else Debian's /usr/bin/python3 (where python3-torch installs), else python3 on the PATH: one with torch. */
-export function findPython(explicit?: string): string {
-  const candidates = explicit ? [explicit] : [process.env.PYTHON, '/usr/bin/python3', 'python3'];
-  for (const py of candidates.filter((p): p is string => Boolean(p))) {
-    const probe = spawnSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
-    if (probe.status === 0) return py;
-  }
-  throw new DatasetError(
-    'Training needs Python 3 with PyTorch and numpy: `apt-get install python3-torch` (Debian; then it runs with ' +
-      '/usr/bin/python3), or `pip install torch numpy`; set PYTHON to choose the interpreter.',
-  );
-}
-
-/** Runs the trainer, echoing its progress lines; resolves when it exits 0. */
-function runFinetune(python: string, args: string[], threads?: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, [FINETUNE, ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: {
-        ...process.env,
-        // glibc otherwise hands the training's large, short-lived tensors back to the kernel every step: measured
-        // here, that spent most of PyTorch's time in the kernel and halved its speed (DEVELOPERS.md).
-        MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '33554432',
-        MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? '17179869184',
-        MALLOC_TOP_PAD_: process.env.MALLOC_TOP_PAD_ ?? '1073741824',
-        ...(threads ? { OMP_NUM_THREADS: String(threads) } : {}),
-      },
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => console.log(`finetune: ${line}`));
-    child.on('error', reject);
-    child.on('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`finetune.py ended with ${signal ?? `exit code ${code}`}.`)),
-    );
-  });
-}
-
-interface TrainingRecord {
-  recipe: Record<string, unknown>;
-  inputSize: number;
-  testTimeFlip: boolean;
-  weightsDtype: 'float32' | 'float16';
-  history: unknown[];
-  trainPhotos: number;
-}
-
-async function main(opts: TrainOptions): Promise<void> {
-  const started = Date.now();
-  const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
-  if (dataset.samples.every((s) => s.split !== 'train'))
-    throw new DatasetError('No training photos in --data.');
-  mkdirSync(opts.out, { recursive: true });
-  const base = await resolveBase(opts.base, opts.out);
-  const python = findPython(opts.python);
-  const view: View = {
+/** The view every photo is brought to, in training and then in the service: --view-size, --crop, --view-jpeg. */
+function viewOf(opts: TrainOptions): View {
+  return {
     size: opts.viewSize,
     crop: opts.crop,
     ...(opts.viewJpeg === false ? {} : { jpegQuality: opts.viewJpeg }),
   };
+}
 
-  const cache = await buildTensorCache({
-    samples: dataset.samples,
-    view,
-    classes: dataset.labels.length,
-    root: opts.cacheDir,
-    log: (m) => console.log(m),
-  });
-  console.log(`Tensor cache ${cache.dir} (${cache.index.count} photos${cache.reused ? ', reused' : ''}).`);
-
+/** finetune.py's command line: the cache it reads, the base it starts from, where it writes, and the recipe. */
+function finetuneArgs(opts: TrainOptions, cacheDir: string, baseDir: string): string[] {
   const args = [
-    ['--cache', cache.dir],
-    ['--base', base.dir],
+    ['--cache', cacheDir],
+    ['--base', baseDir],
     ['--out', opts.out],
     ['--input-size', opts.inputSize],
     ['--epochs', opts.epochs],
@@ -176,23 +113,31 @@ async function main(opts: TrainOptions): Promise<void> {
     ['--seed', opts.seed],
     ...(opts.threads ? [['--threads', opts.threads]] : []),
     ...(opts.limitSteps ? [['--limit-steps', opts.limitSteps]] : []),
-  ].flatMap(([k, v]) => [String(k), String(v)]);
+  ].flatMap(([option, value]) => [String(option), String(value)]);
   if (opts.testTimeFlip) args.push('--test-time-flip');
-  await runFinetune(python, args, opts.threads);
+  return args;
+}
 
-  const record = JSON.parse(readFileSync(path.join(opts.out, 'training.json'), 'utf8')) as TrainingRecord;
+/** The model folder's metadata.json for what finetune.py exported; scoring adds accuracy and msPerPhoto. */
+function modelMetadata(
+  opts: TrainOptions,
+  labels: ClassLabel[],
+  base: { dir: string; source: string },
+  record: TrainingRecord,
+  view: View,
+): ModelMetadataInput {
   const architecture = `mobilenet_v2_${path.basename(base.dir).match(/mobilenet_v2_([0-9.]+)/)?.[1] ?? 'custom'}`;
-  const metadata = {
-    schemaVersion: 2 as const,
+  return {
+    schemaVersion: 2,
     name: MODEL_NAME,
     version: opts.modelVersion,
-    labels: dataset.labels.map((l) => ({ ...l })),
+    labels: labels.map((l) => ({ ...l })),
     view,
     network: {
       path: 'network',
       architecture,
       inputSize: record.inputSize,
-      scaling: '[-1,1]' as const,
+      scaling: '[-1,1]',
       testTimeFlip: record.testTimeFlip,
       weightsDtype: record.weightsDtype,
     },
@@ -204,48 +149,79 @@ async function main(opts: TrainOptions): Promise<void> {
     trainedAt: new Date().toISOString(),
     training: { ...record.recipe, base: base.source, trainPhotos: record.trainPhotos, data: opts.data },
   };
-  await writeMetadata(opts.out, metadata);
+}
 
-  // Scored the way the service classifies: photo bytes → preprocessPhoto → the exported TF.js network.
+/**
+ * The validation photos scored the way the service classifies them (photo bytes → preprocessPhoto → the exported
+ * TF.js network), one report per data folder, and the model's time per photo.
+ */
+async function scoreValidation(
+  modelDir: string,
+  dataset: Dataset,
+  latencyRuns: number,
+): Promise<{ reports: Record<string, Report>; msPerPhoto: number; backend: string }> {
   const backend = await initBackend('wasm');
-  const classifier = await loadClassifier({ modelDir: opts.out });
+  const classifier = await loadClassifier({ modelDir });
   const validation = dataset.samples.filter((s) => s.split === 'validation');
   const { predicted } = await predictSamples(classifier, validation, { batch: 16 });
   const reports = reportsBySet(validation, predicted, dataset.labels);
-  const msPerPhoto = await medianMsPerPhoto(classifier, opts.latencyRuns);
+  const msPerPhoto = await medianMsPerPhoto(classifier, latencyRuns);
   classifier.dispose();
+  return { reports, msPerPhoto, backend };
+}
+
+async function main(opts: TrainOptions): Promise<void> {
+  const started = Date.now();
+  const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
+  if (dataset.samples.every((s) => s.split !== 'train'))
+    throw new DatasetError('No training photos in --data.');
+  mkdirSync(opts.out, { recursive: true });
+  const base = await resolveBase(opts.base, opts.out);
+  const python = findPython(opts.python);
+  const view = viewOf(opts);
+
+  const cache = await buildTensorCache({
+    samples: dataset.samples,
+    view,
+    classes: dataset.labels.length,
+    root: opts.cacheDir,
+    log: (message) => console.log(message),
+  });
+  console.log(`Tensor cache ${cache.dir} (${cache.index.count} photos${cache.reused ? ', reused' : ''}).`);
+  await runFinetune(python, finetuneArgs(opts, cache.dir, base.dir), opts.threads);
+
+  const record = readTrainingRecord(opts.out);
+  const metadata = modelMetadata(opts, dataset.labels, base, record, view);
+  await writeMetadata(opts.out, metadata);
+  const { reports, msPerPhoto, backend } = await scoreValidation(opts.out, dataset, opts.latencyRuns);
   const accuracy = Object.fromEntries(
-    Object.entries(reports).map(([k, r]) => [`validation:${k}`, r.accuracy]),
+    Object.entries(reports).map(([set, report]) => [`validation:${set}`, report.accuracy]),
   );
   await writeMetadata(opts.out, { ...metadata, accuracy, msPerPhoto: Math.round(msPerPhoto * 10) / 10 });
 
   const markdown = Object.entries(reports)
-    .map(([k, r]) => reportToMarkdown(r, `${k} (validation split) — model ${opts.modelVersion}`))
+    .map(([set, report]) =>
+      reportToMarkdown(report, `${set} (validation split) — model ${opts.modelVersion}`),
+    )
     .join('\n');
   if (opts.reportDir) {
     mkdirSync(opts.reportDir, { recursive: true });
     writeFileSync(path.join(opts.reportDir, 'training.md'), markdown);
-    writeFileSync(
-      path.join(opts.reportDir, 'training.json'),
-      JSON.stringify(
-        { metadata: { ...metadata, accuracy, msPerPhoto }, history: record.history, reports },
-        null,
-        2,
-      ) + '\n',
-    );
+    const json = { metadata: { ...metadata, accuracy, msPerPhoto }, history: record.history, reports };
+    writeFileSync(path.join(opts.reportDir, 'training.json'), JSON.stringify(json, null, 2) + '\n');
   }
   console.log('\n' + markdown);
   console.log(
     `Model written to ${opts.out}: ` +
       Object.entries(reports)
-        .map(([k, r]) => `${k} ${(r.accuracy * 100).toFixed(1)} %`)
+        .map(([set, report]) => `${set} ${(report.accuracy * 100).toFixed(1)} %`)
         .join(', ') +
       ` on the validation split; ${msPerPhoto.toFixed(1)} ms per photo (TF.js ${backend}, batch 1); ` +
       `${Math.round((Date.now() - started) / 60_000)} min.`,
   );
 }
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   return new Command('train')
     .description(
       'Fine-tune a whole MobileNetV2 on labelled photos (PyTorch, model/train/finetune.py) and write a model folder ' +
@@ -272,9 +248,7 @@ export function buildProgram(): Command {
     )
     .option('--view-jpeg <quality>', "the view's JPEG round trip quality", positiveInt('--view-jpeg'), 75)
     .option('--no-view-jpeg', 'no JPEG round trip in the view (for photos that are all sharp)')
-    .addOption(
-      new Option('--crop <mode>', 'square crop of the view').choices(['cover', 'fill']).default('cover'),
-    )
+    .addOption(new Option('--crop <mode>', 'square crop of the view').choices(CROP_MODES).default('cover'))
     .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 6)
     .option('--batch <n>', 'photos per step', positiveInt('--batch'), 64)
     .option('--lr <x>', 'peak learning rate of the new classifier layer', nonNegative('--lr'), 2e-3)
@@ -298,7 +272,7 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option('--weights-dtype <dtype>', 'how the weights are stored')
-        .choices(['float32', 'float16'])
+        .choices(WEIGHTS_DTYPES)
         .default('float32'),
     )
     .option('--seed <n>', 'random seed', Number, 1)

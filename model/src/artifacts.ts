@@ -23,40 +23,62 @@ function parseModelJson(text: string, where: string): ModelJsonFile {
   } catch (err) {
     throw new Error(`${where} is not JSON (${(err as Error).message}); expected a TF.js layers model.json.`);
   }
-  const j = parsed as Partial<ModelJsonFile> | null;
-  if (!j || typeof j.modelTopology !== 'object' || !Array.isArray(j.weightsManifest)) {
+  const candidate = parsed as Partial<ModelJsonFile> | null;
+  if (
+    !candidate ||
+    typeof candidate.modelTopology !== 'object' ||
+    !Array.isArray(candidate.weightsManifest)
+  ) {
     throw new Error(
       `${where} is not a TF.js layers model.json (it needs modelTopology and weightsManifest).`,
     );
   }
-  return j as ModelJsonFile;
+  return candidate as ModelJsonFile;
 }
 
 function concat(parts: Uint8Array[]): ArrayBuffer {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0));
   let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.byteLength;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
   }
   return out.buffer;
 }
 
+/** A model.json's text and its weight files, each read by `readWeights` from its path relative to the model.json. */
+async function assembleArtifacts(
+  modelJsonText: string,
+  where: string,
+  readWeights: (relativePath: string) => Promise<Uint8Array>,
+): Promise<LayersArtifacts> {
+  const modelJson = parseModelJson(modelJsonText, where);
+  const parts: Uint8Array[] = [];
+  for (const group of modelJson.weightsManifest) {
+    for (const relativePath of group.paths) parts.push(await readWeights(relativePath));
+  }
+  return {
+    modelTopology: modelJson.modelTopology,
+    weightSpecs: modelJson.weightsManifest.flatMap((group) => group.weights),
+    weightData: concat(parts),
+  };
+}
+
 function describeFetchError(url: string, err: unknown, timeoutMs: number): Error {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') {
+  const failure = err as Error & { cause?: { code?: string; message?: string } };
+  if (failure.name === 'TimeoutError' || failure.name === 'AbortError') {
     return new Error(`Fetching ${url} timed out after ${timeoutMs} ms.`);
   }
-  const cause = e.cause?.code ?? e.cause?.message ?? e.message;
+  const cause = failure.cause?.code ?? failure.cause?.message ?? failure.message;
   return new Error(`Fetching ${url} failed: ${cause}.`);
 }
 
-export interface ReadUrlOptions {
+interface ReadUrlOptions {
   /** Upper bound for the whole download (model.json and every weight file). */
   timeoutMs?: number;
 }
 
-export const DEFAULT_FETCH_TIMEOUT_MS = 20_000;
+const DEFAULT_FETCH_TIMEOUT_MS = 20_000;
 
 /** Reads a layers model from an http(s):// or file:// URL of its model.json (weight files resolved relative to it). */
 export async function readArtifactsFromUrl(url: string, opts: ReadUrlOptions = {}): Promise<LayersArtifacts> {
@@ -97,16 +119,8 @@ export async function readArtifactsFromUrl(url: string, opts: ReadUrlOptions = {
     throw new Error(`Unsupported URL scheme '${parsedUrl.protocol}' in '${url}'; use http(s):// or file://.`);
   }
 
-  const modelJson = parseModelJson(new TextDecoder().decode(await readBytes(parsedUrl)), url);
-  const parts: Uint8Array[] = [];
-  for (const group of modelJson.weightsManifest) {
-    for (const p of group.paths) parts.push(await readBytes(new URL(p, parsedUrl)));
-  }
-  return {
-    modelTopology: modelJson.modelTopology,
-    weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
-    weightData: concat(parts),
-  };
+  const modelJsonText = new TextDecoder().decode(await readBytes(parsedUrl));
+  return assembleArtifacts(modelJsonText, url, (relativePath) => readBytes(new URL(relativePath, parsedUrl)));
 }
 
 /**
@@ -115,7 +129,7 @@ export async function readArtifactsFromUrl(url: string, opts: ReadUrlOptions = {
  */
 export async function writeArtifactsDir(
   dir: string,
-  a: LayersArtifacts,
+  artifacts: LayersArtifacts,
   extraFiles: Record<string, string> = {},
 ) {
   const target = path.resolve(dir);
@@ -124,11 +138,11 @@ export async function writeArtifactsDir(
   await fs.mkdir(tmp);
   try {
     const modelJson: ModelJsonFile = {
-      modelTopology: a.modelTopology,
-      weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+      modelTopology: artifacts.modelTopology,
+      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
     };
     await fs.writeFile(path.join(tmp, 'model.json'), JSON.stringify(modelJson));
-    await fs.writeFile(path.join(tmp, 'weights.bin'), new Uint8Array(a.weightData));
+    await fs.writeFile(path.join(tmp, 'weights.bin'), new Uint8Array(artifacts.weightData));
     for (const [name, text] of Object.entries(extraFiles)) await fs.writeFile(path.join(tmp, name), text);
     await fs.rm(target, { recursive: true, force: true });
     try {
@@ -151,34 +165,24 @@ export async function readArtifactsDir(dir: string): Promise<LayersArtifacts> {
   } catch (err) {
     throw new Error(`Cannot read model ${jsonPath}: ${(err as Error).message}`);
   }
-  const modelJson = parseModelJson(text, jsonPath);
-  const parts: Uint8Array[] = [];
-  for (const group of modelJson.weightsManifest) {
-    for (const p of group.paths) {
-      const file = path.join(dir, p);
-      try {
-        parts.push(new Uint8Array(await fs.readFile(file)));
-      } catch (err) {
-        throw new Error(`Cannot read weights ${file}: ${(err as Error).message}`);
-      }
+  return assembleArtifacts(text, jsonPath, async (relativePath) => {
+    const file = path.join(dir, relativePath);
+    try {
+      return new Uint8Array(await fs.readFile(file));
+    } catch (err) {
+      throw new Error(`Cannot read weights ${file}: ${(err as Error).message}`);
     }
-  }
-  return {
-    modelTopology: modelJson.modelTopology,
-    weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
-    weightData: concat(parts),
-  };
+  });
 }
 
-/** Loads a layers model from memory; `strict: false` lets a wrapper's extra weights be ignored. */
-export async function layersModelFromArtifacts(a: LayersArtifacts, strict = true): Promise<tf.LayersModel> {
+/** Loads a layers model from memory. */
+export async function layersModelFromArtifacts(artifacts: LayersArtifacts): Promise<tf.LayersModel> {
   return tf.loadLayersModel(
     tf.io.fromMemory({
-      modelTopology: a.modelTopology,
-      weightSpecs: a.weightSpecs,
-      weightData: a.weightData,
+      modelTopology: artifacts.modelTopology,
+      weightSpecs: artifacts.weightSpecs,
+      weightData: artifacts.weightData,
     }),
-    { strict },
   );
 }
 
@@ -204,9 +208,4 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   );
   if (!captured) throw new Error('Saving the model produced nothing.');
   await writeArtifactsDir(dir, captured);
-}
-
-/** Loads a layers model saved by saveLayersModel (or any model.json + weights dir). */
-export async function loadLayersModelDir(dir: string): Promise<tf.LayersModel> {
-  return layersModelFromArtifacts(await readArtifactsDir(dir));
 }

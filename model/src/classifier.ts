@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ClassLabel } from './labels';
 import { silentLog, type LogFn } from './log';
-import { METADATA_FILE, readMetadata, type View } from './metadata';
+import { METADATA_FILE, readMetadata, type ModelMetadata, type View } from './metadata';
 import { loadNetwork, type Network } from './network';
 
 export interface ModelInfo {
@@ -47,6 +47,64 @@ export function defaultModelDir(): string {
 /** Bounds the tensors one call holds at once, whatever the batch a caller sends. */
 const CLASSIFY_CHUNK = 32;
 
+/** Why the network cannot serve the model its metadata describes, if it cannot. */
+function misfit(network: Network, meta: ModelMetadata): string | undefined {
+  if (network.inputSize !== meta.network.inputSize) {
+    return `its input is ${network.inputSize} px but the metadata says ${meta.network.inputSize}`;
+  }
+  if (network.classes !== meta.labels.length) {
+    return `it gives ${network.classes} outputs for ${meta.labels.length} labels`;
+  }
+  return undefined;
+}
+
+/** The view's pixels to probabilities: the same resize and scaling finetune.py trains with, and the flip if asked. */
+function viewProbabilities(network: Network, testTimeFlip: boolean): (x: tf.Tensor4D) => tf.Tensor2D {
+  const { inputSize } = network;
+  const prepare = (view: tf.Tensor4D) => {
+    const resized =
+      view.shape[1] === inputSize ? view : tf.image.resizeBilinear(view, [inputSize, inputSize], false, true);
+    return tf.sub(tf.div(resized, 127.5), 1) as tf.Tensor4D;
+  };
+  return (x) =>
+    tf.tidy(() => {
+      const probabilities = network.probabilities(prepare(x));
+      if (!testTimeFlip) return probabilities;
+      const mirrored = network.probabilities(prepare(tf.reverse(x, 2)));
+      return tf.div(tf.add(probabilities, mirrored), 2) as tf.Tensor2D;
+    });
+}
+
+/** Images of size² × 3 bytes through `probabilities`, CLASSIFY_CHUNK at a time, each chunk's tensors freed. */
+async function classifyInChunks(
+  images: Uint8Array[],
+  size: number,
+  probabilities: (x: tf.Tensor4D) => tf.Tensor2D,
+): Promise<Float32Array[]> {
+  const bytesPerImage = size * size * 3;
+  images.forEach((image, i) => {
+    if (image.length !== bytesPerImage) {
+      throw new Error(
+        `Image ${i} has ${image.length} bytes; the model takes RGB ${size}×${size} (${bytesPerImage}).`,
+      );
+    }
+  });
+  const out: Float32Array[] = [];
+  for (let start = 0; start < images.length; start += CLASSIFY_CHUNK) {
+    const chunk = images.slice(start, start + CLASSIFY_CHUNK);
+    const pixels = new Float32Array(chunk.length * bytesPerImage);
+    chunk.forEach((image, i) => pixels.set(image, i * bytesPerImage));
+    const x = tf.tensor4d(pixels, [chunk.length, size, size, 3]);
+    const result = probabilities(x);
+    x.dispose();
+    const flat = (await result.data()) as Float32Array;
+    const classes = result.shape[1];
+    result.dispose();
+    for (let i = 0; i < chunk.length; i++) out.push(flat.slice(i * classes, (i + 1) * classes));
+  }
+  return out;
+}
+
 /**
  * Loads the model `<modelDir>/metadata.json` describes: the whole network, from files in the folder alone (no
  * network access, nothing fetched). Warmed with one pass before it resolves, so the first request is not slow.
@@ -59,75 +117,30 @@ export async function loadClassifier(options: LoadOptions = {}): Promise<Classif
     engine: options.engine,
     log,
   });
-  const problem =
-    network.inputSize !== meta.network.inputSize
-      ? `its input is ${network.inputSize} px but the metadata says ${meta.network.inputSize}`
-      : network.classes !== meta.labels.length
-        ? `it gives ${network.classes} outputs for ${meta.labels.length} labels`
-        : undefined;
+  const problem = misfit(network, meta);
   if (problem) {
     network.dispose();
     throw new Error(`The network in ${modelDir}/${meta.network.path} does not fit its metadata: ${problem}.`);
   }
 
-  const { size } = meta.view;
-  const bytesPerImage = size * size * 3;
-  const classes = meta.labels.length;
-  const inputSize = network.inputSize;
   const testTimeFlip = options.testTimeFlip ?? meta.network.testTimeFlip;
-
-  /** The view's bytes to probabilities: the same resize and scaling finetune.py trains with. */
-  const probabilities = (x: tf.Tensor4D): tf.Tensor2D =>
-    tf.tidy(() => {
-      const prepare = (v: tf.Tensor4D) => {
-        const resized =
-          v.shape[1] === inputSize ? v : tf.image.resizeBilinear(v, [inputSize, inputSize], false, true);
-        return tf.sub(tf.div(resized, 127.5), 1) as tf.Tensor4D;
-      };
-      const p = network.probabilities(prepare(x));
-      if (!testTimeFlip) return p;
-      const mirrored = network.probabilities(prepare(tf.reverse(x, 2)));
-      return tf.div(tf.add(p, mirrored), 2) as tf.Tensor2D;
-    });
-
+  const probabilities = viewProbabilities(network, testTimeFlip);
+  const { size } = meta.view;
   const classifier: Classifier = {
     info: {
       name: meta.name,
       version: meta.version,
       architecture: meta.network.architecture,
-      inputSize,
+      inputSize: network.inputSize,
       engine: network.engine,
     },
-    labels: meta.labels.map((l) => ({ ...l })),
+    labels: meta.labels.map((label) => ({ ...label })),
     view: { ...meta.view },
-    async classify(images) {
-      images.forEach((img, i) => {
-        if (img.length !== bytesPerImage) {
-          throw new Error(
-            `Image ${i} has ${img.length} bytes; the model takes RGB ${size}×${size} (${bytesPerImage}).`,
-          );
-        }
-      });
-      const out: Float32Array[] = [];
-      for (let start = 0; start < images.length; start += CLASSIFY_CHUNK) {
-        const chunk = images.slice(start, start + CLASSIFY_CHUNK);
-        const pixels = new Float32Array(chunk.length * bytesPerImage);
-        chunk.forEach((img, i) => pixels.set(img, i * bytesPerImage));
-        const x = tf.tensor4d(pixels, [chunk.length, size, size, 3]);
-        const p = probabilities(x);
-        x.dispose();
-        const flat = (await p.data()) as Float32Array;
-        p.dispose();
-        for (let i = 0; i < chunk.length; i++) out.push(flat.slice(i * classes, (i + 1) * classes));
-      }
-      return out;
-    },
-    dispose() {
-      network.dispose();
-    },
+    classify: (images) => classifyInChunks(images, size, probabilities),
+    dispose: () => network.dispose(),
   };
   // One pass at load builds the kernels, so the first real request (and a readiness probe) is not the slow one.
-  await classifier.classify([new Uint8Array(bytesPerImage)]);
+  await classifier.classify([new Uint8Array(size * size * 3)]);
   log('model ready', { ...classifier.info, view: meta.view, testTimeFlip });
   return classifier;
 }

@@ -6,7 +6,7 @@
  * Layers it does not know make it decline (returns undefined) and the caller uses TF.js layers instead.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { FunctionalConfig } from './topology';
+import { inboundLayerNames, type FunctionalConfig } from './topology';
 
 type Activation = 'linear' | 'relu' | 'relu6';
 
@@ -43,17 +43,18 @@ export interface FusedGraph {
 
 class Unsupported extends Error {}
 
-function inboundNames(layer: { inbound_nodes?: unknown[] }): string[] {
-  const nodes = layer.inbound_nodes ?? [];
-  if (nodes.length > 1) throw new Unsupported('shared layer');
-  const names: string[] = [];
-  const walk = (v: unknown): void => {
-    if (!Array.isArray(v)) return;
-    if (typeof v[0] === 'string' && typeof v[1] === 'number') names.push(v[0]);
-    else v.forEach(walk);
-  };
-  walk(nodes);
-  return names;
+/**
+ * The layers as nodes in the export's (topological) order, or undefined when one is shared: a layer applied twice
+ * has two outputs under one name, and the ops below name each value by its layer.
+ */
+function graphNodes(config: FunctionalConfig): Node[] | undefined {
+  if (config.layers.some((layer) => (layer.inbound_nodes ?? []).length > 1)) return undefined;
+  return config.layers.map((layer) => ({
+    name: layer.name,
+    cls: layer.class_name,
+    config: layer.config,
+    inputs: inboundLayerNames(layer),
+  }));
 }
 
 function pair(v: unknown): [number, number] {
@@ -63,16 +64,18 @@ function pair(v: unknown): [number, number] {
   throw new Unsupported('expected a pair');
 }
 
-function reluActivation(n: Node): Activation | undefined {
-  const c = n.config;
-  if (n.cls === 'ReLU') {
-    if ((c['negative_slope'] ?? 0) !== 0 || (c['threshold'] ?? 0) !== 0) return undefined;
-    const max = c['max_value'];
+function reluActivation(node: Node): Activation | undefined {
+  const config = node.config;
+  if (node.cls === 'ReLU') {
+    if ((config['negative_slope'] ?? 0) !== 0 || (config['threshold'] ?? 0) !== 0) return undefined;
+    const max = config['max_value'];
     return max === 6 ? 'relu6' : max == null ? 'relu' : undefined;
   }
-  if (n.cls === 'Activation') {
-    const a = c['activation'];
-    return a === 'relu' || a === 'relu6' || a === 'linear' ? a : undefined;
+  if (node.cls === 'Activation') {
+    const activation = config['activation'];
+    return activation === 'relu' || activation === 'relu6' || activation === 'linear'
+      ? activation
+      : undefined;
   }
   return undefined;
 }
@@ -84,8 +87,8 @@ function weight(weights: tf.NamedTensorMap, name: string): tf.Tensor {
 }
 
 /** BatchNormalization in inference as y = x·scale + shift, per channel. */
-function bnAffine(n: Node, weights: tf.NamedTensorMap): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
-  const axis = n.config['axis'];
+function bnAffine(node: Node, weights: tf.NamedTensorMap): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
+  const axis = node.config['axis'];
   if (!(
     axis === -1 ||
     axis === 3 ||
@@ -93,16 +96,253 @@ function bnAffine(n: Node, weights: tf.NamedTensorMap): { scale: tf.Tensor1D; sh
   )) {
     throw new Unsupported('batch norm over another axis');
   }
-  const eps = (n.config['epsilon'] as number | undefined) ?? 1e-3;
+  const eps = (node.config['epsilon'] as number | undefined) ?? 1e-3;
   return tf.tidy(() => {
-    const mean = weight(weights, `${n.name}/moving_mean`) as tf.Tensor1D;
-    const variance = weight(weights, `${n.name}/moving_variance`) as tf.Tensor1D;
-    const gamma = n.config['scale'] === false ? tf.onesLike(mean) : weight(weights, `${n.name}/gamma`);
-    const beta = n.config['center'] === false ? tf.zerosLike(mean) : weight(weights, `${n.name}/beta`);
+    const mean = weight(weights, `${node.name}/moving_mean`) as tf.Tensor1D;
+    const variance = weight(weights, `${node.name}/moving_variance`) as tf.Tensor1D;
+    const gamma = node.config['scale'] === false ? tf.onesLike(mean) : weight(weights, `${node.name}/gamma`);
+    const beta = node.config['center'] === false ? tf.zerosLike(mean) : weight(weights, `${node.name}/beta`);
     const scale = gamma.div(variance.add(eps).sqrt()) as tf.Tensor1D;
     const shift = beta.sub(mean.mul(scale)) as tf.Tensor1D;
     return { scale, shift };
   });
+}
+
+/** A convolution's filter and bias with the batch norm after it multiplied in: new tensors, the inputs untouched. */
+function foldBatchNorm(
+  conv: { filter: tf.Tensor4D; bias?: tf.Tensor1D; depthwise: boolean },
+  batchNorm: Node,
+  weights: tf.NamedTensorMap,
+): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+  const { scale, shift } = bnAffine(batchNorm, weights);
+  const [, , inC, outC] = conv.filter.shape;
+  const folded = tf.tidy(() => ({
+    filter: conv.filter.mul(
+      conv.depthwise ? scale.reshape([1, 1, inC, outC]) : scale.reshape([1, 1, 1, outC]),
+    ) as tf.Tensor4D,
+    bias: (conv.bias ? conv.bias.mul(scale).add(shift) : shift.clone()) as tf.Tensor1D,
+  }));
+  tf.dispose([scale, shift]);
+  return folded;
+}
+
+/** What planning an op may use besides the node: the weights, the graph's shape, and the tensors the graph keeps. */
+interface Planning {
+  weights: tf.NamedTensorMap;
+  /** The one layer reading `name`, when `name` itself is not wanted as an output: a layer that can be fused in. */
+  soleConsumer(name: string): Node | undefined;
+  /** Layers fused into an op before them, which get no op of their own. */
+  absorbed: Set<string>;
+  /** Registers a tensor the compiled graph owns (disposed with it, or at once when compiling gives up). */
+  own<T extends tf.Tensor>(t: T): T;
+}
+
+/**
+ * A Conv2D or DepthwiseConv2D as one fused op: a batch norm right after it folded into its weights, and a ReLU or
+ * ReLU6 after that (or after the convolution) fused in as its activation.
+ */
+function convolutionOp(node: Node, plan: Planning): Op {
+  const config = node.config;
+  if (config['data_format'] && config['data_format'] !== 'channels_last')
+    throw new Unsupported('channels_first');
+  if (pair(config['dilation_rate'] ?? 1).some((d) => d !== 1)) throw new Unsupported('dilation');
+  const padding = config['padding'];
+  if (padding !== 'same' && padding !== 'valid') throw new Unsupported(`padding ${String(padding)}`);
+  let activation = (config['activation'] ?? 'linear') as string;
+  if (activation !== 'linear' && activation !== 'relu' && activation !== 'relu6') {
+    throw new Unsupported(`activation ${activation}`);
+  }
+  const depthwise = node.cls === 'DepthwiseConv2D';
+  const kernel = weight(
+    plan.weights,
+    `${node.name}/${depthwise ? 'depthwise_kernel' : 'kernel'}`,
+  ) as tf.Tensor4D;
+  const kernelBias =
+    config['use_bias'] === false ? undefined : (weight(plan.weights, `${node.name}/bias`) as tf.Tensor1D);
+  let filter: tf.Tensor4D;
+  let bias: tf.Tensor1D | undefined;
+  let out = node.name;
+  const batchNorm = activation === 'linear' ? plan.soleConsumer(out) : undefined;
+  if (batchNorm?.cls === 'BatchNormalization') {
+    const folded = foldBatchNorm({ filter: kernel, bias: kernelBias, depthwise }, batchNorm, plan.weights);
+    filter = plan.own(folded.filter);
+    bias = plan.own(folded.bias);
+    plan.absorbed.add(batchNorm.name);
+    out = batchNorm.name;
+  } else {
+    filter = plan.own(kernel.clone());
+    bias = kernelBias && plan.own(kernelBias.clone());
+  }
+  const next = activation === 'linear' ? plan.soleConsumer(out) : undefined;
+  const fusedActivation = next && reluActivation(next);
+  if (next && fusedActivation) {
+    activation = fusedActivation;
+    plan.absorbed.add(next.name);
+    out = next.name;
+  }
+  return {
+    kind: depthwise ? 'depthwise' : 'conv',
+    input: node.inputs[0] as string,
+    out,
+    filter,
+    bias,
+    strides: pair(config['strides'] ?? 1),
+    pad: padding,
+    activation: activation as Activation,
+  };
+}
+
+/** ZeroPadding2D's padding, in any of the forms Keras writes it, as tf.pad's NHWC paddings. */
+function zeroPaddingOp(node: Node): Op {
+  const padding = node.config['padding'];
+  const [[top, bottom], [left, right]] =
+    typeof padding === 'number'
+      ? [
+          [padding, padding],
+          [padding, padding],
+        ]
+      : Array.isArray(padding) && Array.isArray(padding[0])
+        ? [pair(padding[0]), pair(padding[1])]
+        : [pair(padding), pair(padding)];
+  return {
+    kind: 'pad',
+    input: node.inputs[0] as string,
+    out: node.name,
+    paddings: [
+      [0, 0],
+      [top, bottom],
+      [left, right],
+      [0, 0],
+    ],
+  };
+}
+
+/** The op computing a node, or Unsupported for a layer this runner does not know. */
+function opFor(node: Node, plan: Planning): Op {
+  const input = node.inputs[0] as string;
+  switch (node.cls) {
+    case 'InputLayer':
+      return { kind: 'input', out: node.name };
+    case 'Conv2D':
+    case 'DepthwiseConv2D':
+      return convolutionOp(node, plan);
+    case 'BatchNormalization': {
+      const { scale, shift } = bnAffine(node, plan.weights);
+      return { kind: 'affine', input, out: node.name, scale: plan.own(scale), shift: plan.own(shift) };
+    }
+    case 'ReLU':
+    case 'Activation': {
+      const activation = reluActivation(node);
+      if (!activation) throw new Unsupported(`${node.cls} ${JSON.stringify(node.config)}`);
+      return { kind: 'activation', input, out: node.name, activation };
+    }
+    case 'ZeroPadding2D':
+      return zeroPaddingOp(node);
+    case 'Add':
+      return { kind: 'add', inputs: node.inputs, out: node.name };
+    case 'Dropout':
+      return { kind: 'identity', input, out: node.name };
+    default:
+      throw new Unsupported(node.cls);
+  }
+}
+
+/** The ops in order with the tensors they own, or undefined (nothing left allocated) for an unknown layer. */
+function planOps(
+  nodes: Node[],
+  weights: tf.NamedTensorMap,
+  requested: Set<string>,
+): { ops: Op[]; owned: tf.Tensor[] } | undefined {
+  const consumers = new Map<string, Node[]>();
+  for (const node of nodes) {
+    for (const input of node.inputs) consumers.set(input, [...(consumers.get(input) ?? []), node]);
+  }
+  const owned: tf.Tensor[] = [];
+  const plan: Planning = {
+    weights,
+    soleConsumer: (name) => {
+      const readers = consumers.get(name) ?? [];
+      return readers.length === 1 && !requested.has(name) ? readers[0] : undefined;
+    },
+    absorbed: new Set(),
+    own: (t) => {
+      owned.push(t);
+      return t;
+    },
+  };
+  const ops: Op[] = [];
+  try {
+    for (const node of nodes) if (!plan.absorbed.has(node.name)) ops.push(opFor(node, plan));
+  } catch (err) {
+    tf.dispose(owned);
+    if (err instanceof Unsupported) return undefined;
+    throw err;
+  }
+  return { ops, owned };
+}
+
+const readsOf = (op: Op): string[] => (op.kind === 'input' ? [] : op.kind === 'add' ? op.inputs : [op.input]);
+
+function runOp(op: Op, x: tf.Tensor4D, read: (name: string) => tf.Tensor4D): tf.Tensor4D {
+  switch (op.kind) {
+    case 'input':
+      return x;
+    case 'conv':
+    case 'depthwise': {
+      const fusedConvolution = op.kind === 'conv' ? tf.fused.conv2d : tf.fused.depthwiseConv2d;
+      return fusedConvolution({
+        x: read(op.input),
+        filter: op.filter,
+        strides: op.strides,
+        pad: op.pad,
+        bias: op.bias,
+        activation: op.activation,
+      });
+    }
+    case 'affine':
+      return tf.tidy(() => read(op.input).mul(op.scale).add(op.shift) as tf.Tensor4D);
+    case 'activation':
+      return op.activation === 'relu6'
+        ? tf.relu6(read(op.input))
+        : op.activation === 'relu'
+          ? tf.relu(read(op.input))
+          : read(op.input).clone();
+    case 'pad':
+      return tf.pad(read(op.input), op.paddings);
+    case 'add':
+      return tf.addN(op.inputs.map(read)) as tf.Tensor4D;
+    case 'identity':
+      return read(op.input).clone();
+  }
+}
+
+/** Runs the ops in order, freeing each value after the last op that reads it, unless it is an output. */
+function runner(ops: Op[], outputs: string[]): FusedGraph['run'] {
+  const requested = new Set(outputs);
+  const lastUse = new Map<string, number>();
+  ops.forEach((op, i) => readsOf(op).forEach((name) => lastUse.set(name, i)));
+  return (x) => {
+    const values = new Map<string, tf.Tensor4D>();
+    const read = (name: string): tf.Tensor4D => {
+      const value = values.get(name);
+      if (!value) throw new Error(`Internal: '${name}' is not computed yet.`);
+      return value;
+    };
+    ops.forEach((op, i) => {
+      values.set(op.out, runOp(op, x, read));
+      // Free what no later op reads, so peak memory stays that of a few layers, not the whole net.
+      for (const name of readsOf(op)) {
+        if (lastUse.get(name) === i && !requested.has(name)) {
+          const value = values.get(name);
+          if (value && value !== x) value.dispose();
+          values.delete(name);
+        }
+      }
+    });
+    const result = outputs.map(read);
+    for (const [name, value] of values) if (!requested.has(name) && value !== x) value.dispose();
+    return result;
+  };
 }
 
 /**
@@ -114,229 +354,15 @@ export function compileFusedGraph(
   weights: tf.NamedTensorMap,
   outputs: string[],
 ): FusedGraph | undefined {
-  const nodes: Node[] = [];
-  try {
-    for (const l of config.layers) {
-      nodes.push({ name: l.name, cls: l.class_name, config: l.config, inputs: inboundNames(l) });
-    }
-  } catch (err) {
-    if (err instanceof Unsupported) return undefined;
-    throw err;
-  }
-  const consumers = new Map<string, Node[]>();
-  for (const n of nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n]);
-  const requested = new Set(outputs);
-  /** The one layer reading `name`, when `name` itself is not wanted as an output. */
-  const soleConsumer = (name: string): Node | undefined => {
-    const cs = consumers.get(name) ?? [];
-    return cs.length === 1 && !requested.has(name) ? cs[0] : undefined;
-  };
-
-  const ops: Op[] = [];
-  const absorbed = new Set<string>();
-  const owned: tf.Tensor[] = [];
-  const own = <T extends tf.Tensor>(t: T): T => {
-    owned.push(t);
-    return t;
-  };
-  try {
-    for (const n of nodes) {
-      if (absorbed.has(n.name)) continue;
-      const input = n.inputs[0] as string;
-      switch (n.cls) {
-        case 'InputLayer':
-          ops.push({ kind: 'input', out: n.name });
-          break;
-        case 'Conv2D':
-        case 'DepthwiseConv2D': {
-          const c = n.config;
-          if (c['data_format'] && c['data_format'] !== 'channels_last')
-            throw new Unsupported('channels_first');
-          if (pair(c['dilation_rate'] ?? 1).some((d) => d !== 1)) throw new Unsupported('dilation');
-          let activation = (c['activation'] ?? 'linear') as string;
-          if (activation !== 'linear' && activation !== 'relu' && activation !== 'relu6') {
-            throw new Unsupported(`activation ${activation}`);
-          }
-          const depthwise = n.cls === 'DepthwiseConv2D';
-          let filter = weight(
-            weights,
-            `${n.name}/${depthwise ? 'depthwise_kernel' : 'kernel'}`,
-          ) as tf.Tensor4D;
-          let bias = c['use_bias'] === false ? undefined : (weight(weights, `${n.name}/bias`) as tf.Tensor1D);
-          let out = n.name;
-          const bn = activation === 'linear' ? soleConsumer(out) : undefined;
-          if (bn?.cls === 'BatchNormalization') {
-            const { scale, shift } = bnAffine(bn, weights);
-            const [, , inC, outC] = filter.shape;
-            const folded = tf.tidy(() => {
-              const f = filter.mul(
-                depthwise ? scale.reshape([1, 1, inC, outC]) : scale.reshape([1, 1, 1, outC]),
-              );
-              const b = bias ? bias.mul(scale).add(shift) : shift.clone();
-              return { f: f as tf.Tensor4D, b: b as tf.Tensor1D };
-            });
-            tf.dispose([scale, shift]);
-            filter = own(folded.f);
-            bias = own(folded.b);
-            absorbed.add(bn.name);
-            out = bn.name;
-          } else {
-            filter = own(filter.clone());
-            if (bias) bias = own(bias.clone());
-          }
-          const next = activation === 'linear' ? soleConsumer(out) : undefined;
-          const fusedAct = next && reluActivation(next);
-          if (next && fusedAct) {
-            activation = fusedAct;
-            absorbed.add(next.name);
-            out = next.name;
-          }
-          const padding = c['padding'];
-          if (padding !== 'same' && padding !== 'valid') throw new Unsupported(`padding ${String(padding)}`);
-          ops.push({
-            kind: depthwise ? 'depthwise' : 'conv',
-            input,
-            out,
-            filter,
-            bias,
-            strides: pair(c['strides'] ?? 1),
-            pad: padding,
-            activation: activation as Activation,
-          });
-          break;
-        }
-        case 'BatchNormalization': {
-          const { scale, shift } = bnAffine(n, weights);
-          ops.push({ kind: 'affine', input, out: n.name, scale: own(scale), shift: own(shift) });
-          break;
-        }
-        case 'ReLU':
-        case 'Activation': {
-          const activation = reluActivation(n);
-          if (!activation) throw new Unsupported(`${n.cls} ${JSON.stringify(n.config)}`);
-          ops.push({ kind: 'activation', input, out: n.name, activation });
-          break;
-        }
-        case 'ZeroPadding2D': {
-          const p = n.config['padding'];
-          const [[t, b], [l, r]] =
-            typeof p === 'number'
-              ? [
-                  [p, p],
-                  [p, p],
-                ]
-              : Array.isArray(p) && Array.isArray(p[0])
-                ? [pair(p[0]), pair(p[1])]
-                : [pair(p), pair(p)];
-          ops.push({
-            kind: 'pad',
-            input,
-            out: n.name,
-            paddings: [
-              [0, 0],
-              [t, b],
-              [l, r],
-              [0, 0],
-            ],
-          });
-          break;
-        }
-        case 'Add':
-          ops.push({ kind: 'add', inputs: n.inputs, out: n.name });
-          break;
-        case 'Dropout':
-          ops.push({ kind: 'identity', input, out: n.name });
-          break;
-        default:
-          throw new Unsupported(n.cls);
-      }
-    }
-  } catch (err) {
-    tf.dispose(owned);
-    if (err instanceof Unsupported) return undefined;
-    throw err;
-  }
+  const nodes = graphNodes(config);
+  const planned = nodes && planOps(nodes, weights, new Set(outputs));
+  if (!planned) return undefined;
   // A requested layer folded into another op would have no tensor of its own; soleConsumer prevents that.
-  const produced = new Set(ops.map((o) => o.out));
+  const produced = new Set(planned.ops.map((op) => op.out));
   for (const name of outputs)
     if (!produced.has(name)) throw new Error(`Internal: output '${name}' was folded away.`);
-
-  const readsOf = (op: Op): string[] =>
-    op.kind === 'input' ? [] : op.kind === 'add' ? op.inputs : [op.input];
-  const lastUse = new Map<string, number>();
-  ops.forEach((op, i) => readsOf(op).forEach((name) => lastUse.set(name, i)));
-
   return {
-    run(x) {
-      const values = new Map<string, tf.Tensor4D>();
-      const get = (name: string): tf.Tensor4D => {
-        const v = values.get(name);
-        if (!v) throw new Error(`Internal: '${name}' is not computed yet.`);
-        return v;
-      };
-      ops.forEach((op, i) => {
-        let y: tf.Tensor4D;
-        switch (op.kind) {
-          case 'input':
-            y = x;
-            break;
-          case 'conv':
-            y = tf.fused.conv2d({
-              x: get(op.input),
-              filter: op.filter,
-              strides: op.strides,
-              pad: op.pad,
-              bias: op.bias,
-              activation: op.activation,
-            });
-            break;
-          case 'depthwise':
-            y = tf.fused.depthwiseConv2d({
-              x: get(op.input),
-              filter: op.filter,
-              strides: op.strides,
-              pad: op.pad,
-              bias: op.bias,
-              activation: op.activation,
-            });
-            break;
-          case 'affine':
-            y = tf.tidy(() => get(op.input).mul(op.scale).add(op.shift) as tf.Tensor4D);
-            break;
-          case 'activation':
-            y =
-              op.activation === 'relu6'
-                ? tf.relu6(get(op.input))
-                : op.activation === 'relu'
-                  ? tf.relu(get(op.input))
-                  : get(op.input).clone();
-            break;
-          case 'pad':
-            y = tf.pad(get(op.input), op.paddings);
-            break;
-          case 'add':
-            y = tf.addN(op.inputs.map(get)) as tf.Tensor4D;
-            break;
-          case 'identity':
-            y = get(op.input).clone();
-            break;
-        }
-        values.set(op.out, y);
-        // Free what no later op reads, so peak memory stays that of a few layers, not the whole net.
-        for (const name of readsOf(op)) {
-          if (lastUse.get(name) === i && !requested.has(name)) {
-            const v = values.get(name);
-            if (v && v !== x) v.dispose();
-            values.delete(name);
-          }
-        }
-      });
-      const result = outputs.map(get);
-      for (const [name, v] of values) if (!requested.has(name) && v !== x) v.dispose();
-      return result;
-    },
-    dispose() {
-      tf.dispose(owned);
-    },
+    run: runner(planned.ops, outputs),
+    dispose: () => tf.dispose(planned.owned),
   };
 }

@@ -4,34 +4,27 @@
  * caller runs first.
  */
 export { initBackend, type BackendName } from './backend';
-export {
-  readArtifactsDir,
-  readArtifactsFromUrl,
-  writeArtifactsDir,
-  saveLayersModel,
-  layersModelFromArtifacts,
-  type LayersArtifacts,
-} from './artifacts';
-export { FOOD11_LABELS, ClassLabelSchema, type ClassLabel } from './labels';
+export { readArtifactsFromUrl, writeArtifactsDir, saveLayersModel } from './artifacts';
+export { FOOD11_LABELS, type ClassLabel } from './labels';
 export {
   readMetadata,
   writeMetadata,
-  ModelMetadataSchema,
-  ViewSchema,
-  NetworkSchema,
-  METADATA_FILE,
+  CROP_MODES,
+  WEIGHTS_DTYPES,
+  type CropMode,
+  type WeightsDtype,
   type ModelMetadata,
   type ModelMetadataInput,
   type View,
-  type Network as NetworkSpec,
 } from './metadata';
 export { loadNetwork, type Network } from './network';
 export {
   preprocessPhoto,
   preprocessPixels,
   DEFAULT_MAX_PIXELS,
+  ACCEPTED_FORMATS,
+  DECODER_NAMES,
   sniffFormat,
-  headerDimensions,
   DecodeError,
   type DecodedImage,
   type DecodeErrorCode,

@@ -5,22 +5,27 @@ import { ClassLabelSchema } from './labels';
 
 export const METADATA_FILE = 'metadata.json';
 
+/** 'cover': scale to fill the square and centre-crop the rest; 'fill': stretch. */
+export const CROP_MODES = ['cover', 'fill'] as const;
+export type CropMode = (typeof CROP_MODES)[number];
+
+export const WEIGHTS_DTYPES = ['float32', 'float16'] as const;
+export type WeightsDtype = (typeof WEIGHTS_DTYPES)[number];
+
 /**
  * How a photo is brought to the model (model/src/preprocess.ts): EXIF rotation, sRGB, then `crop` to a square of
  * `size` pixels, and — for a model trained on the 64 px look — a JPEG round trip at `jpegQuality`, as the 64 px
  * photos were stored. The same view in training and serving is what keeps sharpness from naming a class.
  */
-export const ViewSchema = z.object({
+const ViewSchema = z.object({
   size: z.number().int().positive().max(1024),
-  /** 'cover': scale to fill the square and centre-crop the rest; 'fill': stretch. */
-  crop: z.enum(['cover', 'fill']),
+  crop: z.enum(CROP_MODES),
   jpegQuality: z.number().int().min(1).max(100).optional(),
 });
 export type View = z.infer<typeof ViewSchema>;
-export type CropMode = View['crop'];
 
 /** The whole network, as a TF.js layers model: view bytes resized to `inputSize`, scaled, classified. */
-export const NetworkSchema = z.object({
+const NetworkSchema = z.object({
   /** Folder of the TF.js layers model (model.json + weights.bin), relative to the metadata file. */
   path: z.string().min(1),
   /** e.g. 'mobilenet_v2_0.35'. */
@@ -31,12 +36,11 @@ export const NetworkSchema = z.object({
   scaling: z.literal('[-1,1]'),
   /** Average the prediction with the mirrored photo's (twice the compute). */
   testTimeFlip: z.boolean().default(false),
-  weightsDtype: z.enum(['float32', 'float16']).default('float32'),
+  weightsDtype: z.enum(WEIGHTS_DTYPES).default('float32'),
 });
-export type Network = z.infer<typeof NetworkSchema>;
 
 /** What the network was fine-tuned from, for attribution and for `train --base`. */
-export const BaseSchema = z.object({
+const BaseSchema = z.object({
   id: z.string().min(1),
   source: z.string().min(1),
   licence: z.string().min(1),

@@ -27,8 +27,9 @@ export const ACCEPTED_FORMATS = inWords(Object.values(IMAGE_FORMATS).map((f) => 
 /** The same as media types: "image/jpeg, image/png, image/webp or image/gif". */
 export const ACCEPTED_MEDIA_TYPES = inWords(Object.values(IMAGE_FORMATS).map((f) => f.mediaType));
 
-export const DECODERS = ['sharp', 'jimp'] as const;
-export type DecoderName = (typeof DECODERS)[number];
+/** sharp (libvips) or jimp (pure JavaScript); a config schema takes its choices from here. */
+export const DECODER_NAMES = ['sharp', 'jimp'] as const;
+export type DecoderName = (typeof DECODER_NAMES)[number];
 export type { View } from './metadata';
 
 /**
@@ -272,9 +273,9 @@ async function decodeWithJimp(buf: Buffer, format: ImageFormat, opts: DecodeOpti
 
 function flattenOntoWhite(rgba: Buffer): void {
   for (let i = 0; i < rgba.length; i += 4) {
-    const a = rgba[i + 3]!;
-    if (a === 255) continue;
-    const keep = a / 255;
+    const alpha = rgba[i + 3]!;
+    if (alpha === 255) continue;
+    const keep = alpha / 255;
     const white = 255 * (1 - keep);
     rgba[i] = Math.round(rgba[i]! * keep + white);
     rgba[i + 1] = Math.round(rgba[i + 1]! * keep + white);
@@ -297,10 +298,7 @@ function rgbaToRgb(rgba: Buffer, pixels: number): Uint8Array {
  * Width and height from the file header alone (the stored orientation), so the pure-JS path can refuse a
  * decompression bomb before allocating its bitmap. Returns undefined when the header is unreadable.
  */
-export function headerDimensions(
-  buf: Buffer,
-  format: ImageFormat,
-): { width: number; height: number } | undefined {
+function headerDimensions(buf: Buffer, format: ImageFormat): { width: number; height: number } | undefined {
   switch (format) {
     case 'png':
       // IHDR is always the first chunk: signature (8) + length (4) + type (4), then width and height.

@@ -1,13 +1,12 @@
 /**
- * Works on a layers model's JSON topology before TF.js builds it: finds the functional network inside the
- * wrappers exporters put around it (Teachable Machine's, for a base network), keeps only what the requested layers
- * need, and rebuilds its input size.
+ * Works on a layers model's JSON topology before TF.js builds it: finds the functional network, keeps only what the
+ * requested layers need, and rebuilds its input size.
  */
 
 export interface LayerEntry {
   class_name: string;
   name?: string;
-  config: Record<string, unknown> & { name?: string; layers?: LayerEntry[] };
+  config: Record<string, unknown> & { name?: string };
   inbound_nodes?: unknown[];
 }
 
@@ -19,25 +18,14 @@ export interface FunctionalConfig extends Record<string, unknown> {
 
 const FUNCTIONAL = new Set(['Model', 'Functional']);
 
-function describe(entry: LayerEntry): string {
-  return `${entry.class_name} '${entry.config.name ?? entry.name ?? '?'}'`;
-}
-
-/**
- * The functional network inside a layers model: the topology itself when it is one, or, for a Sequential (Teachable
- * Machine nests Sequential → Sequential → Model, then its own head), its first layer, recursively.
- */
+/** The functional (Keras 'Model') network a layers model.json holds, as model/train/finetune.py exports it. */
 export function findFunctionalConfig(topology: Record<string, unknown>): FunctionalConfig {
-  let entry = (topology['model_config'] ?? topology) as LayerEntry;
-  for (let depth = 0; !FUNCTIONAL.has(entry.class_name); depth++) {
-    const first = entry.class_name === 'Sequential' ? entry.config.layers?.[0] : undefined;
-    if (!first || depth > 8) {
-      throw new Error(
-        `The model is a ${describe(entry)}, not a functional (Keras 'Model') network or a Sequential ` +
-          'whose first layer is one; cannot find named layers in it.',
-      );
-    }
-    entry = first;
+  const entry = (topology['model_config'] ?? topology) as LayerEntry;
+  if (!FUNCTIONAL.has(entry.class_name)) {
+    throw new Error(
+      `The model is a ${entry.class_name} '${entry.config.name ?? entry.name ?? '?'}', not a functional ` +
+        "(Keras 'Model') network; cannot find named layers in it.",
+    );
   }
   return entry.config as FunctionalConfig;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { FOOD11_LABELS, food11LabelFor, type Label } from './labels';
+import { FOOD11_LABELS, type ClassLabel } from '../src';
 
 export type Split = 'train' | 'validation' | 'evaluation';
 export type Layout = 'food11' | 'folders';
@@ -16,11 +16,11 @@ export interface Sample {
 
 export interface Dataset {
   layout: Layout;
-  labels: Label[];
+  labels: ClassLabel[];
   samples: Sample[];
 }
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 const FOOD11_SPLITS: Record<string, Split> = {
   training: 'train',
   validation: 'validation',
@@ -31,6 +31,17 @@ const FOOD11_FILE = /^(\d+)_\d+\.(jpe?g|png|webp)$/i;
 /** A user-facing error about the data; the CLIs print its message without a stack. */
 export class DatasetError extends Error {
   override name = 'DatasetError';
+}
+
+/** Folder names are compared loosely so 'Dairy product', 'dairy_product' and 'Dairy-product' all match. */
+function normaliseClassName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '');
+}
+
+/** The Food-11 label a class folder's name stands for, if any. */
+function food11LabelFor(folder: string): ClassLabel | undefined {
+  const key = normaliseClassName(folder);
+  return FOOD11_LABELS.find((l) => normaliseClassName(l.id) === key || normaliseClassName(l.name) === key);
 }
 
 function isImage(file: string): boolean {
@@ -66,9 +77,9 @@ function loadFood11(root: string): Sample[] {
     const dir = path.join(root, dirName);
     if (!existsSync(dir)) continue;
     for (const file of listDir(dir)) {
-      const m = FOOD11_FILE.exec(file);
-      if (!m) continue;
-      const label = Number(m[1]);
+      const match = FOOD11_FILE.exec(file);
+      if (!match) continue;
+      const label = Number(match[1]);
       if (label >= FOOD11_LABELS.length) {
         throw new DatasetError(`${path.join(dir, file)}: class index ${label} is not one of Food-11's 0-10.`);
       }
@@ -111,7 +122,7 @@ export function loadDataset(roots: string[], options: { validationPercent: numbe
       `Cannot mix the Food-11 layout with class folders that are not Food-11 classes: ${allFolders.join(', ')}.`,
     );
   }
-  const labels: Label[] = useFood11
+  const labels: ClassLabel[] = useFood11
     ? FOOD11_LABELS.map((l) => ({ ...l }))
     : [...allFolders].sort().map((id, index) => ({ index, id, name: id }));
 

@@ -1,6 +1,6 @@
-import type { Label } from './labels';
+import type { ClassLabel } from '../src';
 
-export interface ClassReport {
+interface ClassReport {
   id: string;
   name: string;
   support: number;
@@ -26,35 +26,34 @@ export function confusionMatrix(
   numClasses: number,
 ): number[][] {
   if (truth.length !== predicted.length) throw new Error('truth and predictions differ in length');
-  const m = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
-  for (let i = 0; i < truth.length; i++) m[truth[i]!]![predicted[i]!]!++;
-  return m;
+  const matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  for (let i = 0; i < truth.length; i++) matrix[truth[i]!]![predicted[i]!]!++;
+  return matrix;
 }
 
-export function reportFromConfusion(confusion: number[][], labels: Label[]): Report {
-  const n = labels.length;
-  const total = confusion.reduce((a, row) => a + row.reduce((b, v) => b + v, 0), 0);
+export function reportFromConfusion(confusion: number[][], labels: ClassLabel[]): Report {
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  const total = sum(confusion.map(sum));
   let correct = 0;
-  const classes: ClassReport[] = labels.map((l, c) => {
-    const support = confusion[c]!.reduce((a, v) => a + v, 0);
-    let predicted = 0;
-    for (let r = 0; r < n; r++) predicted += confusion[r]![c]!;
-    const tp = confusion[c]![c]!;
-    correct += tp;
+  const classes: ClassReport[] = labels.map((label, cls) => {
+    const support = sum(confusion[cls]!);
+    const predicted = sum(confusion.map((row) => row[cls]!));
+    const truePositives = confusion[cls]![cls]!;
+    correct += truePositives;
     return {
-      id: l.id,
-      name: l.name,
+      id: label.id,
+      name: label.name,
       support,
       predicted,
-      precision: predicted > 0 ? tp / predicted : null,
-      recall: support > 0 ? tp / support : null,
+      precision: predicted > 0 ? truePositives / predicted : null,
+      recall: support > 0 ? truePositives / support : null,
     };
   });
-  const recalls = classes.map((c) => c.recall).filter((r): r is number => r !== null);
+  const recalls = classes.map((c) => c.recall).filter((recall): recall is number => recall !== null);
   return {
     total,
     accuracy: total > 0 ? correct / total : 0,
-    macroAccuracy: recalls.length > 0 ? recalls.reduce((a, b) => a + b, 0) / recalls.length : 0,
+    macroAccuracy: recalls.length > 0 ? sum(recalls) / recalls.length : 0,
     classes,
     confusion,
     labels: labels.map((l) => l.id),

@@ -1,17 +1,16 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
-import { DEFAULT_MAX_PIXELS, preprocessPhoto, type Classifier } from '../src';
-import type { Label } from './labels';
+import type { ClassLabel, Classifier } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './metrics';
 import type { Sample } from './dataset';
+import { viewPhotoFile } from './photo-file';
 
 /**
  * A photo as the low-resolution set stores its photos: centre crop, 64×64, JPEG. Scoring a sharp photo and its own
  * 64 px look side by side is the shortcut check: a model that tells classes apart by sharpness scores them apart.
  */
-export async function lowresLook(photo: Buffer): Promise<Buffer> {
+async function lowresLook(photo: Buffer): Promise<Buffer> {
   return sharp(photo)
     .rotate()
     .resize(64, 64, { fit: 'cover', position: 'centre' })
@@ -32,16 +31,9 @@ export async function predictSamples(
   for (let start = 0; start < samples.length; start += opts.batch) {
     const part = samples.slice(start, start + opts.batch);
     const images = await Promise.all(
-      part.map(async (s) => {
-        const file = await fs.readFile(s.path);
-        const photo = opts.look === 'lowres' ? await lowresLook(file) : file;
-        const decoded = await preprocessPhoto(photo, {
-          view: classifier.view,
-          maxPixels: DEFAULT_MAX_PIXELS,
-          decoder: 'sharp',
-        });
-        return decoded.rgb;
-      }),
+      part.map((s) =>
+        viewPhotoFile(s.path, classifier.view, opts.look === 'lowres' ? lowresLook : undefined),
+      ),
     );
     const probs = await classifier.classify(images);
     probs.forEach((p, i) => {
@@ -58,7 +50,7 @@ export async function predictSamples(
 export function reportsBySet(
   samples: Sample[],
   predicted: Int32Array,
-  labels: Label[],
+  labels: ClassLabel[],
 ): Record<string, Report> {
   const groups = new Map<string, number[]>();
   samples.forEach((s, i) => {

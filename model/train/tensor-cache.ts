@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { DEFAULT_MAX_PIXELS, preprocessPhoto, type View } from '../src/preprocess';
-import type { Sample } from './dataset';
-import { DatasetError } from './dataset';
+import type { View } from '../src';
+import { DatasetError, type Sample } from './dataset';
+import { viewPhotoFile } from './photo-file';
 
 /**
  * The photos as the model sees them, written once for the PyTorch trainer (model/train/finetune.py) to read:
@@ -35,7 +35,7 @@ function cacheKey(view: View, samples: CacheSample[], classes: number): string {
   return h.digest('hex').slice(0, 16);
 }
 
-export function cacheSamples(samples: Sample[]): CacheSample[] {
+function cacheSamples(samples: Sample[]): CacheSample[] {
   return samples.map((s) => ({
     file: s.path,
     label: s.label,
@@ -75,10 +75,7 @@ export async function buildTensorCache(opts: {
     const decoded = await Promise.all(
       part.map(async (s) => {
         try {
-          const photo = await fs.readFile(s.file);
-          return (
-            await preprocessPhoto(photo, { view: opts.view, maxPixels: DEFAULT_MAX_PIXELS, decoder: 'sharp' })
-          ).rgb;
+          return await viewPhotoFile(s.file, opts.view);
         } catch (err) {
           throw new DatasetError(`${s.file}: ${(err as Error).message}`);
         }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { BACKENDS, type BackendName } from '../../model/src/backend';
-import { DECODERS, DEFAULT_MAX_PIXELS, type DecoderName } from '../../model/src/preprocess';
+import { DECODER_NAMES, DEFAULT_MAX_PIXELS, type DecoderName } from '../../model/src/preprocess';
 
 /**
  * The service's whole configuration, read from the environment once at start-up. Every other module receives
@@ -55,7 +55,7 @@ const envSchema = z.object({
     .default('auto')
     .describe('`auto` (tfjs-node if it loads, else wasm), `tensorflow`, `wasm`, `cpu`'),
   IMAGE_DECODER: z
-    .enum(DECODERS)
+    .enum(DECODER_NAMES)
     .default('sharp')
     .describe(
       "`sharp` (libvips, on libuv's thread pool) or `jimp` (pure JavaScript, much slower; it decodes in the workers)",

@@ -1,14 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import type { ImageFormat } from '../../model/src/preprocess';
 
 /** Test images generated with sharp (no committed binaries, no dataset photos). */
 
-export type Format = 'jpeg' | 'png' | 'webp' | 'gif';
-
 /** A smooth colour field with some structure, deterministic from the seed, in the given format. */
 export async function makeImage(
-  format: Format = 'jpeg',
+  format: ImageFormat = 'jpeg',
   width = 320,
   height = 240,
   seed = 1,

@@ -34,40 +34,53 @@ after(() => fs.rm(root, { recursive: true, force: true }));
 describe('loadClassifier', () => {
   it('runs the whole network from the model folder: view bytes in, one probability vector out', async () => {
     const dir = await writeTinyModel(path.join(root, 'plain'), 1, { viewSize: 16, inputSize: 16 });
-    const c = await loadClassifier({ modelDir: dir });
-    assert.deepEqual(c.view, { size: 16, crop: 'cover' });
-    assert.equal(c.info.engine, 'fused');
-    assert.equal(c.info.inputSize, 16);
-    assert.equal(c.labels.length, 11);
-    const probs = await c.classify([image(16, 1), image(16, 2)]);
+    const classifier = await loadClassifier({ modelDir: dir });
+    assert.deepEqual(classifier.view, { size: 16, crop: 'cover' });
+    assert.equal(classifier.info.engine, 'fused');
+    assert.equal(classifier.info.inputSize, 16);
+    assert.equal(classifier.labels.length, 11);
+    const probs = await classifier.classify([image(16, 1), image(16, 2)]);
     assert.equal(probs.length, 2);
     for (const p of probs) {
       assert.equal(p.length, 11);
       assert.ok(Math.abs(p.reduce((s, v) => s + v, 0) - 1) < 1e-5);
     }
     assert.ok(maxDiff(probs[0]!, probs[1]!) > 1e-4, 'different photos, different answers');
-    c.dispose();
+    classifier.dispose();
   });
 
-  it('the fused engine computes what TF.js layers compute', async () => {
-    const dir = await writeTinyModel(path.join(root, 'engines'), 2, { viewSize: 12, inputSize: 24 });
+  /** Both engines on the same model folder: each must run as asked, and give the same probabilities. */
+  async function assertEnginesAgree(dir: string, images: Uint8Array[]): Promise<void> {
     const fused = await loadClassifier({ modelDir: dir });
     const layers = await loadClassifier({ modelDir: dir, engine: 'layers' });
     assert.equal(fused.info.engine, 'fused');
     assert.equal(layers.info.engine, 'layers');
-    const imgs = [image(12, 3), image(12, 4), image(12, 5)];
-    const a = await fused.classify(imgs);
-    const b = await layers.classify(imgs);
+    const a = await fused.classify(images);
+    const b = await layers.classify(images);
     a.forEach((p, i) => assert.ok(maxDiff(p, b[i]!) < 1e-5, `image ${i}: ${maxDiff(p, b[i]!)}`));
     fused.dispose();
     layers.dispose();
+  }
+
+  it('the fused engine computes what TF.js layers compute', async () => {
+    const dir = await writeTinyModel(path.join(root, 'engines'), 2, { viewSize: 12, inputSize: 24 });
+    await assertEnginesAgree(dir, [image(12, 3), image(12, 4), image(12, 5)]);
+  });
+
+  it('folds a batch norm into the convolution before it and still computes what TF.js layers compute', async () => {
+    const dir = await writeTinyModel(path.join(root, 'batchnorm'), 9, {
+      viewSize: 12,
+      inputSize: 12,
+      batchNorm: true,
+    });
+    await assertEnginesAgree(dir, [image(12, 8), image(12, 9)]);
   });
 
   it('resizes the view to the network input with half-pixel bilinear sampling, as finetune.py does', async () => {
     const dir = await writeTinyModel(path.join(root, 'resize'), 3, { viewSize: 8, inputSize: 16 });
-    const c = await loadClassifier({ modelDir: dir });
+    const classifier = await loadClassifier({ modelDir: dir });
     const img = image(8, 6);
-    const [p] = await c.classify([img]);
+    const [p] = await classifier.classify([img]);
     const network = await loadNetwork(path.join(dir, 'network'), { engine: 'layers' });
     const sampled = (halfPixelCenters: boolean) =>
       tf.tidy(() => {
@@ -79,7 +92,7 @@ describe('loadClassifier', () => {
     // TF.js's default (corner-aligned) sampling is another function; the test can tell them apart.
     assert.ok(maxDiff(p!, sampled(false)) > 1e-5);
     network.dispose();
-    c.dispose();
+    classifier.dispose();
   });
 
   it('with test-time flip, answers the mean of the photo and its mirror', async () => {
@@ -107,19 +120,19 @@ describe('loadClassifier', () => {
       testTimeFlip: true,
     });
     const start = tf.memory().numTensors;
-    const c = await loadClassifier({ modelDir: dir });
+    const classifier = await loadClassifier({ modelDir: dir });
     const loaded = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) await c.classify(Array.from({ length: 40 }, (_, k) => image(8, k)));
+    for (let i = 0; i < 3; i++) await classifier.classify(Array.from({ length: 40 }, (_, k) => image(8, k)));
     assert.equal(tf.memory().numTensors, loaded);
-    c.dispose();
+    classifier.dispose();
     assert.equal(tf.memory().numTensors, start);
   });
 
   it('refuses an image of the wrong size with the size it wants', async () => {
     const dir = await writeTinyModel(path.join(root, 'size'), 6, { viewSize: 8, inputSize: 8 });
-    const c = await loadClassifier({ modelDir: dir });
-    await assert.rejects(c.classify([new Uint8Array(10)]), /RGB 8×8 \(192\)/);
-    c.dispose();
+    const classifier = await loadClassifier({ modelDir: dir });
+    await assert.rejects(classifier.classify([new Uint8Array(10)]), /RGB 8×8 \(192\)/);
+    classifier.dispose();
   });
 
   it('falls back to TF.js layers when the graph has a layer the fused engine does not know', async () => {
@@ -128,11 +141,11 @@ describe('loadClassifier', () => {
       inputSize: 8,
       extraLayer: true,
     });
-    const c = await loadClassifier({ modelDir: dir });
-    assert.equal(c.info.engine, 'layers');
-    const [p] = await c.classify([image(8, 1)]);
+    const classifier = await loadClassifier({ modelDir: dir });
+    assert.equal(classifier.info.engine, 'layers');
+    const [p] = await classifier.classify([image(8, 1)]);
     assert.equal(p!.length, 11);
-    c.dispose();
+    classifier.dispose();
   });
 
   it('says what does not fit: classes, input size, or a network without the pooled softmax tail', async () => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DatasetError, detectLayout, hashSplit, loadDataset } from '../../model/train/dataset';
-import { writeFolderDataset, writeFood11Dataset } from './train-fixture';
+import { writeFolderDataset, writeFood11Dataset } from '../fixtures/model/shape-photos';
 
 let root: string;
 before(async () => {

@@ -16,8 +16,8 @@ import { FOOD11_LABELS, initBackend, loadClassifier, readMetadata } from '../../
 import { loadDataset } from '../../model/train/dataset';
 import { buildTensorCache } from '../../model/train/tensor-cache';
 import { preprocessPhoto } from '../../model/src/preprocess';
-import { findPython } from '../../model/cli/train';
-import { writeFolderDataset } from './train-fixture';
+import { findPython } from '../../model/train/finetune';
+import { writeFolderDataset } from '../fixtures/model/shape-photos';
 
 const run = promisify(execFile);
 const repo = path.resolve(__dirname, '..', '..');
@@ -47,8 +47,8 @@ async function cli(
     );
     return { code: 0, stdout, stderr };
   } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    const failed = err as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
 
@@ -73,7 +73,7 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
   after(() => fs.rm(root, { recursive: true, force: true }));
 
   it('writes a model folder the classifier loads, with PyTorch and TF.js agreeing on its probabilities', async () => {
-    const r = await cli('train', [
+    const result = await cli('train', [
       '--data',
       data,
       '--base',
@@ -104,8 +104,8 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
       '--report-dir',
       path.join(root, 'report'),
     ]);
-    assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /finetune: .*"msg": "epoch", "epoch": 2/);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /finetune: .*"msg": "epoch", "epoch": 2/);
 
     const meta = await readMetadata(out);
     assert.equal(meta.version, 'test-1');
@@ -152,7 +152,7 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
   });
 
   it('scores the model with evaluate, through the same path', async () => {
-    const r = await cli('evaluate', [
+    const result = await cli('evaluate', [
       '--model',
       out,
       '--data',
@@ -162,15 +162,15 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
       '--look',
       'lowres',
     ]);
-    assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /Summary: shapes: \d+\.\d % accuracy/);
-    assert.match(r.stdout, /each sent at its 64 px look/);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /Summary: shapes: \d+\.\d % accuracy/);
+    assert.match(result.stdout, /each sent at its 64 px look/);
   });
 
   it('says what is missing when the base is not there', async () => {
-    const r = await cli('train', ['--data', data, '--base', path.join(root, 'nope'), '--out', out]);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--base .*no such file or folder/);
+    const result = await cli('train', ['--data', data, '--base', path.join(root, 'nope'), '--out', out]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--base .*no such file or folder/);
   });
 });
 

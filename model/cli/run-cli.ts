@@ -15,8 +15,8 @@ export async function runCli(name: string, program: Command): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    const e = err instanceof Error ? err : new Error(String(err));
-    console.error(`${name}: ${process.env.DEBUG ? e.stack : e.message}`);
+    const error = err instanceof Error ? err : new Error(String(err));
+    console.error(`${name}: ${process.env.DEBUG ? error.stack : error.message}`);
     process.exit(1);
   }
 }

@@ -1,0 +1,15 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Commander argument parsers that name the option in their message, shared by the model CLIs. */
+
+export const positiveInt = (option: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${option} must be a whole number ≥ 1.`);
+  return n;
+};
+
+export const nonNegative = (option: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${option} must be a number ≥ 0.`);
+  return n;
+};

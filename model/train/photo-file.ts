@@ -1,0 +1,17 @@
+import { promises as fs } from 'node:fs';
+import { DEFAULT_MAX_PIXELS, preprocessPhoto, type View } from '../src';
+
+/**
+ * A photo file as the model sees it, the way the service would see the same upload: its bytes (changed by `look`
+ * first, when scoring a copy of the photo) through preprocessPhoto at the model's view, under the service's default
+ * pixel budget, decoded by sharp. The tensor cache and scoring both read photos here, so they cannot drift apart.
+ */
+export async function viewPhotoFile(
+  file: string,
+  view: View,
+  look?: (photo: Buffer) => Promise<Buffer>,
+): Promise<Uint8Array> {
+  const bytes = await fs.readFile(file);
+  const photo = look ? await look(bytes) : bytes;
+  return (await preprocessPhoto(photo, { view, maxPixels: DEFAULT_MAX_PIXELS, decoder: 'sharp' })).rgb;
+}
