@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { CONFIG_KEYS, configFields, parseConfig } from '../../stacks/config';
+import { parseConfig } from '../../stacks/config';
+import { CONFIG_KEYS, configFields } from '../../stacks/config-keys';
 import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
 
 const STACKS = fs
