@@ -2,8 +2,8 @@
 // it is listed under. Pulumi.yaml's `config:` block and the README's configuration table are generated from
 // here (`npm run docs:config`; a test fails when either is stale), so a default changes here and nowhere else.
 //
-// Pulumi.yaml still declares every key with its default, because that is what the CLI reads: a key declared
-// without a default is required, and the declaration is what `pulumi config` and the CLI's type check see.
+// Pulumi.yaml still declares every key with its default, because the CLI reads it: it type-checks stack
+// values against the declarations, and it treats a key declared without a default as required.
 // Keys are flat (`hpaMinReplicas`, not `hpa.minReplicas`) because Pulumi.yaml can declare only string,
 // integer, boolean and array keys.
 

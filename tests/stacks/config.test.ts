@@ -1,11 +1,12 @@
-// The typed configuration: Pulumi.yaml and stacks/config.ts agree, the committed stack files parse, and bad
-// values fail with a message that names the key and the fix.
+// The typed configuration: Pulumi.yaml declares what stacks/config-keys.ts defines, the way the CLI reads
+// it, the committed stack files parse, and bad values fail with a message that names the key and the fix.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { parseConfig } from '../../stacks/config';
+import { declaredType } from '../../stacks/config-docs';
 import { CONFIG_KEYS, configFields } from '../../stacks/config-keys';
 import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
 
@@ -15,10 +16,7 @@ const STACKS = fs
   .filter((s): s is string => s !== undefined)
   .sort();
 
-const declaredType = (value: unknown) =>
-  Array.isArray(value) ? 'array' : typeof value === 'number' ? 'integer' : typeof value;
-
-describe('Pulumi.yaml and stacks/config.ts', () => {
+describe('Pulumi.yaml and stacks/config-keys.ts', () => {
   const declared = readProjectFile().config;
 
   it('declare the same keys', () => {
