@@ -8,6 +8,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { before } from 'node:test';
 import * as pulumi from '@pulumi/pulumi';
 import YAML from 'yaml';
 
@@ -237,6 +238,23 @@ export async function runStack(
       return found[0]!;
     },
   };
+}
+
+/**
+ * The stack run a suite's tests read: the program runs once, in a `before` hook of the enclosing suite, and
+ * fills in the returned object, so tests use it as they would runStack's result. One per test file (the
+ * program is imported once per process).
+ */
+export function stackUnderTest(
+  stack: string,
+  overrides: Record<string, ConfigValue> = {},
+  otherNamespaces: Record<string, string> = {},
+): StackRun {
+  const run = {} as StackRun;
+  before(async () => {
+    Object.assign(run, await runStack(stack, overrides, otherNamespaces));
+  });
+  return run;
 }
 
 /**

@@ -5,33 +5,25 @@
 //   pulumi config set trainingEnabled true; pulumi config set modelSource volume
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import {
-  T,
-  assertLabelsNamespaceProvider,
-  assertProbes,
-  assertValidKubernetesObjects,
-  envOf,
-  platformObjects,
-} from './expectations';
+import { T, assertAppObjects, assertProbes, envOf, platformObjects } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { fakeInferenceServiceUrl, runStack, type StackRun } from './harness';
+import { fakeInferenceServiceUrl, stackUnderTest } from './harness';
 
 describe('stack kserve, RawDeployment on an existing cluster with KServe', () => {
-  let run: StackRun;
+  const run = stackUnderTest('kserve', {
+    cluster: 'existing',
+    registry: 'registry.example.com:5000',
+    kserveInstall: false,
+    kserveMode: 'RawDeployment',
+    kserveMinReplicas: 1,
+    kserveScaleMetric: '',
+    namespace: 'gg-kserve',
+    trainingEnabled: true,
+    modelSource: 'volume',
+  });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let predictor: any;
-  before(async () => {
-    run = await runStack('kserve', {
-      cluster: 'existing',
-      registry: 'registry.example.com:5000',
-      kserveInstall: false,
-      kserveMode: 'RawDeployment',
-      kserveMinReplicas: 1,
-      kserveScaleMetric: '',
-      namespace: 'gg-kserve',
-      trainingEnabled: true,
-      modelSource: 'volume',
-    });
+  before(() => {
     predictor = run.one(T.inferenceService).inputs.spec.predictor;
   });
 
@@ -68,8 +60,7 @@ describe('stack kserve, RawDeployment on an existing cluster with KServe', () =>
   });
 
   it('is valid, labelled, namespaced, passes the policy pack, and exports the status url', async () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gg-kserve');
+    assertAppObjects(run, 'gg-kserve');
     assert.deepEqual(await allViolations(run.resources.map(asPolicyResource)), []);
     assert.equal(run.outputs.url, fakeInferenceServiceUrl('gourmetgram', 'gg-kserve'));
     assert.equal(run.outputs.kubeconfig, undefined);

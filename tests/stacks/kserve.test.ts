@@ -5,31 +5,28 @@ import { before, describe, it } from 'node:test';
 import {
   DEFAULT_RESOURCES,
   T,
+  assertAppObjects,
   assertClassifierEnv,
   assertExports,
-  assertLabelsNamespaceProvider,
   assertProbes,
-  assertValidKubernetesObjects,
   assertValidPlatformObjects,
   envOf,
   platformObjects,
 } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { fakeInferenceServiceUrl, runStack, type StackRun } from './harness';
+import { fakeInferenceServiceUrl, stackUnderTest } from './harness';
 
 describe('stack kserve (GKE, Serverless, KServe installed)', () => {
-  let run: StackRun;
+  const run = stackUnderTest('kserve', { gcpProject: 'test-project' });
   // Loose: the InferenceService's inputs as the SDK serialised them.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let isvc: any;
-  before(async () => {
-    run = await runStack('kserve', { gcpProject: 'test-project' });
+  before(() => {
     isvc = run.one(T.inferenceService).inputs;
   });
 
   it("declares an InferenceService valid against KServe's CRD, labelled, in the namespace", () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    assertAppObjects(run, 'gourmetgram');
     assert.equal(isvc.metadata.annotations['serving.kserve.io/deploymentMode'], 'Serverless');
     assert.equal(isvc.metadata.annotations['pulumi.com/waitFor'], 'condition=Ready');
   });
