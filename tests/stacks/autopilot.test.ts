@@ -3,13 +3,7 @@
 //   pulumi config set gkeMode autopilot
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DEFAULT_RESOURCES,
-  T,
-  assertAppObjects,
-  assertClassifierContainer,
-  assertExports,
-} from './expectations';
+import { T, assertAppObjects, assertClassifierContainer, assertExports } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
 import { FAKE_LB_IP, stackUnderTest } from './harness';
 
@@ -38,7 +32,7 @@ describe('stack hpa on GKE Autopilot', () => {
   it('deploys the same objects as on Standard: one to five pods behind a load balancer', () => {
     assertAppObjects(run, 'gourmetgram');
     assert.equal(run.one(T.hpa).inputs.spec.minReplicas, 1);
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
     assert.equal(run.outputs.url, `http://${FAKE_LB_IP}`);
     assertExports(run, 'hpa', 'gourmetgram', true);
   });

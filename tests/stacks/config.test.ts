@@ -298,12 +298,12 @@ describe('configuration that deploys, with a warning', () => {
 
 describe('the schema check the stack tests rely on', () => {
   it('rejects a malformed Deployment', () => {
-    const bad = {
+    const malformed = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       spec: { replicas: 'five', selector: {}, template: {} },
     };
-    assert.throws(() => new Deployment(bad as never).validate());
+    assert.throws(() => new Deployment(malformed as never).validate());
   });
 });
 

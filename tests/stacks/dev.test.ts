@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  DEFAULT_RESOURCES,
   T,
   assertAppObjects,
   assertClassifierContainer,
@@ -44,7 +43,7 @@ describe('stack dev (existing cluster)', () => {
     assert.equal(servicePort(run).service.inputs.spec.type, 'NodePort');
     assert.equal(servicePort(run).port.nodePort, 32000);
     assert.equal(run.ofType(T.hpa).length, 0);
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
     assert.equal(envOf(container(run).container).LOG_LEVEL, 'debug');
   });
 

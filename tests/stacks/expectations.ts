@@ -147,10 +147,10 @@ export function assertClassifierEnv(env: Record<string, string | undefined>, wor
   assert.equal(env.HOME, '/tmp', 'the home directory is read-only: HOME points at the writable /tmp');
 }
 
-/** The container contract of issue 4 and docs/interfaces.md. */
+/** The container contract of issue 4 and docs/interfaces.md; by default with the stack defaults' resources and one worker. */
 export function assertClassifierContainer(
   run: StackRun,
-  expected: { resources: object; workers: string },
+  expected: { resources: object; workers: string } = { resources: DEFAULT_RESOURCES, workers: '1' },
 ): void {
   const { pod, container: classifier } = container(run);
   assert.equal(classifier.name, 'classifier');

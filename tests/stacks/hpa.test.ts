@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  DEFAULT_RESOURCES,
   T,
   assertAppObjects,
   assertClassifierContainer,
@@ -44,7 +43,7 @@ describe('stack hpa (GKE)', () => {
   });
 
   it('has a CPU request for the HPA to measure against, and the container contract', () => {
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
   });
 
   it('serves through a LoadBalancer and exports its address', () => {

@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  DEFAULT_RESOURCES,
   T,
   assertAppObjects,
   assertClassifierContainer,
@@ -23,7 +22,7 @@ describe('stack k8s (GKE)', () => {
     assert.equal(container(run).deployment.inputs.spec.replicas, 1);
     assert.equal(run.ofType(T.hpa).length, 0);
     assert.equal(run.ofType(T.pdb).length, 0, 'a budget on one fixed pod would only block node drains');
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
   });
 
   it('exposes node port 32000 and opens it in the GKE firewall for the nodes only', () => {

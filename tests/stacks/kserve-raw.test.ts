@@ -41,19 +41,21 @@ describe('stack kserve, RawDeployment on an existing cluster with KServe', () =>
   });
 
   it('keeps the whole pod hardening, startup probe, pre-stop pause and grace period', () => {
-    const c = predictor.containers[0];
+    const predictorContainer = predictor.containers[0];
     // A RawDeployment pod is a plain Deployment's: probed on the internal port, by number.
-    assertProbes(c, 9464, true);
-    assert.ok(c.lifecycle.preStop);
-    assert.equal(c.securityContext.privileged, false);
+    assertProbes(predictorContainer, 9464, true);
+    assert.ok(predictorContainer.lifecycle.preStop);
+    assert.equal(predictorContainer.securityContext.privileged, false);
     assert.equal(predictor.securityContext.runAsNonRoot, true);
     assert.ok(predictor.terminationGracePeriodSeconds > 20);
   });
 
   it('reads the trained model from the volume, after the training Job', () => {
-    const c = predictor.containers[0];
-    assert.equal(envOf(c).MODEL_DIR, '/models/current');
-    const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/models');
+    const predictorContainer = predictor.containers[0];
+    assert.equal(envOf(predictorContainer).MODEL_DIR, '/models/current');
+    const mount = predictorContainer.volumeMounts.find(
+      (m: { mountPath: string }) => m.mountPath === '/models',
+    );
     const volume = predictor.volumes.find((v: { name: string }) => v.name === mount.name);
     assert.equal(volume.persistentVolumeClaim.claimName, 'gourmetgram-models');
     assert.equal(run.ofType(T.job).length, 1);

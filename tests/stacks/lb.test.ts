@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  DEFAULT_RESOURCES,
   T,
   assertAppObjects,
   assertClassifierContainer,
@@ -26,7 +25,7 @@ describe('stack lb (GKE)', () => {
     const pdb = run.one(T.pdb).inputs.spec;
     assert.equal(pdb.maxUnavailable, 1);
     assert.deepEqual(pdb.selector.matchLabels, container(run).deployment.inputs.spec.selector.matchLabels);
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
   });
 
   it('spreads the pods over nodes', () => {

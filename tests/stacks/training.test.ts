@@ -71,9 +71,9 @@ describe('training Job and model volume (dev stack)', () => {
   });
 
   it('has the classifier read its model from the volume', () => {
-    const { pod, container: c } = container(run);
-    assert.equal(envOf(c).MODEL_DIR, '/models/current');
-    const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/models');
+    const { pod, container: classifier } = container(run);
+    assert.equal(envOf(classifier).MODEL_DIR, '/models/current');
+    const mount = classifier.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/models');
     assert.equal(mount.readOnly, true);
     const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
     assert.equal(volume.persistentVolumeClaim.claimName, 'gourmetgram-models');
