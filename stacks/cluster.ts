@@ -8,7 +8,7 @@ import * as gcp from '@pulumi/gcp';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClusterConfig } from './config';
-import { APP_NAME } from './labels';
+import { APP_NAME } from './kubernetes-labels';
 
 export interface GkeClusterArgs {
   gcp: ClusterConfig['gcp'];

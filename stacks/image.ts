@@ -7,7 +7,7 @@ import * as docker from '@pulumi/docker';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { ImageConfig } from './config';
-import { APP_NAME } from './labels';
+import { APP_NAME } from './kubernetes-labels';
 
 /** The repository root: the Dockerfile copies model/ and service/ from it. */
 const BUILD_CONTEXT = path.join(__dirname, '..');

@@ -8,7 +8,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig, KServeConfig } from './config';
-import { APP_NAME, appLabels } from './labels';
+import { APP_NAME, appLabels } from './kubernetes-labels';
 import { classifierContainer, classifierPodFields, classifierVolumes } from './workload';
 
 /** KServe's name for the predictor's model-server container (its agent and logger look for it). */

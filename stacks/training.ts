@@ -10,7 +10,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { TrainingConfig } from './config';
-import { APP_NAME, appLabels } from './labels';
+import { APP_NAME, appLabels } from './kubernetes-labels';
 import { parseCpu } from './quantity';
 import { containerSecurityContext, podSecurityContext, tmpMount, tmpVolume, writableDirsEnv } from './pod';
 
