@@ -3,14 +3,14 @@
 // (warnings).
 
 import type { z } from 'zod';
-import type { ConfigFields, ConfigKey } from './config-keys';
+import type { StackSettings, ConfigKey } from './config-keys';
 import { parseCpu, parseMemory } from './quantity';
 import { KSERVE_METRICS, STRATEGIES } from './strategies';
 
 type Fail = (key: ConfigKey, message: string) => void;
 
 /** Zod's hook for checks across keys: each failure is reported against the key to change. */
-export function crossKeyChecks(settings: ConfigFields, ctx: z.RefinementCtx): void {
+export function crossKeyChecks(settings: StackSettings, ctx: z.RefinementCtx): void {
   const fail: Fail = (key, message) => ctx.addIssue({ code: 'custom', path: [key], message });
   const workload = STRATEGIES[settings.strategy].workload;
   if (workload === 'dockerContainer') dockerHostChecks(settings, fail);
@@ -20,7 +20,7 @@ export function crossKeyChecks(settings: ConfigFields, ctx: z.RefinementCtx): vo
 }
 
 /** Strategy docker has a host, not a cluster: nothing may ask for one. */
-function dockerHostChecks(settings: ConfigFields, fail: Fail): void {
+function dockerHostChecks(settings: StackSettings, fail: Fail): void {
   if (settings.cluster !== 'existing') {
     fail(
       'cluster',
@@ -44,7 +44,7 @@ function dockerHostChecks(settings: ConfigFields, fail: Fail): void {
 }
 
 /** What each KServe mode can do: scale to zero, canaries and volume claims only where Knative allows them. */
-function kserveChecks(settings: ConfigFields, fail: Fail): void {
+function kserveChecks(settings: StackSettings, fail: Fail): void {
   if (settings.kserveMinReplicas > settings.kserveMaxReplicas) {
     fail(
       'kserveMinReplicas',
@@ -83,7 +83,7 @@ function kserveChecks(settings: ConfigFields, fail: Fail): void {
 }
 
 /** Where the cluster and the image come from, and the image references themselves. */
-function clusterAndImageChecks(settings: ConfigFields, fail: Fail): void {
+function clusterAndImageChecks(settings: StackSettings, fail: Fail): void {
   const workload = STRATEGIES[settings.strategy].workload;
   if (settings.cluster === 'gke' && !settings.gcpProject) {
     fail(
@@ -117,7 +117,7 @@ function clusterAndImageChecks(settings: ConfigFields, fail: Fail): void {
 }
 
 /** Lower bounds within upper ones, requests within limits, and no more workers than the CPU limit runs. */
-function sizeChecks(settings: ConfigFields, fail: Fail): void {
+function sizeChecks(settings: StackSettings, fail: Fail): void {
   if (settings.minNodes > settings.maxNodes) {
     fail('minNodes', `minNodes (${settings.minNodes}) must not exceed maxNodes (${settings.maxNodes})`);
   }
@@ -158,7 +158,7 @@ function sizeChecks(settings: ConfigFields, fail: Fail): void {
 }
 
 /** Settings that deploy, but probably not as the user hopes: said as warnings, not refused. */
-export function configWarnings(settings: ConfigFields): string[] {
+export function configWarnings(settings: StackSettings): string[] {
   const strategy = STRATEGIES[settings.strategy];
   const podsAtMost = strategy.autoscaled
     ? settings.hpaMaxReplicas

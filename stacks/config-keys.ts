@@ -288,4 +288,5 @@ export const configFields = z.object({
 
 export type ConfigKey = keyof typeof configFields.shape;
 export const CONFIG_KEYS = Object.keys(configFields.shape) as ConfigKey[];
-export type ConfigFields = z.infer<typeof configFields>;
+/** Every key's value, flat and typed, before parseConfig groups them into a StackConfig. */
+export type StackSettings = z.infer<typeof configFields>;

@@ -6,7 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { z } from 'zod';
 import { configWarnings, crossKeyChecks } from './config-checks';
-import { CONFIG_KEYS, configFields, type ConfigFields } from './config-keys';
+import { CONFIG_KEYS, configFields, type StackSettings } from './config-keys';
 import {
   KSERVE_DEFAULT_TARGET,
   KSERVE_METRICS,
@@ -192,7 +192,7 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
   };
 }
 
-function clusterConfig(settings: ConfigFields): ClusterConfig {
+function clusterConfig(settings: StackSettings): ClusterConfig {
   return {
     kind: settings.cluster,
     kubeconfig: settings.kubeconfig,
@@ -214,7 +214,7 @@ function clusterConfig(settings: ConfigFields): ClusterConfig {
   };
 }
 
-function classifierConfig(settings: ConfigFields, strategy: Strategy): ClassifierConfig {
+function classifierConfig(settings: StackSettings, strategy: Strategy): ClassifierConfig {
   return {
     namespace: settings.namespace,
     strategyName: settings.strategy,
@@ -253,7 +253,7 @@ function classifierConfig(settings: ConfigFields, strategy: Strategy): Classifie
   };
 }
 
-function trainingConfig(settings: ConfigFields): TrainingConfig {
+function trainingConfig(settings: StackSettings): TrainingConfig {
   return {
     enabled: settings.trainingEnabled,
     volumeNeeded: settings.trainingEnabled || settings.modelSource === 'volume',
@@ -267,7 +267,7 @@ function trainingConfig(settings: ConfigFields): TrainingConfig {
   };
 }
 
-function dockerConfig(settings: ConfigFields): DockerConfig {
+function dockerConfig(settings: StackSettings): DockerConfig {
   return {
     host: settings.dockerHost,
     port: settings.dockerPort,
@@ -276,7 +276,7 @@ function dockerConfig(settings: ConfigFields): DockerConfig {
   };
 }
 
-function kserveConfig(settings: ConfigFields): KServeConfig {
+function kserveConfig(settings: StackSettings): KServeConfig {
   const scaleMetric: KServeScaleMetric = settings.kserveScaleMetric || KSERVE_METRICS[settings.kserveMode][0];
   return {
     mode: settings.kserveMode,
