@@ -3,14 +3,14 @@
 
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import { Classifier } from './stacks/classifier';
+import { ClassifierDeployment } from './stacks/classifier-deployment';
 import { connectCluster, type ClusterConnection } from './stacks/cluster';
 import { loadConfig, type DockerConfig } from './stacks/config';
 import { DockerHostClassifier } from './stacks/docker-host';
 import { ClassifierImage } from './stacks/image';
 import { KServeClassifier } from './stacks/kserve';
 import { KServeInstall } from './stacks/kserve-install';
-import { appLabels } from './stacks/labels';
+import { appLabels } from './stacks/kubernetes-labels';
 import { ModelStore, TrainingJob } from './stacks/training';
 
 const config = loadConfig();
@@ -72,8 +72,9 @@ function onKubernetes(cluster: ClusterConnection) {
     return { url: served.url, namespace: appNamespace.metadata.name };
   }
 
-  // 5b. The classifier: Deployment, Service, and the strategy's HPA and PodDisruptionBudget.
-  const classifier = new Classifier('classifier', {
+  // 5b. Strategies k8s, lb and hpa: the classifier as a Deployment, its Service, and the strategy's HPA and
+  //     PodDisruptionBudget.
+  const deployed = new ClassifierDeployment('classifier', {
     ...inNamespace,
     config: config.classifier,
     image: classifierImage.ref,
@@ -83,14 +84,14 @@ function onKubernetes(cluster: ClusterConnection) {
   });
 
   // 6. On GKE, a node port is closed until a firewall rule opens it.
-  if (cluster.gke && classifier.exposedOnNodePort) {
+  if (cluster.gke && deployed.exposedOnNodePort) {
     cluster.gke.allowNodePort(
       'classifier-node-port',
-      classifier.nodePort,
+      deployed.nodePort,
       config.classifier.nodePortSourceRanges,
     );
   }
-  return { url: classifier.url, namespace: appNamespace.metadata.name };
+  return { url: deployed.url, namespace: appNamespace.metadata.name };
 }
 
 function onDockerHost(docker: DockerConfig | undefined) {

@@ -50,7 +50,7 @@ function allContainers(pod: PodSpec): Container[] {
 
 // Values still unknown during a preview are never read here: the policy SDK's unknown-checking proxy
 // skips a rule that touches one, so only known values can be violations.
-const label = (c: Container) => `container "${c.name ?? '?'}"`;
+const label = (container: Container) => `container "${container.name ?? '?'}"`;
 
 export const requestsAndLimits: ResourceValidationPolicy = {
   name: 'containers-have-requests-and-limits',
@@ -162,17 +162,18 @@ export const dockerContainerHardened: ResourceValidationPolicy = {
   enforcementLevel: 'mandatory',
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
     if (args.type !== DOCKER_CONTAINER) return;
-    const c = args.props as DockerContainer;
-    const name = `container "${c.name ?? '?'}"`;
-    if (!c.cpus) report(`${name} has no CPU limit (cpus)`);
-    if (!c.memory) report(`${name} has no memory limit (memory)`);
-    const tests = c.healthcheck?.tests;
+    const container = args.props as DockerContainer;
+    const name = label(container);
+    if (!container.cpus) report(`${name} has no CPU limit (cpus)`);
+    if (!container.memory) report(`${name} has no memory limit (memory)`);
+    const tests = container.healthcheck?.tests;
     if (!tests?.length) report(`${name} has no health check`);
     else if (tests.some((t) => t.includes('/test'))) {
       report(`${name} health check calls /test, which runs an inference`);
     }
-    if (ROOT_USER.test(c.user ?? '')) report(`${name} may run as root: set user to a non-root uid:gid`);
-    if (!(c.securityOpts ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o))) {
+    if (ROOT_USER.test(container.user ?? ''))
+      report(`${name} may run as root: set user to a non-root uid:gid`);
+    if (!(container.securityOpts ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o))) {
       report(`${name} allows privilege escalation: add no-new-privileges:true to securityOpts`);
     }
   },
@@ -249,10 +250,10 @@ export const metricsScrapedNotPublic: StackValidationPolicy = {
       const props = deployment.props as Workload;
       const template = props.spec?.template;
       const containers = podSpec(deployment)?.containers ?? [];
-      const metricsPorts = containers.flatMap((c) =>
-        (c.ports ?? [])
+      const metricsPorts = containers.flatMap((container) =>
+        (container.ports ?? [])
           .filter((p) => p.name === METRICS_PORT_NAME)
-          .map((p) => ({ c, port: p.containerPort })),
+          .map((p) => ({ container, port: p.containerPort })),
       );
       if (metricsPorts.length === 0) continue;
       const annotations = template?.metadata?.annotations ?? {};
@@ -267,15 +268,15 @@ export const metricsScrapedNotPublic: StackValidationPolicy = {
       }
       const labels = template?.metadata?.labels ?? {};
       for (const service of services) {
-        const sp = service.props as ServiceProps;
-        const selector = sp.spec?.selector;
-        if (!selector || sp.metadata?.namespace !== props.metadata?.namespace) continue;
+        const serviceProps = service.props as ServiceProps;
+        const selector = serviceProps.spec?.selector;
+        if (!selector || serviceProps.metadata?.namespace !== props.metadata?.namespace) continue;
         if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
-        for (const port of sp.spec?.ports ?? []) {
+        for (const port of serviceProps.spec?.ports ?? []) {
           const target = port.targetPort ?? port.port;
           if (target === METRICS_PORT_NAME || metricsPorts.some((m) => m.port === target)) {
             report(
-              `Service "${sp.metadata?.name ?? '?'}" routes port ${port.port} to the metrics port: scrape it from inside the cluster instead`,
+              `Service "${serviceProps.metadata?.name ?? '?'}" routes port ${port.port} to the metrics port: scrape it from inside the cluster instead`,
               service.urn,
             );
           }

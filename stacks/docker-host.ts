@@ -6,7 +6,7 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig, DockerConfig } from './config';
-import { APP_NAME, appLabels } from './labels';
+import { APP_NAME, appLabels } from './kubernetes-labels';
 import { CONTAINER_PORT, dockerRuntime } from './workload';
 
 export interface DockerHostClassifierArgs {

@@ -7,7 +7,7 @@ import * as docker from '@pulumi/docker';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { ImageConfig } from './config';
-import { APP_NAME } from './labels';
+import { APP_NAME } from './kubernetes-labels';
 
 /** The repository root: the Dockerfile copies model/ and service/ from it. */
 const BUILD_CONTEXT = path.join(__dirname, '..');
@@ -60,38 +60,7 @@ export class ClassifierImage extends pulumi.ComponentResource {
       return;
     }
 
-    let repository: pulumi.Output<string>;
-    let registryAuth: docker.types.input.Registry | undefined;
-    if (!image.registry && args.gcp) {
-      const { provider, project, region } = args.gcp;
-      const registry = new gcp.artifactregistry.Repository(
-        `${name}-registry`,
-        {
-          // One repository per stack: the strategy stacks may share a project and region.
-          repositoryId: `${APP_NAME}-${args.stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
-          location: region,
-          format: 'DOCKER',
-          description: 'GourmetGram classifier images',
-          // Every build is a few hundred MB; keep the recent ones, not all of them, at storage prices.
-          cleanupPolicies: [
-            { id: 'keep-recent', action: 'KEEP', mostRecentVersions: { keepCount: 5 } },
-            { id: 'delete-older', action: 'DELETE', condition: { olderThan: '2592000s' } },
-          ],
-        },
-        { parent: this, provider },
-      );
-      const host = `${region}-docker.pkg.dev`;
-      repository = pulumi.interpolate`${host}/${project}/${registry.repositoryId}/${image.repository}`;
-      // The caller's own gcloud credentials, as a short-lived token: nothing to configure in Docker first.
-      registryAuth = {
-        server: host,
-        username: 'oauth2accesstoken',
-        password: gcp.organizations.getClientConfigOutput({ provider, parent: this }).accessToken,
-      };
-    } else {
-      repository = pulumi.output(`${image.registry.replace(/\/+$/, '')}/${image.repository}`);
-    }
-
+    const { repository, registryAuth } = this.pushTarget(name, args);
     const build = (suffix: string, dockerfile: string) =>
       new docker.Image(
         `${name}${suffix}`,
@@ -115,5 +84,43 @@ export class ClassifierImage extends pulumi.ComponentResource {
         : build('-train', TRAINING_DOCKERFILE).repoDigest
       : undefined;
     this.registerOutputs({ ref: this.ref, trainingRef: this.trainingRef });
+  }
+
+  /** Where the build is pushed: a new Artifact Registry repository on GKE, else the configured registry. */
+  private pushTarget(
+    name: string,
+    args: ClassifierImageArgs,
+  ): { repository: pulumi.Output<string>; registryAuth?: docker.types.input.Registry } {
+    const { image } = args;
+    if (image.registry || !args.gcp) {
+      return { repository: pulumi.output(`${image.registry.replace(/\/+$/, '')}/${image.repository}`) };
+    }
+    const { provider, project, region } = args.gcp;
+    const registry = new gcp.artifactregistry.Repository(
+      `${name}-registry`,
+      {
+        // One repository per stack: the strategy stacks may share a project and region.
+        repositoryId: `${APP_NAME}-${args.stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+        location: region,
+        format: 'DOCKER',
+        description: 'GourmetGram classifier images',
+        // Every build is a few hundred MB; keep the recent ones, not all of them, at storage prices.
+        cleanupPolicies: [
+          { id: 'keep-recent', action: 'KEEP', mostRecentVersions: { keepCount: 5 } },
+          { id: 'delete-older', action: 'DELETE', condition: { olderThan: '2592000s' } },
+        ],
+      },
+      { parent: this, provider },
+    );
+    const host = `${region}-docker.pkg.dev`;
+    return {
+      repository: pulumi.interpolate`${host}/${project}/${registry.repositoryId}/${image.repository}`,
+      // The caller's own gcloud credentials, as a short-lived token: nothing to configure in Docker first.
+      registryAuth: {
+        server: host,
+        username: 'oauth2accesstoken',
+        password: gcp.organizations.getClientConfigOutput({ provider, parent: this }).accessToken,
+      },
+    };
   }
 }

@@ -19,6 +19,52 @@ export interface KServeInstallArgs {
   provider: k8s.Provider;
 }
 
+/**
+ * Knative Serving with Kourier as its networking layer, through the Knative Operator's chart: what
+ * Serverless InferenceServices run on.
+ */
+function knativeServing(
+  name: string,
+  inCluster: pulumi.CustomResourceOptions,
+): k8s.apiextensions.CustomResource {
+  const operator = new k8s.helm.v3.Release(
+    `${name}-knative-operator`,
+    {
+      name: 'knative-operator',
+      chart: 'knative-operator',
+      version: KNATIVE_OPERATOR_VERSION,
+      repositoryOpts: { repo: 'https://knative.github.io/operator' },
+      namespace: 'knative-operator',
+      createNamespace: true,
+    },
+    inCluster,
+  );
+  const servingNamespace = new k8s.core.v1.Namespace(
+    `${name}-knative-serving`,
+    { metadata: { name: KNATIVE_SERVING_NAMESPACE } },
+    inCluster,
+  );
+  return new k8s.apiextensions.CustomResource(
+    `${name}-knative-serving`,
+    {
+      apiVersion: 'operator.knative.dev/v1beta1',
+      kind: 'KnativeServing',
+      metadata: {
+        name: 'knative-serving',
+        namespace: servingNamespace.metadata.name,
+        // Custom resources are not awaited by default; KServe's controller needs Knative's CRDs.
+        annotations: { 'pulumi.com/waitFor': 'condition=Ready' },
+      },
+      spec: {
+        // Kourier instead of Istio: one small Envoy gateway, which is all KServe's routing needs here.
+        ingress: { kourier: { enabled: true } },
+        config: { network: { 'ingress-class': 'kourier.ingress.networking.knative.dev' } },
+      },
+    },
+    { ...inCluster, dependsOn: [operator] },
+  );
+}
+
 export class KServeInstall extends pulumi.ComponentResource {
   /** What an InferenceService must wait for: the controller that admits and reconciles it. */
   readonly controller: k8s.helm.v3.Release;
@@ -43,47 +89,7 @@ export class KServeInstall extends pulumi.ComponentResource {
       inCluster,
     );
 
-    const networking: pulumi.Resource[] = [];
-    if (serverless) {
-      const operator = new k8s.helm.v3.Release(
-        `${name}-knative-operator`,
-        {
-          name: 'knative-operator',
-          chart: 'knative-operator',
-          version: KNATIVE_OPERATOR_VERSION,
-          repositoryOpts: { repo: 'https://knative.github.io/operator' },
-          namespace: 'knative-operator',
-          createNamespace: true,
-        },
-        inCluster,
-      );
-      const servingNamespace = new k8s.core.v1.Namespace(
-        `${name}-knative-serving`,
-        { metadata: { name: KNATIVE_SERVING_NAMESPACE } },
-        inCluster,
-      );
-      networking.push(
-        new k8s.apiextensions.CustomResource(
-          `${name}-knative-serving`,
-          {
-            apiVersion: 'operator.knative.dev/v1beta1',
-            kind: 'KnativeServing',
-            metadata: {
-              name: 'knative-serving',
-              namespace: servingNamespace.metadata.name,
-              // Custom resources are not awaited by default; KServe's controller needs Knative's CRDs.
-              annotations: { 'pulumi.com/waitFor': 'condition=Ready' },
-            },
-            spec: {
-              // Kourier instead of Istio: one small Envoy gateway, which is all KServe's routing needs here.
-              ingress: { kourier: { enabled: true } },
-              config: { network: { 'ingress-class': 'kourier.ingress.networking.knative.dev' } },
-            },
-          },
-          { ...inCluster, dependsOn: [operator] },
-        ),
-      );
-    }
+    const networking = serverless ? [knativeServing(name, inCluster)] : [];
 
     const crds = new k8s.helm.v3.Release(
       `${name}-crd`,

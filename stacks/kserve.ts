@@ -8,7 +8,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig, KServeConfig } from './config';
-import { APP_NAME, appLabels } from './labels';
+import { APP_NAME, appLabels } from './kubernetes-labels';
 import { classifierContainer, classifierPodFields, classifierVolumes } from './workload';
 
 /** KServe's name for the predictor's model-server container (its agent and logger look for it). */
@@ -56,30 +56,43 @@ export interface KServeClassifierArgs {
   dependsOn?: pulumi.Resource[];
 }
 
+/** The InferenceService's predictor: the classifier container, trimmed for Knative in Serverless mode. */
+function predictorSpec(args: KServeClassifierArgs, labels: Record<string, string>) {
+  const { config, kserve } = args;
+  const serverless = kserve.mode === 'Serverless';
+  const hardened = classifierContainer({
+    config,
+    image: args.image,
+    name: KSERVE_CONTAINER,
+    portName: 'http1',
+    probePort: 'number',
+    // Knative allows one container port; RawDeployment pods are plain Deployments and keep the internal one.
+    internalPort: !serverless,
+  });
+  const podFields = { ...classifierPodFields(config), volumes: classifierVolumes(config, args.modelClaim) };
+  const { container, pod } = serverless
+    ? forKnative(hardened, podFields)
+    : { container: hardened, pod: podFields };
+  return {
+    ...pod,
+    containers: [container],
+    // On the predictor's pods, so the monitor finds them by the labels every strategy's pods carry.
+    labels,
+    minReplicas: kserve.minReplicas,
+    maxReplicas: kserve.maxReplicas,
+    scaleMetric: kserve.scaleMetric,
+    scaleTarget: kserve.scaleTarget,
+    canaryTrafficPercent: kserve.canaryTrafficPercent,
+  };
+}
+
 export class KServeClassifier extends pulumi.ComponentResource {
   readonly inferenceService: k8s.apiextensions.CustomResource;
   readonly url: pulumi.Output<string>;
 
   constructor(name: string, args: KServeClassifierArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gourmetgram:app:KServeClassifier', name, {}, opts);
-    const { config, kserve, stack } = args;
-    const labels = appLabels(stack);
-    const serverless = kserve.mode === 'Serverless';
-
-    const hardened = classifierContainer({
-      config,
-      image: args.image,
-      name: KSERVE_CONTAINER,
-      portName: 'http1',
-      probePort: 'number',
-      // Knative allows one container port; RawDeployment pods are plain Deployments and keep the internal one.
-      internalPort: !serverless,
-    });
-    const podFields = { ...classifierPodFields(config), volumes: classifierVolumes(config, args.modelClaim) };
-    const { container, pod } = serverless
-      ? forKnative(hardened, podFields)
-      : { container: hardened, pod: podFields };
-
+    const labels = appLabels(args.stack);
     this.inferenceService = new k8s.apiextensions.CustomResource(
       name,
       {
@@ -90,24 +103,12 @@ export class KServeClassifier extends pulumi.ComponentResource {
           namespace: args.namespace,
           labels,
           annotations: {
-            'serving.kserve.io/deploymentMode': kserve.mode,
+            'serving.kserve.io/deploymentMode': args.kserve.mode,
             // Pulumi does not wait for custom resources unless told; the url comes once KServe says Ready.
             'pulumi.com/waitFor': 'condition=Ready',
           },
         },
-        spec: {
-          predictor: {
-            ...pod,
-            containers: [container],
-            // On the predictor's pods, so the monitor finds them by the labels every strategy's pods carry.
-            labels,
-            minReplicas: kserve.minReplicas,
-            maxReplicas: kserve.maxReplicas,
-            scaleMetric: kserve.scaleMetric,
-            scaleTarget: kserve.scaleTarget,
-            canaryTrafficPercent: kserve.canaryTrafficPercent,
-          },
-        },
+        spec: { predictor: predictorSpec(args, labels) },
         // Declared (never sent: undefined is left out) so the SDK exposes the status KServe writes, which
         // holds the url; a CustomResource otherwise has outputs only for the fields it was given.
         status: undefined,
@@ -125,7 +126,7 @@ export class KServeClassifier extends pulumi.ComponentResource {
     const { status } = this.inferenceService as unknown as {
       status: pulumi.Output<{ url?: string } | undefined>;
     };
-    this.url = status.apply((s) => s?.url ?? 'pending');
+    this.url = status.apply((current) => current?.url ?? 'pending');
     this.registerOutputs({ url: this.url });
   }
 }

@@ -55,3 +55,15 @@ export const STRATEGIES = {
 
 export type StrategyName = keyof typeof STRATEGIES;
 export const STRATEGY_NAMES = Object.keys(STRATEGIES) as [StrategyName, ...StrategyName[]];
+
+/** What each KServe mode can scale on, the first being its default. */
+export const KSERVE_METRICS = {
+  Serverless: ['concurrency', 'rps'],
+  RawDeployment: ['cpu', 'memory'],
+} as const;
+/**
+ * Per pod: one inference worker serves one request at a time, so two in flight keep it busy without a long
+ * queue; the CPU figure is the hpa strategy's.
+ */
+export const KSERVE_DEFAULT_TARGET = { concurrency: 2, rps: 20, cpu: 70, memory: 80 } as const;
+export type KServeScaleMetric = keyof typeof KSERVE_DEFAULT_TARGET;

@@ -10,7 +10,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { TrainingConfig } from './config';
-import { APP_NAME, appLabels } from './labels';
+import { APP_NAME, appLabels } from './kubernetes-labels';
 import { parseCpu } from './quantity';
 import { containerSecurityContext, podSecurityContext, tmpMount, tmpVolume, writableDirsEnv } from './pod';
 
@@ -93,79 +93,86 @@ export function trainingCommand(config: TrainingConfig): string[] {
   ];
 }
 
+/**
+ * The claim starts empty. Rather than fail at once, the Job waits for the photos to be copied in (the README
+ * shows the `kubectl cp` into this very container), then trains. This container mounts the whole volume and
+ * creates data/ and models/ itself: folders the kubelet would create for a subPath belong to root, and
+ * neither the copy nor the trainer (uid 1000) could write into them.
+ */
+function waitForDataContainer(config: TrainingConfig, image: pulumi.Input<string>) {
+  const dataDir = `${STORE_MOUNT}/data/${config.dataDir}`;
+  const script = [
+    'const fs = require("node:fs");',
+    `for (const d of ["data", "models"]) fs.mkdirSync(${JSON.stringify(STORE_MOUNT)} + "/" + d, { recursive: true });`,
+    `const dir = ${JSON.stringify(dataDir)};`,
+    'const ready = () => fs.existsSync(dir + "/.complete");',
+    'const tick = () => { if (ready()) process.exit(0); console.log("waiting for " + dir + "/.complete"); };',
+    'tick(); setInterval(tick, 10000);',
+  ].join(' ');
+  return {
+    name: WAIT_CONTAINER,
+    image,
+    command: ['node', '-e', script],
+    securityContext: containerSecurityContext,
+    resources: {
+      requests: { cpu: '10m', memory: '64Mi' },
+      limits: { cpu: '100m', memory: '128Mi' },
+    },
+    volumeMounts: [tmpMount, { name: 'store', mountPath: STORE_MOUNT }],
+  } satisfies k8s.types.input.core.v1.Container;
+}
+
+function trainingContainer(config: TrainingConfig, image: pulumi.Input<string>) {
+  return {
+    name: TRAINING_CONTAINER,
+    image,
+    workingDir: '/app',
+    command: trainingCommand(config),
+    env: writableDirsEnv,
+    securityContext: containerSecurityContext,
+    // Requests equal limits: training is a batch job that should neither be starved nor starve the
+    // classifier pods sharing its node.
+    resources: { requests: config.resources, limits: config.resources },
+    // The trainer sees the volume's data/ and models/ folders as /data and /models.
+    volumeMounts: [
+      tmpMount,
+      { name: 'store', mountPath: '/data', subPath: 'data' },
+      { name: 'store', mountPath: '/models', subPath: 'models' },
+    ],
+  } satisfies k8s.types.input.core.v1.Container;
+}
+
+function jobSpec(args: TrainingJobArgs, labels: Record<string, string>) {
+  return {
+    // A failed training is worth one more try (a node can go away), not an endless loop.
+    backoffLimit: 1,
+    // The cluster gives up when Pulumi does, instead of keeping a pod waiting for data forever.
+    activeDeadlineSeconds: TRAINING_TIMEOUT_HOURS * 3600,
+    template: {
+      metadata: { labels },
+      spec: {
+        restartPolicy: 'Never',
+        automountServiceAccountToken: false,
+        securityContext: podSecurityContext,
+        initContainers: [waitForDataContainer(args.config, args.image)],
+        containers: [trainingContainer(args.config, args.image)],
+        volumes: [tmpVolume, { name: 'store', persistentVolumeClaim: { claimName: args.claimName } }],
+      },
+    },
+  } satisfies k8s.types.input.batch.v1.JobSpec;
+}
+
 export class TrainingJob extends pulumi.ComponentResource {
   readonly job: k8s.batch.v1.Job;
 
   constructor(name: string, args: TrainingJobArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gourmetgram:app:TrainingJob', name, {}, opts);
-    const { config } = args;
     const labels = appLabels(args.stack, 'training');
-    // The trainer sees the volume's data/ and models/ folders as /data and /models.
-    const volumeMounts = [
-      tmpMount,
-      { name: 'store', mountPath: '/data', subPath: 'data' },
-      { name: 'store', mountPath: '/models', subPath: 'models' },
-    ];
-    // The claim starts empty. Rather than fail at once, the Job waits for the photos to be copied in (the
-    // README shows the `kubectl cp` into this very container), then trains. This container mounts the whole
-    // volume and creates data/ and models/ itself: folders the kubelet would create for a subPath belong to
-    // root, and neither the copy nor the trainer (uid 1000) could write into them.
-    const dataDir = `${STORE_MOUNT}/data/${config.dataDir}`;
-    const waitForData = [
-      'const fs = require("node:fs");',
-      `for (const d of ["data", "models"]) fs.mkdirSync(${JSON.stringify(STORE_MOUNT)} + "/" + d, { recursive: true });`,
-      `const dir = ${JSON.stringify(dataDir)};`,
-      'const ready = () => fs.existsSync(dir + "/.complete");',
-      'const tick = () => { if (ready()) process.exit(0); console.log("waiting for " + dir + "/.complete"); };',
-      'tick(); setInterval(tick, 10000);',
-    ].join(' ');
-
     this.job = new k8s.batch.v1.Job(
       name,
       {
         metadata: { name: `${APP_NAME}-train`, namespace: args.namespace, labels },
-        spec: {
-          // A failed training is worth one more try (a node can go away), not an endless loop.
-          backoffLimit: 1,
-          // The cluster gives up when Pulumi does, instead of keeping a pod waiting for data forever.
-          activeDeadlineSeconds: TRAINING_TIMEOUT_HOURS * 3600,
-          template: {
-            metadata: { labels },
-            spec: {
-              restartPolicy: 'Never',
-              automountServiceAccountToken: false,
-              securityContext: podSecurityContext,
-              initContainers: [
-                {
-                  name: WAIT_CONTAINER,
-                  image: args.image,
-                  command: ['node', '-e', waitForData],
-                  securityContext: containerSecurityContext,
-                  resources: {
-                    requests: { cpu: '10m', memory: '64Mi' },
-                    limits: { cpu: '100m', memory: '128Mi' },
-                  },
-                  volumeMounts: [tmpMount, { name: 'store', mountPath: STORE_MOUNT }],
-                },
-              ],
-              containers: [
-                {
-                  name: TRAINING_CONTAINER,
-                  image: args.image,
-                  workingDir: '/app',
-                  command: trainingCommand(config),
-                  env: writableDirsEnv,
-                  securityContext: containerSecurityContext,
-                  // Requests equal limits: training is a batch job that should neither be starved nor
-                  // starve the classifier pods sharing its node.
-                  resources: { requests: config.resources, limits: config.resources },
-                  volumeMounts,
-                },
-              ],
-              volumes: [tmpVolume, { name: 'store', persistentVolumeClaim: { claimName: args.claimName } }],
-            },
-          },
-        },
+        spec: jobSpec(args, labels),
       },
       // Pulumi waits for the Job to complete (so a Deployment that reads the model starts after it);
       // training takes longer than the default ten minutes.

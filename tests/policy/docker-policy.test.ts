@@ -27,12 +27,12 @@ describe('policy pack on a Docker host', () => {
   });
 
   it('flags a container without limits or health check', async () => {
-    const bad = mutated(CONTAINER, (p) => {
+    const broken = mutated(CONTAINER, (p) => {
       delete p.cpus;
       delete p.memory;
       delete p.healthcheck;
     });
-    assert.deepEqual(await violationsOf(dockerContainerHardened, bad), [
+    assert.deepEqual(await violationsOf(dockerContainerHardened, broken), [
       'container "gourmetgram-docker" has no CPU limit (cpus)',
       'container "gourmetgram-docker" has no memory limit (memory)',
       'container "gourmetgram-docker" has no health check',
@@ -40,12 +40,12 @@ describe('policy pack on a Docker host', () => {
   });
 
   it('flags a health check on /test, a root user and a container that may gain privileges', async () => {
-    const bad = mutated(CONTAINER, (p) => {
+    const broken = mutated(CONTAINER, (p) => {
       p.healthcheck.tests = ['CMD', 'node', '-e', "fetch('http://127.0.0.1:3000/test')"];
       p.user = '0:0';
       p.securityOpts = [];
     });
-    assert.deepEqual(await violationsOf(dockerContainerHardened, bad), [
+    assert.deepEqual(await violationsOf(dockerContainerHardened, broken), [
       'container "gourmetgram-docker" health check calls /test, which runs an inference',
       'container "gourmetgram-docker" may run as root: set user to a non-root uid:gid',
       'container "gourmetgram-docker" allows privilege escalation: add no-new-privileges:true to securityOpts',

@@ -9,7 +9,9 @@ import { violationsOf, asPolicyResource } from './run-policies';
 
 describe('policy pack on a KServe predictor', () => {
   let isvc: PolicyResource;
-  const mutated = (mutate: (c: Record<string, unknown> & PolicyResource['props']) => void) => {
+  const mutated = (
+    mutate: (predictorContainer: Record<string, unknown> & PolicyResource['props']) => void,
+  ) => {
     const copy = structuredClone(isvc);
     mutate(copy.props.spec.predictor.containers[0]);
     return copy;
@@ -23,26 +25,26 @@ describe('policy pack on a KServe predictor', () => {
   });
 
   it('flags a predictor without a readiness probe, or probing /test', async () => {
-    const bad = mutated((c) => {
-      delete c.readinessProbe;
-      c.livenessProbe.httpGet.path = '/test';
+    const broken = mutated((predictorContainer) => {
+      delete predictorContainer.readinessProbe;
+      predictorContainer.livenessProbe.httpGet.path = '/test';
     });
-    assert.deepEqual(await violationsOf(probes, bad), [
+    assert.deepEqual(await violationsOf(probes, broken), [
       'container "kserve-container" has no readiness probe',
       'container "kserve-container" liveness probe calls /test, which runs an inference',
     ]);
   });
 
   it('flags a predictor without limits, one that may run as root, and one given by tag', async () => {
-    const bad = mutated((c) => {
-      delete c.resources.limits;
-      delete c.securityContext.runAsNonRoot;
-      c.image = 'node-0:5000/gourmetgram:latest';
+    const broken = mutated((predictorContainer) => {
+      delete predictorContainer.resources.limits;
+      delete predictorContainer.securityContext.runAsNonRoot;
+      predictorContainer.image = 'node-0:5000/gourmetgram:latest';
     });
-    assert.equal((await violationsOf(requestsAndLimits, bad)).length, 2);
-    assert.deepEqual(await violationsOf(nonRoot, bad), [
+    assert.equal((await violationsOf(requestsAndLimits, broken)).length, 2);
+    assert.deepEqual(await violationsOf(nonRoot, broken), [
       'container "kserve-container" may run as root: set runAsNonRoot: true',
     ]);
-    assert.equal((await violationsOf(digestPinned, bad)).length, 1);
+    assert.equal((await violationsOf(digestPinned, broken)).length, 1);
   });
 });

@@ -39,8 +39,8 @@ describe('policy pack', () => {
   });
 
   it('requests and limits: flags a container without a memory limit', async () => {
-    const bad = mutatedDeployment((d) => delete firstContainer(d).resources.limits.memory);
-    assert.deepEqual(await violationsOf(requestsAndLimits, bad), [
+    const broken = mutatedDeployment((d) => delete firstContainer(d).resources.limits.memory);
+    assert.deepEqual(await violationsOf(requestsAndLimits, broken), [
       'container "classifier" has no memory limit',
     ]);
   });
@@ -55,22 +55,22 @@ describe('policy pack', () => {
   });
 
   it('probes: flags a missing readiness probe and a probe on /test', async () => {
-    const bad = mutatedDeployment((d) => {
+    const broken = mutatedDeployment((d) => {
       delete firstContainer(d).readinessProbe;
       firstContainer(d).livenessProbe.httpGet.path = '/test';
     });
-    assert.deepEqual(await violationsOf(probes, bad), [
+    assert.deepEqual(await violationsOf(probes, broken), [
       'container "classifier" has no readiness probe',
       'container "classifier" liveness probe calls /test, which runs an inference',
     ]);
   });
 
   it('non-root: flags a pod that may run as root and a container that may escalate', async () => {
-    const bad = mutatedDeployment((d) => {
+    const broken = mutatedDeployment((d) => {
       d.props.spec.template.spec.securityContext.runAsNonRoot = false;
       delete firstContainer(d).securityContext.allowPrivilegeEscalation;
     });
-    assert.deepEqual(await violationsOf(nonRoot, bad), [
+    assert.deepEqual(await violationsOf(nonRoot, broken), [
       'container "classifier" may run as root: set runAsNonRoot: true',
       'container "classifier" allows privilege escalation: set allowPrivilegeEscalation: false',
     ]);

@@ -1,15 +1,12 @@
 // Stack k8s on GKE Autopilot: the node port is opened on Autopilot's tagged nodes, and the url names a node
 // of the pool Autopilot created for the pod.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { T } from './expectations';
-import { FAKE_NODE_IP, runStack, type StackRun } from './harness';
+import { FAKE_NODE_IP, stackUnderTest } from './harness';
 
 describe('stack k8s on GKE Autopilot', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('k8s', { gcpProject: 'test-project', gkeMode: 'autopilot' });
-  });
+  const run = stackUnderTest('k8s', { gcpProject: 'test-project', gkeMode: 'autopilot' });
 
   it('opens node port 32000 to the tag Autopilot puts on its nodes', () => {
     const firewall = run.one(T.firewall).inputs;

@@ -2,23 +2,13 @@
 // back to one pod costs one pod.
 //   pulumi config set gkeMode autopilot
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
-import {
-  DEFAULT_RESOURCES,
-  T,
-  assertClassifierContainer,
-  assertExports,
-  assertLabelsNamespaceProvider,
-  assertValidKubernetesObjects,
-} from './expectations';
+import { describe, it } from 'node:test';
+import { T, assertAppObjects, assertClassifierContainer, assertExports } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { FAKE_LB_IP, runStack, type StackRun } from './harness';
+import { FAKE_LB_IP, stackUnderTest } from './harness';
 
 describe('stack hpa on GKE Autopilot', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('hpa', { gcpProject: 'test-project', gkeMode: 'autopilot' });
-  });
+  const run = stackUnderTest('hpa', { gcpProject: 'test-project', gkeMode: 'autopilot' });
 
   it('creates a regional Autopilot cluster and no node pool of its own', () => {
     const cluster = run.one(T.gkeCluster).inputs;
@@ -40,10 +30,9 @@ describe('stack hpa on GKE Autopilot', () => {
   });
 
   it('deploys the same objects as on Standard: one to five pods behind a load balancer', () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    assertAppObjects(run, 'gourmetgram');
     assert.equal(run.one(T.hpa).inputs.spec.minReplicas, 1);
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
     assert.equal(run.outputs.url, `http://${FAKE_LB_IP}`);
     assertExports(run, 'hpa', 'gourmetgram', true);
   });

@@ -3,28 +3,19 @@
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { before, describe, it } from 'node:test';
-import {
-  T,
-  assertExports,
-  assertLabelsNamespaceProvider,
-  assertValidKubernetesObjects,
-  servicePort,
-} from './expectations';
-import { FAKE_ASSIGNED_NODE_PORT, runStack, type StackRun } from './harness';
+import { describe, it } from 'node:test';
+import { T, assertAppObjects, assertExports, servicePort } from './expectations';
+import { FAKE_ASSIGNED_NODE_PORT, stackUnderTest } from './harness';
 
 describe('stack lb on a bare existing cluster', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('lb', {
-      cluster: 'existing',
-      kubeconfig: '~/.kube/course.yaml',
-      kubeContext: 'course',
-      registry: 'registry.example.com:5000/team/',
-      nodeAddress: '192.0.2.4',
-      awaitLoadBalancer: false,
-      namespace: 'gg-lb',
-    });
+  const run = stackUnderTest('lb', {
+    cluster: 'existing',
+    kubeconfig: '~/.kube/course.yaml',
+    kubeContext: 'course',
+    registry: 'registry.example.com:5000/team/',
+    nodeAddress: '192.0.2.4',
+    awaitLoadBalancer: false,
+    namespace: 'gg-lb',
   });
 
   it('talks to the given kubeconfig (~ expanded) and context', () => {
@@ -46,7 +37,6 @@ describe('stack lb on a bare existing cluster', () => {
   });
 
   it('puts every object in the configured namespace', () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gg-lb');
+    assertAppObjects(run, 'gg-lb');
   });
 });

@@ -1,17 +1,14 @@
 // The dev stack with an in-cluster Service and an image already pinned by digest:
 //   pulumi config set serviceType ClusterIP; pulumi config set image <repo>@sha256:<digest>
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { T, assertValidKubernetesObjects, container, servicePort } from './expectations';
-import { runStack, type StackRun } from './harness';
+import { stackUnderTest } from './harness';
 
 const PINNED = `registry.example.com/gourmetgram@sha256:${'ab'.repeat(32)}`;
 
 describe('dev stack, ClusterIP and a digest-pinned prebuilt image', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('dev', { serviceType: 'ClusterIP', image: PINNED, servicePort: 8080 });
-  });
+  const run = stackUnderTest('dev', { serviceType: 'ClusterIP', image: PINNED, servicePort: 8080 });
 
   it('deploys the given digest as is: no build, no registry lookup', () => {
     assert.equal(run.ofType(T.image).length, 0);

@@ -1,11 +1,13 @@
-// The typed configuration: Pulumi.yaml and stacks/config.ts agree, the committed stack files parse, and bad
-// values fail with a message that names the key and the fix.
+// The typed configuration: Pulumi.yaml declares what stacks/config-keys.ts defines, the way the CLI reads
+// it, the committed stack files parse, and bad values fail with a message that names the key and the fix.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { CONFIG_KEYS, configFields, parseConfig } from '../../stacks/config';
+import { parseConfig } from '../../stacks/config';
+import { declaredType } from '../../stacks/config-docs';
+import { CONFIG_KEYS, configFields } from '../../stacks/config-keys';
 import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
 
 const STACKS = fs
@@ -14,10 +16,7 @@ const STACKS = fs
   .filter((s): s is string => s !== undefined)
   .sort();
 
-const declaredType = (value: unknown) =>
-  Array.isArray(value) ? 'array' : typeof value === 'number' ? 'integer' : typeof value;
-
-describe('Pulumi.yaml and stacks/config.ts', () => {
+describe('Pulumi.yaml and stacks/config-keys.ts', () => {
   const declared = readProjectFile().config;
 
   it('declare the same keys', () => {
@@ -299,12 +298,12 @@ describe('configuration that deploys, with a warning', () => {
 
 describe('the schema check the stack tests rely on', () => {
   it('rejects a malformed Deployment', () => {
-    const bad = {
+    const malformed = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       spec: { replicas: 'five', selector: {}, template: {} },
     };
-    assert.throws(() => new Deployment(bad as never).validate());
+    assert.throws(() => new Deployment(malformed as never).validate());
   });
 });
 

@@ -1,25 +1,20 @@
 // Stack dev (Pulumi.dev.yaml) as committed: the current kubeconfig's cluster and the course's node-0:5000
 // registry. Nothing in Google Cloud.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  DEFAULT_RESOURCES,
   T,
+  assertAppObjects,
   assertClassifierContainer,
   assertExports,
-  assertLabelsNamespaceProvider,
-  assertValidKubernetesObjects,
   container,
   envOf,
   servicePort,
 } from './expectations';
-import { runStack, type StackRun } from './harness';
+import { stackUnderTest } from './harness';
 
 describe('stack dev (existing cluster)', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('dev');
-  });
+  const run = stackUnderTest('dev');
 
   it('creates nothing in Google Cloud and uses the ambient kubeconfig', () => {
     assert.deepEqual(
@@ -40,8 +35,7 @@ describe('stack dev (existing cluster)', () => {
   });
 
   it('declares only schema-valid, labelled, namespaced Kubernetes objects', () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    assertAppObjects(run, 'gourmetgram');
   });
 
   it('runs one pod on node port 32000, with the stack file log level', () => {
@@ -49,7 +43,7 @@ describe('stack dev (existing cluster)', () => {
     assert.equal(servicePort(run).service.inputs.spec.type, 'NodePort');
     assert.equal(servicePort(run).port.nodePort, 32000);
     assert.equal(run.ofType(T.hpa).length, 0);
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
     assert.equal(envOf(container(run).container).LOG_LEVEL, 'debug');
   });
 

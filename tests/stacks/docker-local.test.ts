@@ -1,15 +1,12 @@
 // Stack docker on this machine's own engine, another port:
 //   pulumi config set dockerHost ''; pulumi config set dockerPort 8080
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { T } from './expectations';
-import { runStack, type StackRun } from './harness';
+import { stackUnderTest } from './harness';
 
 describe('stack docker on the local engine', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('docker', { dockerHost: '', dockerPort: 8080 });
-  });
+  const run = stackUnderTest('docker', { dockerHost: '', dockerPort: 8080 });
 
   it('leaves the host to DOCKER_HOST or the local socket, and exports a localhost url', () => {
     assert.equal(run.one(T.dockerProvider).inputs.host, undefined);

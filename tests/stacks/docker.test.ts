@@ -4,16 +4,15 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { T, assertClassifierEnv, assertExports } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { runStack, type StackRun } from './harness';
+import { stackUnderTest } from './harness';
 
 describe('stack docker (a Docker host)', () => {
-  let run: StackRun;
+  const run = stackUnderTest('docker');
   // Loose: the container's inputs as the SDK serialised them.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  let c: any;
-  before(async () => {
-    run = await runStack('docker');
-    c = run.one(T.dockerContainer).inputs;
+  let hostContainer: any;
+  before(() => {
+    hostContainer = run.one(T.dockerContainer).inputs;
   });
 
   it('declares no cluster, no Kubernetes object and nothing in Google Cloud', () => {
@@ -33,7 +32,11 @@ describe('stack docker (a Docker host)', () => {
     assert.equal(pulled.name, run.outputs.image);
     assert.match(String(run.outputs.image), /^node-0:5000\/gourmetgram@sha256:[0-9a-f]{64}$/);
     assert.equal(pulled.keepLocally, false, 'pulumi destroy removes the pulled image too');
-    assert.match(c.image, /^sha256:[0-9a-f]{64}$/, 'the container runs the image pulled by digest');
+    assert.match(
+      hostContainer.image,
+      /^sha256:[0-9a-f]{64}$/,
+      'the container runs the image pulled by digest',
+    );
   });
 
   it('talks to the Docker host of the stack file, through a provider of its own', () => {
@@ -45,61 +48,61 @@ describe('stack docker (a Docker host)', () => {
   });
 
   it('publishes port 32000 to the service, restarts it unless stopped, and exports its url', () => {
-    assert.deepEqual(c.ports, [{ internal: 3000, external: 32000, protocol: 'tcp' }]);
-    assert.equal(c.restart, 'unless-stopped');
+    assert.deepEqual(hostContainer.ports, [{ internal: 3000, external: 32000, protocol: 'tcp' }]);
+    assert.equal(hostContainer.restart, 'unless-stopped');
     assert.equal(run.outputs.url, 'http://node-0:32000');
     assertExports(run, 'docker', undefined, false);
   });
 
   it("has the pods' limits, requests as the kubelet would turn them into cgroup settings, and no swap", () => {
-    assert.equal(c.cpus, '1');
-    assert.equal(c.memory, 512);
-    assert.equal(c.memorySwap, 512);
-    assert.equal(c.cpuShares, 512, '500m requested = 512 CPU shares');
-    assert.equal(c.memoryReservation, 320, 'the memory request, 320Mi, in MiB');
+    assert.equal(hostContainer.cpus, '1');
+    assert.equal(hostContainer.memory, 512);
+    assert.equal(hostContainer.memorySwap, 512);
+    assert.equal(hostContainer.cpuShares, 512, '500m requested = 512 CPU shares');
+    assert.equal(hostContainer.memoryReservation, 320, 'the memory request, 320Mi, in MiB');
   });
 
   it("checks readiness (/readyz) the way the image's HEALTHCHECK checks, and allows the startup probe's five minutes", () => {
-    const health = c.healthcheck;
+    const health = hostContainer.healthcheck;
     assert.deepEqual(health.tests.slice(0, 3), ['CMD', 'node', '-e']);
     assert.match(health.tests[3], /fetch\('http:\/\/127\.0\.0\.1:3000\/readyz'\)/);
     assert.doesNotMatch(health.tests[3], /\/test/);
     assert.equal(health.startPeriod, '300s');
     assert.equal(health.interval, '10s');
     assert.equal(health.retries, 3);
-    assert.equal(c.wait, true, 'pulumi up waits until the container is healthy');
-    assert.ok(c.waitTimeout > 300);
+    assert.equal(hostContainer.wait, true, 'pulumi up waits until the container is healthy');
+    assert.ok(hostContainer.waitTimeout > 300);
   });
 
   it('runs as the non-root user on a read-only root with a tmpfs /tmp, no capabilities, no new privileges', () => {
-    assert.equal(c.user, '1000:1000');
-    assert.equal(c.readOnly, true);
-    assert.match(c.tmpfs['/tmp'], /size=512m/);
-    assert.deepEqual(c.capabilities, { drops: ['ALL'] });
-    assert.deepEqual(c.securityOpts, ['no-new-privileges:true']);
+    assert.equal(hostContainer.user, '1000:1000');
+    assert.equal(hostContainer.readOnly, true);
+    assert.match(hostContainer.tmpfs['/tmp'], /size=512m/);
+    assert.deepEqual(hostContainer.capabilities, { drops: ['ALL'] });
+    assert.deepEqual(hostContainer.securityOpts, ['no-new-privileges:true']);
   });
 
   it("gets the pods' environment and drains within its stop timeout", () => {
     const env = Object.fromEntries(
-      (c.envs as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+      (hostContainer.envs as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
     );
     assertClassifierEnv(env, '1');
-    assert.equal(c.stopSignal, 'SIGTERM');
+    assert.equal(hostContainer.stopSignal, 'SIGTERM');
     assert.ok(
-      c.stopTimeout > Number(env.SHUTDOWN_TIMEOUT_MS) / 1000,
+      hostContainer.stopTimeout > Number(env.SHUTDOWN_TIMEOUT_MS) / 1000,
       'stop timeout exceeds the drain deadline',
     );
-    assert.equal(c.destroyGraceSeconds, c.stopTimeout);
+    assert.equal(hostContainer.destroyGraceSeconds, hostContainer.stopTimeout);
   });
 
   it('carries the labels the monitor selects on', () => {
     const labels = Object.fromEntries(
-      (c.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]),
+      (hostContainer.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]),
     );
     assert.equal(labels['app.kubernetes.io/name'], 'gourmetgram');
     assert.equal(labels['app.kubernetes.io/instance'], 'docker');
     assert.equal(labels['app.kubernetes.io/component'], 'classifier');
-    assert.equal(c.name, 'gourmetgram-docker');
+    assert.equal(hostContainer.name, 'gourmetgram-docker');
   });
 
   it('passes the policy pack', async () => {

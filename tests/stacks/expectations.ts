@@ -108,6 +108,12 @@ export function assertLabelsNamespaceProvider(run: StackRun, namespace: string):
   assert.doesNotMatch(String(provider), /::default_/);
 }
 
+/** What every Kubernetes stack's objects share: valid schemas, the labels, the namespace, one provider. */
+export function assertAppObjects(run: StackRun, namespace: string): void {
+  assertValidKubernetesObjects(run);
+  assertLabelsNamespaceProvider(run, namespace);
+}
+
 export function container(run: StackRun) {
   const deployment = run.one(T.deployment);
   const containers = deployment.inputs.spec.template.spec.containers;
@@ -115,8 +121,8 @@ export function container(run: StackRun) {
   return { deployment, pod: deployment.inputs.spec.template.spec, container: containers[0] };
 }
 
-export function envOf(c: { env: { name: string; value: string }[] }): Record<string, string> {
-  return Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+export function envOf(container: { env: { name: string; value: string }[] }): Record<string, string> {
+  return Object.fromEntries(container.env.map((variable) => [variable.name, variable.value]));
 }
 
 /** The environment every strategy's container gets (docs/interfaces.md). */
@@ -141,16 +147,16 @@ export function assertClassifierEnv(env: Record<string, string | undefined>, wor
   assert.equal(env.HOME, '/tmp', 'the home directory is read-only: HOME points at the writable /tmp');
 }
 
-/** The container contract of issue 4 and docs/interfaces.md. */
+/** The container contract of issue 4 and docs/interfaces.md; by default with the stack defaults' resources and one worker. */
 export function assertClassifierContainer(
   run: StackRun,
-  expected: { resources: object; workers: string },
+  expected: { resources: object; workers: string } = { resources: DEFAULT_RESOURCES, workers: '1' },
 ): void {
-  const { pod, container: c } = container(run);
-  assert.equal(c.name, 'classifier');
-  assert.match(c.image, DIGEST_REF, 'the Deployment runs a digest, not a tag');
-  assert.equal(c.image, run.outputs.image, 'the exported image is the one deployed');
-  assert.deepEqual(c.ports, [
+  const { pod, container: classifier } = container(run);
+  assert.equal(classifier.name, 'classifier');
+  assert.match(classifier.image, DIGEST_REF, 'the Deployment runs a digest, not a tag');
+  assert.equal(classifier.image, run.outputs.image, 'the exported image is the one deployed');
+  assert.deepEqual(classifier.ports, [
     { name: 'http', containerPort: 3000, protocol: 'TCP' },
     { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
   ]);
@@ -170,11 +176,11 @@ export function assertClassifierContainer(
   );
 
   // the internal port, answered by its own thread even while the public one is overloaded (issue 12)
-  assertProbes(c, 'metrics', true);
+  assertProbes(classifier, 'metrics', true);
 
-  assert.deepEqual(c.resources, expected.resources);
+  assert.deepEqual(classifier.resources, expected.resources);
 
-  assert.deepEqual(c.securityContext, {
+  assert.deepEqual(classifier.securityContext, {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
     privileged: false,
@@ -186,28 +192,28 @@ export function assertClassifierContainer(
   assert.equal(pod.automountServiceAccountToken, false);
 
   // Read-only root: /tmp is the writable emptyDir.
-  const tmpMount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
+  const tmpMount = classifier.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
   assert.ok(tmpMount, '/tmp is mounted');
   const tmpVolume = pod.volumes.find((v: { name: string }) => v.name === tmpMount.name);
   assert.ok(tmpVolume?.emptyDir, '/tmp is an emptyDir');
 
-  const env = envOf(c);
+  const env = envOf(classifier);
   assertClassifierEnv(env, expected.workers);
 
   // The grace period covers the pre-stop pause and the whole drain.
   const drainSeconds = Number(env.SHUTDOWN_TIMEOUT_MS) / 1000;
   assert.ok(pod.terminationGracePeriodSeconds > drainSeconds, 'grace period exceeds SHUTDOWN_TIMEOUT_MS');
-  assert.ok(c.lifecycle.preStop, 'a preStop pause lets endpoints drop the pod before it drains');
+  assert.ok(classifier.lifecycle.preStop, 'a preStop pause lets endpoints drop the pod before it drains');
 }
 
 // Loose: the probes as the SDK serialised them.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function assertProbes(c: any, port: string | number, withStartup: boolean): void {
-  assert.equal(c.readinessProbe.httpGet.path, '/readyz');
-  assert.equal(c.livenessProbe.httpGet.path, '/healthz');
-  if (withStartup) assert.equal(c.startupProbe.httpGet.path, '/readyz');
-  else assert.equal(c.startupProbe, undefined);
-  for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe].filter(Boolean)) {
+export function assertProbes(probed: any, port: string | number, withStartup: boolean): void {
+  assert.equal(probed.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(probed.livenessProbe.httpGet.path, '/healthz');
+  if (withStartup) assert.equal(probed.startupProbe.httpGet.path, '/readyz');
+  else assert.equal(probed.startupProbe, undefined);
+  for (const probe of [probed.startupProbe, probed.readinessProbe, probed.livenessProbe].filter(Boolean)) {
     assert.notEqual(probe.httpGet.path, '/test', 'a probe must never run an inference');
     assert.equal(probe.httpGet.port, port);
   }

@@ -8,6 +8,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { before } from 'node:test';
 import * as pulumi from '@pulumi/pulumi';
 import YAML from 'yaml';
 
@@ -175,6 +176,29 @@ async function settle(resources: RecordedResource[]): Promise<void> {
   }
 }
 
+/** Hands the program its configuration as the CLI would: every key under the project's namespace. */
+function setStackConfig(
+  stack: string,
+  overrides: Record<string, ConfigValue>,
+  otherNamespaces: Record<string, string> = {},
+): void {
+  const projectKeys = Object.entries(stackConfig(stack, overrides)).map(([key, value]) => [
+    `${PROJECT}:${key}`,
+    value,
+  ]);
+  pulumi.runtime.setAllConfig({ ...Object.fromEntries(projectKeys), ...otherNamespaces });
+}
+
+function recorded(args: pulumi.runtime.MockResourceArgs): RecordedResource {
+  return {
+    type: args.type,
+    name: args.name,
+    inputs: args.inputs,
+    provider: args.provider,
+    custom: args.custom ?? true,
+  };
+}
+
 /**
  * Configures the mocks for `stack`, imports the program (index.ts) and returns what it declared. Throws
  * what the program throws (a bad config ends it before any resource). `otherNamespaces` are full keys such
@@ -187,22 +211,11 @@ export async function runStack(
 ): Promise<StackRun> {
   const resources: RecordedResource[] = [];
   const invokes: string[] = [];
-  pulumi.runtime.setAllConfig({
-    ...Object.fromEntries(
-      Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [`${PROJECT}:${k}`, v]),
-    ),
-    ...otherNamespaces,
-  });
+  setStackConfig(stack, overrides, otherNamespaces);
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        resources.push({
-          type: args.type,
-          name: args.name,
-          inputs: args.inputs,
-          provider: args.provider,
-          custom: args.custom ?? true,
-        });
+        resources.push(recorded(args));
         return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
       },
       call(args) {
@@ -240,6 +253,23 @@ export async function runStack(
 }
 
 /**
+ * The stack run a suite's tests read: the program runs once, in a `before` hook of the enclosing suite, and
+ * fills in the returned object, so tests use it as they would runStack's result. One per test file (the
+ * program is imported once per process).
+ */
+export function stackUnderTest(
+  stack: string,
+  overrides: Record<string, ConfigValue> = {},
+  otherNamespaces: Record<string, string> = {},
+): StackRun {
+  const run = {} as StackRun;
+  before(async () => {
+    Object.assign(run, await runStack(stack, overrides, otherNamespaces));
+  });
+  return run;
+}
+
+/**
  * Like `pulumi preview` before anything exists: every output a provider would compute is unknown. Returns
  * the types declared; the program must get through without reading an unknown value.
  */
@@ -248,18 +278,11 @@ export async function runPreview(
   overrides: Record<string, ConfigValue> = {},
 ): Promise<string[]> {
   const resources: RecordedResource[] = [];
-  pulumi.runtime.setAllConfig(
-    Object.fromEntries(Object.entries(stackConfig(stack, overrides)).map(([k, v]) => [`${PROJECT}:${k}`, v])),
-  );
+  setStackConfig(stack, overrides);
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        resources.push({
-          type: args.type,
-          name: args.name,
-          inputs: args.inputs,
-          custom: args.custom ?? true,
-        });
+        resources.push(recorded(args));
         return { id: undefined, state: {} };
       },
       call: () => ({}),

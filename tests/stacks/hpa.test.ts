@@ -1,27 +1,21 @@
 // Stack hpa (Pulumi.hpa.yaml) on the GKE cluster it creates: the user sets only gcpProject.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  DEFAULT_RESOURCES,
   T,
+  assertAppObjects,
   assertClassifierContainer,
   assertExports,
-  assertLabelsNamespaceProvider,
-  assertValidKubernetesObjects,
   container,
   servicePort,
 } from './expectations';
-import { FAKE_LB_IP, runStack, type StackRun } from './harness';
+import { FAKE_LB_IP, stackUnderTest } from './harness';
 
 describe('stack hpa (GKE)', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('hpa', { gcpProject: 'test-project' });
-  });
+  const run = stackUnderTest('hpa', { gcpProject: 'test-project' });
 
   it('declares only schema-valid Kubernetes objects, labelled, in the namespace, through the GKE provider', () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    assertAppObjects(run, 'gourmetgram');
     const provider = run.one(T.k8sProvider);
     assert.match(String(run.one(T.namespace).provider), new RegExp(`::${provider.name}::`));
   });
@@ -49,7 +43,7 @@ describe('stack hpa (GKE)', () => {
   });
 
   it('has a CPU request for the HPA to measure against, and the container contract', () => {
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
   });
 
   it('serves through a LoadBalancer and exports its address', () => {

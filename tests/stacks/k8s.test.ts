@@ -1,34 +1,28 @@
 // Stack k8s (Pulumi.k8s.yaml) on the GKE cluster it creates: one pod on node port 32000, like the course.
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
-  DEFAULT_RESOURCES,
   T,
+  assertAppObjects,
   assertClassifierContainer,
   assertExports,
-  assertLabelsNamespaceProvider,
-  assertValidKubernetesObjects,
   container,
   servicePort,
 } from './expectations';
-import { FAKE_NODE_IP, runStack, type StackRun } from './harness';
+import { FAKE_NODE_IP, stackUnderTest } from './harness';
 
 describe('stack k8s (GKE)', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('k8s', { gcpProject: 'test-project' });
-  });
+  const run = stackUnderTest('k8s', { gcpProject: 'test-project' });
 
   it('declares only schema-valid, labelled, namespaced Kubernetes objects', () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    assertAppObjects(run, 'gourmetgram');
   });
 
   it('runs one replica and no HPA or disruption budget', () => {
     assert.equal(container(run).deployment.inputs.spec.replicas, 1);
     assert.equal(run.ofType(T.hpa).length, 0);
     assert.equal(run.ofType(T.pdb).length, 0, 'a budget on one fixed pod would only block node drains');
-    assertClassifierContainer(run, { resources: DEFAULT_RESOURCES, workers: '1' });
+    assertClassifierContainer(run);
   });
 
   it('exposes node port 32000 and opens it in the GKE firewall for the nodes only', () => {

@@ -5,33 +5,25 @@
 //   pulumi config set trainingEnabled true; pulumi config set modelSource volume
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import {
-  T,
-  assertLabelsNamespaceProvider,
-  assertProbes,
-  assertValidKubernetesObjects,
-  envOf,
-  platformObjects,
-} from './expectations';
+import { T, assertAppObjects, assertProbes, envOf, platformObjects } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { fakeInferenceServiceUrl, runStack, type StackRun } from './harness';
+import { fakeInferenceServiceUrl, stackUnderTest } from './harness';
 
 describe('stack kserve, RawDeployment on an existing cluster with KServe', () => {
-  let run: StackRun;
+  const run = stackUnderTest('kserve', {
+    cluster: 'existing',
+    registry: 'registry.example.com:5000',
+    kserveInstall: false,
+    kserveMode: 'RawDeployment',
+    kserveMinReplicas: 1,
+    kserveScaleMetric: '',
+    namespace: 'gg-kserve',
+    trainingEnabled: true,
+    modelSource: 'volume',
+  });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let predictor: any;
-  before(async () => {
-    run = await runStack('kserve', {
-      cluster: 'existing',
-      registry: 'registry.example.com:5000',
-      kserveInstall: false,
-      kserveMode: 'RawDeployment',
-      kserveMinReplicas: 1,
-      kserveScaleMetric: '',
-      namespace: 'gg-kserve',
-      trainingEnabled: true,
-      modelSource: 'volume',
-    });
+  before(() => {
     predictor = run.one(T.inferenceService).inputs.spec.predictor;
   });
 
@@ -49,27 +41,28 @@ describe('stack kserve, RawDeployment on an existing cluster with KServe', () =>
   });
 
   it('keeps the whole pod hardening, startup probe, pre-stop pause and grace period', () => {
-    const c = predictor.containers[0];
+    const predictorContainer = predictor.containers[0];
     // A RawDeployment pod is a plain Deployment's: probed on the internal port, by number.
-    assertProbes(c, 9464, true);
-    assert.ok(c.lifecycle.preStop);
-    assert.equal(c.securityContext.privileged, false);
+    assertProbes(predictorContainer, 9464, true);
+    assert.ok(predictorContainer.lifecycle.preStop);
+    assert.equal(predictorContainer.securityContext.privileged, false);
     assert.equal(predictor.securityContext.runAsNonRoot, true);
     assert.ok(predictor.terminationGracePeriodSeconds > 20);
   });
 
   it('reads the trained model from the volume, after the training Job', () => {
-    const c = predictor.containers[0];
-    assert.equal(envOf(c).MODEL_DIR, '/models/current');
-    const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/models');
+    const predictorContainer = predictor.containers[0];
+    assert.equal(envOf(predictorContainer).MODEL_DIR, '/models/current');
+    const mount = predictorContainer.volumeMounts.find(
+      (m: { mountPath: string }) => m.mountPath === '/models',
+    );
     const volume = predictor.volumes.find((v: { name: string }) => v.name === mount.name);
     assert.equal(volume.persistentVolumeClaim.claimName, 'gourmetgram-models');
     assert.equal(run.ofType(T.job).length, 1);
   });
 
   it('is valid, labelled, namespaced, passes the policy pack, and exports the status url', async () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gg-kserve');
+    assertAppObjects(run, 'gg-kserve');
     assert.deepEqual(await allViolations(run.resources.map(asPolicyResource)), []);
     assert.equal(run.outputs.url, fakeInferenceServiceUrl('gourmetgram', 'gg-kserve'));
     assert.equal(run.outputs.kubeconfig, undefined);

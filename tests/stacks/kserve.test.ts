@@ -5,31 +5,28 @@ import { before, describe, it } from 'node:test';
 import {
   DEFAULT_RESOURCES,
   T,
+  assertAppObjects,
   assertClassifierEnv,
   assertExports,
-  assertLabelsNamespaceProvider,
   assertProbes,
-  assertValidKubernetesObjects,
   assertValidPlatformObjects,
   envOf,
   platformObjects,
 } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { fakeInferenceServiceUrl, runStack, type StackRun } from './harness';
+import { fakeInferenceServiceUrl, stackUnderTest } from './harness';
 
 describe('stack kserve (GKE, Serverless, KServe installed)', () => {
-  let run: StackRun;
+  const run = stackUnderTest('kserve', { gcpProject: 'test-project' });
   // Loose: the InferenceService's inputs as the SDK serialised them.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let isvc: any;
-  before(async () => {
-    run = await runStack('kserve', { gcpProject: 'test-project' });
+  before(() => {
     isvc = run.one(T.inferenceService).inputs;
   });
 
   it("declares an InferenceService valid against KServe's CRD, labelled, in the namespace", () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    assertAppObjects(run, 'gourmetgram');
     assert.equal(isvc.metadata.annotations['serving.kserve.io/deploymentMode'], 'Serverless');
     assert.equal(isvc.metadata.annotations['pulumi.com/waitFor'], 'condition=Ready');
   });
@@ -50,21 +47,21 @@ describe('stack kserve (GKE, Serverless, KServe installed)', () => {
   it('runs the same image as the predictor container, with the probes and environment of every pod', () => {
     const predictor = isvc.spec.predictor;
     assert.equal(predictor.containers.length, 1);
-    const c = predictor.containers[0];
-    assert.equal(c.name, 'kserve-container');
-    assert.equal(c.image, run.outputs.image);
-    assert.deepEqual(c.ports, [{ name: 'http1', containerPort: 3000, protocol: 'TCP' }]);
-    assert.deepEqual(c.resources, DEFAULT_RESOURCES);
+    const predictorContainer = predictor.containers[0];
+    assert.equal(predictorContainer.name, 'kserve-container');
+    assert.equal(predictorContainer.image, run.outputs.image);
+    assert.deepEqual(predictorContainer.ports, [{ name: 'http1', containerPort: 3000, protocol: 'TCP' }]);
+    assert.deepEqual(predictorContainer.resources, DEFAULT_RESOURCES);
     // Knative takes probes on the container port's number and has no startup probe.
-    assertProbes(c, 3000, false);
-    assertClassifierEnv(envOf(c), '1');
+    assertProbes(predictorContainer, 3000, false);
+    assertClassifierEnv(envOf(predictorContainer), '1');
     assert.deepEqual(predictor.labels, isvc.metadata.labels, 'the pods carry the labels the monitor selects');
   });
 
   it("keeps the pods' hardening in the fields Knative admits", () => {
     const predictor = isvc.spec.predictor;
-    const c = predictor.containers[0];
-    assert.deepEqual(c.securityContext, {
+    const predictorContainer = predictor.containers[0];
+    assert.deepEqual(predictorContainer.securityContext, {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
@@ -73,12 +70,12 @@ describe('stack kserve (GKE, Serverless, KServe installed)', () => {
       runAsGroup: 1000,
       seccompProfile: { type: 'RuntimeDefault' },
     });
-    assert.equal(c.lifecycle, undefined, 'Knative refuses lifecycle hooks');
+    assert.equal(predictorContainer.lifecycle, undefined, 'Knative refuses lifecycle hooks');
     for (const field of ['securityContext', 'terminationGracePeriodSeconds']) {
       assert.equal(predictor[field], undefined, `Knative refuses a pod-level ${field}`);
     }
     assert.equal(predictor.automountServiceAccountToken, false);
-    const tmp = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
+    const tmp = predictorContainer.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
     assert.ok(predictor.volumes.find((v: { name: string }) => v.name === tmp.name).emptyDir);
   });
 

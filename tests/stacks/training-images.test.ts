@@ -2,19 +2,16 @@
 //   pulumi config set trainingEnabled true; pulumi config set modelSource volume; pulumi config set trainingEpochs 3
 // (one stack run per file: the program is imported once per process)
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { T } from './expectations';
-import { runStack, type StackRun } from './harness';
+import { stackUnderTest } from './harness';
 
 describe('training Job with images built by the stack (dev stack, a registry)', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('dev', {
-      trainingEnabled: true,
-      modelSource: 'volume',
-      registry: 'node-0:5000',
-      trainingEpochs: 3,
-    });
+  const run = stackUnderTest('dev', {
+    trainingEnabled: true,
+    modelSource: 'volume',
+    registry: 'node-0:5000',
+    trainingEpochs: 3,
   });
 
   it('builds the training image from model/Dockerfile beside the service image, into the same registry', () => {

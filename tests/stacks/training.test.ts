@@ -1,29 +1,19 @@
 // Training in the cluster on the dev stack, with a prebuilt image given by tag:
 //   pulumi config set trainingEnabled true; pulumi config set modelSource volume; pulumi config set image ...
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
-import {
-  DIGEST_REF,
-  T,
-  assertLabelsNamespaceProvider,
-  assertValidKubernetesObjects,
-  container,
-  envOf,
-} from './expectations';
+import { describe, it } from 'node:test';
+import { DIGEST_REF, T, assertAppObjects, container, envOf } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { runStack, type StackRun } from './harness';
+import { stackUnderTest } from './harness';
 
 describe('training Job and model volume (dev stack)', () => {
-  let run: StackRun;
-  before(async () => {
-    run = await runStack('dev', {
-      trainingEnabled: true,
-      modelSource: 'volume',
-      image: 'ghcr.io/example/gourmetgram:v1',
-      trainingImage: 'ghcr.io/example/gourmetgram-train:v1',
-      volumeSize: '20Gi',
-      trainingDataDir: 'food11',
-    });
+  const run = stackUnderTest('dev', {
+    trainingEnabled: true,
+    modelSource: 'volume',
+    image: 'ghcr.io/example/gourmetgram:v1',
+    trainingImage: 'ghcr.io/example/gourmetgram-train:v1',
+    volumeSize: '20Gi',
+    trainingDataDir: 'food11',
   });
 
   it('builds nothing: the prebuilt tags are resolved to their digests', () => {
@@ -81,17 +71,16 @@ describe('training Job and model volume (dev stack)', () => {
   });
 
   it('has the classifier read its model from the volume', () => {
-    const { pod, container: c } = container(run);
-    assert.equal(envOf(c).MODEL_DIR, '/models/current');
-    const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/models');
+    const { pod, container: classifier } = container(run);
+    assert.equal(envOf(classifier).MODEL_DIR, '/models/current');
+    const mount = classifier.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/models');
     assert.equal(mount.readOnly, true);
     const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
     assert.equal(volume.persistentVolumeClaim.claimName, 'gourmetgram-models');
   });
 
   it('labels the training objects apart, so the Service never routes to them', () => {
-    assertValidKubernetesObjects(run);
-    assertLabelsNamespaceProvider(run, 'gourmetgram');
+    assertAppObjects(run, 'gourmetgram');
     const serviceSelector = run.one(T.service).inputs.spec.selector;
     const jobPodLabels = run.one(T.job).inputs.spec.template.metadata.labels;
     const routed = Object.entries(serviceSelector).every(([k, v]) => jobPodLabels[k] === v);

@@ -1,0 +1,292 @@
+// Every stack setting in one table: its key, type and default (a zod schema), what it means, and the section
+// it is listed under. Pulumi.yaml's `config:` block and the README's configuration table are generated from
+// here (`npm run docs:config`; a test fails when either is stale), so a default changes here and nowhere else.
+//
+// Pulumi.yaml still declares every key with its default, because the CLI reads it: it type-checks stack
+// values against the declarations, and it treats a key declared without a default as required.
+// Keys are flat (`hpaMinReplicas`, not `hpa.minReplicas`) because Pulumi.yaml can declare only string,
+// integer, boolean and array keys.
+
+import { z } from 'zod';
+import { parseCpu, parseMemory } from './quantity';
+import { STRATEGY_NAMES } from './strategies';
+
+const text = (fallback: string) => z.string().trim().default(fallback);
+const integer = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+const flag = (fallback: boolean) => z.stringbool().default(fallback);
+const cpu = (fallback: string) =>
+  text(fallback).refine((v) => parseCpu(v) !== undefined && parseCpu(v)! > 0, {
+    message: 'must be a CPU quantity such as 500m, 1 or 1.5',
+  });
+const memory = (fallback: string) =>
+  text(fallback).refine((v) => parseMemory(v) !== undefined && parseMemory(v)! > 0, {
+    message: 'must be a memory quantity such as 384Mi or 2Gi',
+  });
+const list = (fallback: string[]) =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      return v;
+    }
+  }, z.array(z.string()).default(fallback));
+
+const strategyKeys = {
+  strategy: z
+    .enum(STRATEGY_NAMES)
+    .default('k8s')
+    .describe(
+      'Serving strategy: k8s (fixed pods on a node port), lb (fixed pods behind a load balancer), hpa (load balancer + HorizontalPodAutoscaler), kserve (a KServe InferenceService) or docker (one container on a Docker host).',
+    ),
+};
+
+const clusterKeys = {
+  cluster: z
+    .enum(['existing', 'gke'])
+    .default('existing')
+    .describe('existing (use a kubeconfig) or gke (create a GKE cluster in gcpProject).'),
+  kubeconfig: text('').describe('existing: path to a kubeconfig file; empty = KUBECONFIG or ~/.kube/config.'),
+  kubeContext: text('').describe('existing: kubeconfig context to use; empty = its current context.'),
+  nodeAddress: text('').describe(
+    "Host or IP where users reach a node port (docker: the published port); empty = a node's external IP on GKE, the dockerHost's host, or localhost.",
+  ),
+  gcpProject: text('').describe(
+    'gke: Google Cloud project ID (required with cluster gke; gcp:project is used when this is empty).',
+  ),
+  gcpRegion: text('us-central1').describe(
+    'gke: region of the Artifact Registry repository (and of the cluster when gcpZone is empty).',
+  ),
+  gcpZone: text('us-central1-a').describe(
+    'gke: zone of a zonal cluster (free control plane, one set of nodes); empty = a regional cluster.',
+  ),
+  releaseChannel: z
+    .enum(['RAPID', 'REGULAR', 'STABLE'])
+    .default('REGULAR')
+    .describe('gke: release channel, RAPID, REGULAR or STABLE.'),
+  machineType: text('e2-standard-2').describe('gke: node machine type.'),
+  nodeCount: integer(1).describe('gke: nodes the pool starts with (within minNodes..maxNodes).'),
+  minNodes: integer(1).describe(
+    'gke: fewest nodes the cluster autoscaler keeps (what an idle stack pays for).',
+  ),
+  maxNodes: integer(3, 1).describe('gke: most nodes the cluster autoscaler may add.'),
+  spotNodes: flag(false).describe('gke: use Spot VMs (60-90% cheaper, may be reclaimed at any time).'),
+  nodeDiskSizeGb: integer(30, 10).describe(
+    'gke: boot disk per node in GB (GKE would default to 100, billed while idle).',
+  ),
+  gkeMode: z
+    .enum(['standard', 'autopilot'])
+    .default('standard')
+    .describe(
+      "gke: standard (node pools this stack sizes and pays for while idle) or autopilot (Google runs the nodes; the pods' requests are billed; always regional).",
+    ),
+};
+
+const dockerHostKeys = {
+  dockerHost: text('')
+    .refine((v) => v === '' || /^(unix|tcp|ssh|npipe):\/\/\S+$/.test(v), {
+      message:
+        'must be empty (the local engine) or a Docker host URL: unix://, tcp://host:port or ssh://user@host',
+    })
+    .describe(
+      'docker: the Docker host, as DOCKER_HOST takes it (unix://, tcp://host:port, ssh://user@host); empty = the local engine.',
+    ),
+  dockerPort: integer(32000, 1)
+    .pipe(z.number().max(65535))
+    .describe('docker: host port published to the container (the course ran docker run -p 32000:5000).'),
+  dockerRestart: z
+    .enum(['no', 'on-failure', 'always', 'unless-stopped'])
+    .default('unless-stopped')
+    .describe('docker: restart policy, no, on-failure, always or unless-stopped.'),
+};
+
+const kserveKeys = {
+  kserveMode: z
+    .enum(['Serverless', 'RawDeployment'])
+    .default('Serverless')
+    .describe(
+      'kserve: Serverless (Knative: scale to zero, concurrency autoscaling, canaries) or RawDeployment (a Deployment with an HPA, no Knative).',
+    ),
+  kserveInstall: flag(false).describe(
+    'kserve: install cert-manager, KServe (and for Serverless Knative Serving with Kourier) from their Helm charts; false = the cluster has them.',
+  ),
+  kserveVersion: text('v0.20.0').describe(
+    'kserve: version of the kserve-crd and kserve-resources charts installed with kserveInstall.',
+  ),
+  kserveMinReplicas: integer(1).describe(
+    'kserve: fewest predictor pods; 0 = scale to zero when idle (Serverless only).',
+  ),
+  kserveMaxReplicas: integer(5, 1).describe('kserve: most predictor pods.'),
+  kserveScaleMetric: z
+    .enum(['', 'concurrency', 'rps', 'cpu', 'memory'])
+    .default('')
+    .describe(
+      'kserve: concurrency or rps (Serverless), cpu or memory (RawDeployment); empty = concurrency or cpu.',
+    ),
+  kserveScaleTarget: integer(0).describe(
+    'kserve: target per pod of kserveScaleMetric (requests in flight, requests/s, or percent of the request); 0 = 2, 20, 70 or 80.',
+  ),
+  kserveCanaryTrafficPercent: integer(100)
+    .pipe(z.number().max(100))
+    .describe(
+      'kserve: share of traffic a changed predictor gets while the previous revision keeps the rest (Serverless); 100 = no canary.',
+    ),
+};
+
+const imageKeys = {
+  registry: text('').describe(
+    'Registry (host[:port][/path]) to push the image to; empty on gke = a new Artifact Registry repository.',
+  ),
+  imageRepository: text('gourmetgram').describe('Repository name inside the registry.'),
+  imageTag: text('latest').describe(
+    'Tag pushed with each build; the Deployment uses the digest, never the tag.',
+  ),
+  image: text('').describe(
+    'A prebuilt image (repo@sha256:... or repo:tag, resolved to its digest); set = nothing is built.',
+  ),
+  imagePlatform: text('linux/amd64').describe("Platform the image is built for (the nodes' platform)."),
+};
+
+const kubernetesKeys = {
+  namespace: text('gourmetgram')
+    .refine((v) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v), {
+      message: 'must be a DNS label: lower-case letters, digits and -, at most 63 characters',
+    })
+    .describe('Namespace of every object.'),
+  replicas: integer(1).describe('Pods for k8s and lb (the hpa strategy ignores it).'),
+  serviceType: z
+    .enum(['auto', 'NodePort', 'LoadBalancer', 'ClusterIP'])
+    .default('auto')
+    .describe(
+      "auto (the strategy's: NodePort for k8s, LoadBalancer for lb and hpa), NodePort, LoadBalancer or ClusterIP.",
+    ),
+  servicePort: integer(80, 1)
+    .pipe(z.number().max(65535))
+    .describe('Port of the Service (and of the load balancer).'),
+  nodePort: integer(0)
+    .refine((v) => v === 0 || (v >= 30000 && v <= 32767), {
+      message: 'must be 0 (let Kubernetes pick) or within the node-port range 30000-32767',
+    })
+    .describe(
+      'Node port (30000-32767); 0 = Kubernetes picks one. Stacks sharing a cluster need different ones.',
+    ),
+  awaitLoadBalancer: flag(true).describe(
+    'Wait for the load balancer address; false on clusters without a load-balancer controller (the URL is then the node port).',
+  ),
+  nodePortSourceRanges: list(['0.0.0.0/0']).describe(
+    'gke: source CIDR ranges the node-port firewall rule admits.',
+  ),
+};
+
+const podResourceKeys = {
+  cpuRequest: cpu('500m').describe(
+    'CPU request per pod (what the scheduler reserves and the HPA measures against).',
+  ),
+  cpuLimit: cpu('1').describe('CPU limit per pod (one inference worker keeps about one core busy).'),
+  memoryRequest: memory('320Mi').describe(
+    'Memory request per pod (bench/memory.ts measured at most 236 MB resident on real photos with one worker, plus the 64 MiB upload budget).',
+  ),
+  memoryLimit: memory('512Mi').describe(
+    'Memory limit per pod (the service targets at most 300 MB resident).',
+  ),
+};
+
+const hpaKeys = {
+  hpaMinReplicas: integer(1, 1).describe('hpa: fewest pods.'),
+  hpaMaxReplicas: integer(5, 1).describe('hpa: most pods.'),
+  hpaCpuUtilization: integer(70, 1).describe('hpa: target average CPU, percent of the CPU request.'),
+  hpaScaleUpStabilizationSeconds: integer(0).describe(
+    'hpa: look-back window before scaling up (0 = react at once).',
+  ),
+  hpaScaleUpPods: integer(2, 1).describe('hpa: most pods added per 15 s.'),
+  hpaScaleDownStabilizationSeconds: integer(300).describe('hpa: look-back window before scaling down.'),
+  hpaScaleDownPods: integer(1, 1).describe('hpa: most pods removed per 60 s.'),
+};
+
+const serviceEnvKeys = {
+  workers: integer(1, 1).describe(
+    'WORKERS: inference worker threads per pod (at most the CPU limit in cores, rounded up).',
+  ),
+  tfjsBackend: z
+    .enum(['auto', 'tensorflow', 'wasm', 'cpu'])
+    .default('auto')
+    .describe('TFJS_BACKEND: auto, tensorflow, wasm or cpu.'),
+  queueMaxWaitMs: integer(2000, 1).describe(
+    'QUEUE_MAX_WAIT_MS: a request that would wait longer is answered 503 at once.',
+  ),
+  shutdownTimeoutMs: integer(20000, 1).describe(
+    'SHUTDOWN_TIMEOUT_MS: drain deadline after SIGTERM (the grace period is set above it).',
+  ),
+  batchMaxSize: integer(1, 1).describe('BATCH_MAX_SIZE: micro-batch size (1 = off).'),
+  batchMaxWaitMs: integer(0).describe('BATCH_MAX_WAIT_MS: longest wait to fill a micro-batch.'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+    .default('info')
+    .describe('LOG_LEVEL: fatal, error, warn, info, debug or trace.'),
+};
+
+const trainingKeys = {
+  modelSource: z
+    .enum(['image', 'volume'])
+    .default('image')
+    .describe(
+      'image (the model shipped in the image) or volume (the model trained into the PVC, MODEL_DIR=/models/current).',
+    ),
+  trainingEnabled: flag(false).describe(
+    'Create the PVC and a Job that trains a model into it from the image.',
+  ),
+  trainingDataDir: text('Food-11')
+    .refine((v) => /^[\w.-]+$/.test(v), {
+      message: 'must be one folder name inside the volume data/ folder (letters, digits, . _ -)',
+    })
+    .describe("Folder under the volume's data/ holding the Food-11 class folders."),
+  trainingCpu: cpu('1').describe('CPU request and limit of the training Job.'),
+  trainingMemory: memory('2Gi').describe('Memory request and limit of the training Job.'),
+  trainingImage: text('').describe(
+    'Prebuilt training image (repo@sha256:...); empty = built from model/Dockerfile beside the service image.',
+  ),
+  trainingBase: text(
+    'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
+  )
+    .refine((v) => /^https?:\/\/\S+$|^\/\S+$/.test(v), {
+      message:
+        'must be an http(s):// URL of a TF.js MobileNetV2 model.json, or a path inside the training image or volume',
+    })
+    .describe('ImageNet MobileNetV2 (TF.js model.json URL or path) the training Job fine-tunes.'),
+  trainingEpochs: integer(6, 1).describe('Passes over the training photos in the training Job.'),
+  volumeSize: memory('10Gi').describe('Size of the PVC holding training data and models.'),
+  storageClass: text('').describe('Storage class of the PVC; empty = the cluster default.'),
+};
+
+/** The keys in the order and under the headings Pulumi.yaml and the README list them. */
+export const CONFIG_SECTIONS = [
+  { title: 'Strategy', keys: strategyKeys },
+  { title: 'Cluster', keys: clusterKeys },
+  { title: 'Docker host (strategy docker)', keys: dockerHostKeys },
+  { title: 'KServe (strategy kserve)', keys: kserveKeys },
+  { title: 'Image', keys: imageKeys },
+  { title: 'Kubernetes objects', keys: kubernetesKeys },
+  { title: 'Pod resources', keys: podResourceKeys },
+  { title: 'HorizontalPodAutoscaler (strategy hpa)', keys: hpaKeys },
+  { title: 'Service settings (environment of the container, see docs/interfaces.md)', keys: serviceEnvKeys },
+  { title: 'Model and training in the cluster', keys: trainingKeys },
+] as const;
+
+/** Every key, its type and its default. */
+export const configFields = z.object({
+  ...strategyKeys,
+  ...clusterKeys,
+  ...dockerHostKeys,
+  ...kserveKeys,
+  ...imageKeys,
+  ...kubernetesKeys,
+  ...podResourceKeys,
+  ...hpaKeys,
+  ...serviceEnvKeys,
+  ...trainingKeys,
+});
+
+export type ConfigKey = keyof typeof configFields.shape;
+export const CONFIG_KEYS = Object.keys(configFields.shape) as ConfigKey[];
+/** Every key's value, flat and typed, before parseConfig groups them into a StackConfig. */
+export type StackSettings = z.infer<typeof configFields>;
