@@ -11,7 +11,7 @@ import {
   type Sample,
   type Split,
 } from '../train/dataset';
-import { reportToMarkdown } from '../train/metrics';
+import { reportToMarkdown } from '../train/classification-metrics';
 import { predictSamples, reportsBySet, type Look } from '../train/scoring';
 import { positiveInt } from './arguments';
 import { runCli } from './run-cli';

@@ -17,7 +17,7 @@ import {
 } from '../src';
 import { DatasetError, loadDataset, type Dataset } from '../train/dataset';
 import { findPython, readTrainingRecord, runFinetune, type TrainingRecord } from '../train/finetune';
-import { reportToMarkdown, type Report } from '../train/metrics';
+import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
 import { predictSamples, reportsBySet } from '../train/scoring';
 import { buildTensorCache } from '../train/tensor-cache';

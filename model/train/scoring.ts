@@ -2,7 +2,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import type { ClassLabel, Classifier } from '../src';
-import { confusionMatrix, reportFromConfusion, type Report } from './metrics';
+import { confusionMatrix, reportFromConfusion, type Report } from './classification-metrics';
 import type { Sample } from './dataset';
 import { viewPhotoFile } from './photo-file';
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../service/src/config';
-import { ENV_TABLE_DOCS, environmentTable, withEnvironmentTable } from '../../service/src/config-docs';
+import { ENV_TABLE_DOCS, environmentTable, withEnvironmentTable } from '../../service/src/env-docs';
 
 describe('environment variable docs', () => {
   for (const file of ENV_TABLE_DOCS) {

@@ -1,6 +1,6 @@
 // The tables of the service's environment variables in README.md and docs/interfaces.md, written from
 // config.ts's schema so that every default and meaning has one source. `npm run docs:env` rewrites both between
-// their markers; tests/service/config-docs.test.ts fails while either differs. Not part of the server: main.ts
+// their markers; tests/service/env-docs.test.ts fails while either differs. Not part of the server: main.ts
 // never imports it.
 
 import fs from 'node:fs';
