@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { confusionMatrix, reportFromConfusion, reportToMarkdown } from '../../model/train/classification-metrics';
+import {
+  confusionMatrix,
+  reportFromConfusion,
+  reportToMarkdown,
+} from '../../model/train/classification-metrics';
 
 const labels = ['A', 'B', 'C'].map((id, index) => ({ index, id, name: `${id} name` }));
 

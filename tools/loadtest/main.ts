@@ -19,8 +19,19 @@ function positiveNumber(value: string): number {
 
 const defaultOut = () => join('runs', `loadtest-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 
-async function main(): Promise<number> {
-  const program = new Command('loadtest')
+interface Options {
+  url: string;
+  profile: string;
+  out?: string;
+  path: string;
+  timeout: number;
+  keepAlive: boolean;
+  hostHeader?: string;
+  progress: boolean;
+}
+
+function parseArguments(): Options {
+  return new Command('loadtest')
     .description("Replays the course's siege load sequence against the GourmetGram service")
     .requiredOption('--url <base url>', 'service base URL, e.g. http://34.1.2.3 or http://127.0.0.1:3000')
     .option('--profile <name|file>', 'course (30 min), quick (2 min), or a JSON profile file', 'course')
@@ -33,34 +44,12 @@ async function main(): Promise<number> {
       "Host header for every request: a kserve url's host name, when --url is the cluster ingress's address",
     )
     .option('--no-progress', 'no progress bar')
-    .parse();
-  const opts = program.opts<{
-    url: string;
-    profile: string;
-    out?: string;
-    path: string;
-    timeout: number;
-    keepAlive: boolean;
-    hostHeader?: string;
-    progress: boolean;
-  }>();
+    .parse()
+    .opts<Options>();
+}
 
-  let profile: Profile;
-  try {
-    profile = loadProfile(opts.profile);
-  } catch (err) {
-    console.error(`loadtest: ${(err as Error).message}`);
-    return 2;
-  }
-  const outDir = opts.out ?? defaultOut();
-
-  const interrupt = new AbortController();
-  process.once('SIGINT', () => {
-    console.error('\nloadtest: interrupted; writing what was measured (Ctrl-C again to quit at once)');
-    interrupt.abort();
-    process.once('SIGINT', () => process.exit(130));
-  });
-
+/** The progress bar on stderr, fed by the run's callbacks; a no-op without --progress. */
+function progressBar(profile: Profile, enabled: boolean) {
   const totalSeconds = profileSeconds(profile);
   const bar = new SingleBar(
     {
@@ -86,8 +75,8 @@ async function main(): Promise<number> {
     p50: lastP50,
   });
   // Started with the first stage, not before: a URL that fails its preflight prints its reason, not a bar.
-  const startProgress = () => {
-    if (!opts.progress) return;
+  const start = () => {
+    if (!enabled) return;
     const startedAt = Date.now();
     bar.start(totalSeconds, 0, { ...payload(), elapsed: 0 });
     ticker = setInterval(() => {
@@ -95,33 +84,62 @@ async function main(): Promise<number> {
       bar.update(Math.min(elapsed, totalSeconds), { ...payload(), elapsed });
     }, 1000);
   };
+  return {
+    onStageStart: (index: number) => {
+      currentStage = index;
+      if (index === 0) start();
+    },
+    onOutcome: (outcome: { error: unknown }) => (outcome.error === null ? ok++ : failed++),
+    onStageEnd: (row: { p50_ms: number }) =>
+      (lastP50 = Number.isFinite(row.p50_ms) ? String(row.p50_ms) : '-'),
+    stop: () => {
+      if (ticker) clearInterval(ticker);
+      bar.stop();
+    },
+  };
+}
 
+/** Ctrl-C once ends the run and keeps what was measured; twice quits at once. */
+function interruptOnSigint(): AbortSignal {
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => {
+    console.error('\nloadtest: interrupted; writing what was measured (Ctrl-C again to quit at once)');
+    interrupt.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return interrupt.signal;
+}
+
+async function main(): Promise<number> {
+  const opts = parseArguments();
+  let profile: Profile;
+  try {
+    profile = loadProfile(opts.profile);
+  } catch (err) {
+    console.error(`loadtest: ${(err as Error).message}`);
+    return 2;
+  }
+  const interrupt = interruptOnSigint();
+  const { stop, ...progress } = progressBar(profile, opts.progress);
   try {
     const result = await runLoadTest({
       url: opts.url,
       path: opts.path,
       profile,
-      outDir,
+      outDir: opts.out ?? defaultOut(),
       timeoutMs: opts.timeout * 1000,
       keepAlive: opts.keepAlive,
       hostHeader: opts.hostHeader,
-      interrupt: interrupt.signal,
-      onStageStart: (index) => {
-        currentStage = index;
-        if (index === 0) startProgress();
-      },
-      onOutcome: (outcome) => (outcome.error === null ? ok++ : failed++),
-      onStageEnd: (row) => (lastP50 = Number.isFinite(row.p50_ms) ? String(row.p50_ms) : '-'),
+      interrupt,
+      ...progress,
     });
-    if (ticker) clearInterval(ticker);
-    bar.stop();
+    stop();
     console.error(
       `loadtest: ${result.stagesRun}/${profile.stages.length} stages, ${result.requests} requests, ${result.ok} ok → ${result.outDir}`,
     );
     return result.interrupted ? 130 : 0;
   } catch (err) {
-    if (ticker) clearInterval(ticker);
-    bar.stop();
+    stop();
     if (err instanceof BadTargetError) {
       console.error(`loadtest: ${err.message}`);
       return 2;
