@@ -42,8 +42,20 @@ function prepareOut(file: string): void {
   writeFileSync(file, HEADER);
 }
 
-async function main(): Promise<number> {
-  const opts = new Command('monitor')
+interface Options {
+  namespace: string;
+  selector: string;
+  instance?: string;
+  interval: number;
+  duration?: number;
+  out?: string;
+  kubeconfig?: string;
+  context?: string;
+  docker?: string | boolean;
+}
+
+function parseArguments(): Options {
+  return new Command('monitor')
     .description('Samples the GourmetGram pods (replicas, CPU/memory requested, limited, used) into a CSV')
     .option('--namespace <ns>', 'namespace the stack deployed to', 'gourmetgram')
     .option('--selector <labels>', 'label selector for the classifier pods', DEFAULT_SELECTOR)
@@ -59,46 +71,41 @@ async function main(): Promise<number> {
         '(default: $DOCKER_HOST, else the local socket)',
     )
     .parse()
-    .opts<{
-      namespace: string;
-      selector: string;
-      instance?: string;
-      interval: number;
-      duration?: number;
-      out?: string;
-      kubeconfig?: string;
-      context?: string;
-      docker?: string | boolean;
-    }>();
+    .opts<Options>();
+}
 
-  const selector = opts.instance
-    ? `${opts.selector},app.kubernetes.io/instance=${opts.instance}`
-    : opts.selector;
-  const warn = (message: string) => console.error(`monitor: ${message}`);
-  let sampler: ResourceSampler | DockerSampler;
-  try {
-    sampler = opts.docker
-      ? new DockerSampler({ host: typeof opts.docker === 'string' ? opts.docker : undefined, selector }, warn)
-      : new ResourceSampler(
-          { kubeconfig: opts.kubeconfig, context: opts.context, namespace: opts.namespace, selector },
-          warn,
-        );
-  } catch (err) {
-    warn((err as Error).message);
-    return 2;
+const warn = (message: string) => console.error(`monitor: ${message}`);
+
+/** The pods' sampler, or the Docker container's with --docker; throws when its client cannot be set up. */
+function createSampler(opts: Options, selector: string): ResourceSampler | DockerSampler {
+  return opts.docker
+    ? new DockerSampler({ host: typeof opts.docker === 'string' ? opts.docker : undefined, selector }, warn)
+    : new ResourceSampler(
+        { kubeconfig: opts.kubeconfig, context: opts.context, namespace: opts.namespace, selector },
+        warn,
+      );
+}
+
+/** The CSV's destination: the --out file (created with its header) or stdout. */
+function csvWriter(out: string | undefined): (text: string) => void {
+  if (!out) {
+    process.stdout.write(HEADER);
+    return (text) => process.stdout.write(text);
   }
+  prepareOut(out);
+  return (text) => appendFileSync(out, text);
+}
 
-  const write = opts.out
-    ? (text: string) => appendFileSync(opts.out as string, text)
-    : (text: string) => process.stdout.write(text);
-  if (opts.out) prepareOut(opts.out);
-  else write(HEADER);
-  const what = opts.docker ? `containers "${selector}"` : `pods "${selector}" in namespace ${opts.namespace}`;
-  warn(
-    `${what} on ${sampler.server}, every ${opts.interval} s` +
-      `${opts.duration ? ` for ${opts.duration} s` : ' until Ctrl-C'} → ${opts.out ?? 'stdout'}`,
-  );
-
+/**
+ * Samples on the interval's grid until --duration or a signal; returns the exit code. A cluster that cannot be
+ * reached before the first sample ends the run (2); later failures skip their sample.
+ */
+async function sampleUntilStopped(
+  sampler: ResourceSampler | DockerSampler,
+  write: (text: string) => void,
+  opts: Options,
+  what: string,
+): Promise<number> {
   const stop = new AbortController();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
   const startedAt = Date.now();
@@ -135,6 +142,27 @@ async function main(): Promise<number> {
   }
   warn(`${taken} samples written`);
   return 0;
+}
+
+async function main(): Promise<number> {
+  const opts = parseArguments();
+  const selector = opts.instance
+    ? `${opts.selector},app.kubernetes.io/instance=${opts.instance}`
+    : opts.selector;
+  let sampler: ResourceSampler | DockerSampler;
+  try {
+    sampler = createSampler(opts, selector);
+  } catch (err) {
+    warn((err as Error).message);
+    return 2;
+  }
+  const write = csvWriter(opts.out);
+  const what = opts.docker ? `containers "${selector}"` : `pods "${selector}" in namespace ${opts.namespace}`;
+  warn(
+    `${what} on ${sampler.server}, every ${opts.interval} s` +
+      `${opts.duration ? ` for ${opts.duration} s` : ' until Ctrl-C'} → ${opts.out ?? 'stdout'}`,
+  );
+  return sampleUntilStopped(sampler, write, opts, what);
 }
 
 main().then(
