@@ -14,7 +14,7 @@ import { createOipRouter } from './oip';
 import { createPredictRouter, PHOTO_ROUTES } from './predict-routes';
 import { Predictor } from './prediction';
 import type { Lifecycle } from './shutdown';
-import { createUploadReceiver } from './upload';
+import { createUploadReceiver, megabytes, photoTooLargeMessage } from './upload';
 import { errorPage, uploadPage, wantsHtml } from './views';
 
 /** The routes. Everything they use is handed in, so a test or main.ts decides what runs behind them. */
@@ -148,8 +148,8 @@ function guardBodies(config: AppDeps['config'], metrics: Metrics): BodyGuard {
     limitFor: (path) => (isOip(path) ? oipBodyLimit(maxUploadBytes) : predictBodyLimit(maxUploadBytes)),
     tooLargeMessage: (path, limit) =>
       isOip(path)
-        ? `The request body is larger than ${(limit / (1024 * 1024)).toFixed(1)} MB: send fewer or smaller photos.`
-        : `The photo is larger than ${(maxUploadBytes / (1024 * 1024)).toFixed(1)} MB: send a smaller or more compressed one.`,
+        ? `The request body is larger than ${megabytes(limit)}: send fewer or smaller photos.`
+        : photoTooLargeMessage(maxUploadBytes),
     budgetBytes: config.maxInflightUploadBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
     onRefused: (reason) => {

@@ -39,7 +39,7 @@ export class BodyGuard {
   private readonly receiving = new Set<Tracked>();
   private drainTimer?: NodeJS.Timeout;
 
-  constructor(private readonly o: BodyGuardOptions) {}
+  constructor(private readonly options: BodyGuardOptions) {}
 
   /** Bytes reserved by bodies in progress right now. */
   get reserved(): number {
@@ -51,16 +51,16 @@ export class BodyGuard {
       next();
       return;
     }
-    const limit = this.o.limitFor(req.path);
+    const limit = this.options.limitFor(req.path);
     const declared =
       req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
     if (declared !== undefined && declared > limit) {
-      this.refuse(res, 'too_large', 413, this.o.tooLargeMessage(req.path, limit));
+      this.refuse(res, 'too_large', 413, this.options.tooLargeMessage(req.path, limit));
       return;
     }
     // A chunked body does not say how long it is: it may be as long as the route allows.
     const reserve = declared ?? limit;
-    if (this.reservedBytes + reserve > this.o.budgetBytes) {
+    if (this.reservedBytes + reserve > this.options.budgetBytes) {
       this.refuse(
         res,
         'upload_budget',
@@ -75,14 +75,14 @@ export class BodyGuard {
     this.receiving.add(tracked);
     const timer = setTimeout(() => {
       if (req.complete) return;
-      const seconds = Math.round(this.o.bodyTimeoutMs / 100) / 10;
+      const seconds = Math.round(this.options.bodyTimeoutMs / 100) / 10;
       this.refuse(
         res,
         'body_timeout',
         408,
         `The request body did not arrive within ${seconds} seconds: check the connection and send it again.`,
       );
-    }, this.o.bodyTimeoutMs);
+    }, this.options.bodyTimeoutMs);
     // The budget is held until the answer is out: the photo stays in memory while it is decoded.
     res.once('close', () => {
       clearTimeout(timer);
@@ -95,7 +95,7 @@ export class BodyGuard {
   /** From now on (the server is draining), uploads that stop moving are answered 503 and closed. */
   startDrain(): void {
     if (this.drainTimer) return;
-    const stallMs = this.o.drainStallMs ?? 1000;
+    const stallMs = this.options.drainStallMs ?? 1000;
     const check = () => {
       const now = Date.now();
       for (const t of this.receiving) {
@@ -126,7 +126,7 @@ export class BodyGuard {
     message: string,
     headers: Record<string, string> = {},
   ): void {
-    this.o.onRefused?.(reason);
+    this.options.onRefused?.(reason);
     const socket = res.req.socket;
     if (res.headersSent) {
       socket.destroy();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HttpError } from './http-error';
 import { checkPhotoFormat } from './photo-format';
+import { megabytes } from './upload';
 import type { ModelInput } from './prediction';
 import type { ModelDescription } from './worker-protocol';
 
@@ -50,7 +51,6 @@ const badRequest = (message: string) => new HttpError(400, 'bad_request', messag
 const tooLarge = (message: string) => new HttpError(413, 'too_large', message);
 
 const product = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-const mb = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 
 /** The base64 characters of one photo of at most maxBytes (4 for every 3 bytes, padded). */
 const base64Chars = (maxBytes: number) => Math.ceil(maxBytes / 3) * 4;
@@ -64,6 +64,10 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * bytes are decoded.
  */
 function photoFromBase64(element: unknown, where: string, maxBytes: number): Buffer {
+  const photoTooLarge = () =>
+    tooLarge(
+      `${where}: the photo is larger than ${megabytes(maxBytes)}; send a smaller or more compressed one.`,
+    );
   if (typeof element !== 'string') throw badRequest(`${where}: expected a base64 string.`);
   let base64 = element;
   // A data: URL prefix is tolerated, as browsers' FileReader produces it.
@@ -76,9 +80,7 @@ function photoFromBase64(element: unknown, where: string, maxBytes: number): Buf
   }
   base64 = base64.replace(/\s+/g, '');
   if (base64.length > base64Chars(maxBytes)) {
-    throw tooLarge(
-      `${where}: the photo is larger than ${mb(maxBytes)}; send a smaller or more compressed one.`,
-    );
+    throw photoTooLarge();
   }
   // A lone character after the last group of four cannot encode a byte: a truncated or corrupt string.
   if (!BASE64.test(base64) || base64.replace(/=+$/, '').length % 4 === 1) {
@@ -87,9 +89,7 @@ function photoFromBase64(element: unknown, where: string, maxBytes: number): Buf
   const photo = Buffer.from(base64, 'base64');
   if (photo.length === 0) throw badRequest(`${where}: the image is empty.`);
   if (photo.length > maxBytes) {
-    throw tooLarge(
-      `${where}: the photo is larger than ${mb(maxBytes)}; send a smaller or more compressed one.`,
-    );
+    throw photoTooLarge();
   }
   checkPhotoFormat(photo);
   return photo;

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Router, type Request, type Response } from 'express';
-import type { Predictions, Predictor, RankedLabel } from './prediction';
+import { round, type Predictions, type Predictor, type RankedLabel } from './prediction';
 import type { UploadReceiver } from './upload';
 import { modelInputDataUrl, resultPage, wantsHtml } from './views';
 
@@ -31,8 +31,6 @@ export interface PredictRouteDeps {
   testPhoto: Buffer;
 }
 
-const round1 = (x: number) => Math.round(x * 10) / 10;
-
 /** One photo's result as the JSON answer; totalMs counts from when the request arrived. */
 function toPrediction({ model, images }: Predictions, started: number): Prediction {
   const { ranked, timings } = images[0]!;
@@ -41,7 +39,7 @@ function toPrediction({ model, images }: Predictions, started: number): Predicti
     label: best.label,
     confidence: best.confidence,
     top: ranked.slice(0, 3),
-    timings: { ...timings, totalMs: round1(performance.now() - started) },
+    timings: { ...timings, totalMs: round(performance.now() - started, 1) },
     model: { name: model.info.name, version: model.info.version },
   };
 }

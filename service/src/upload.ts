@@ -18,14 +18,14 @@ function checkedPhoto(buffer: Buffer): Buffer {
   return buffer;
 }
 
-function tooLarge(maxBytes: number): HttpError {
-  const mb = (maxBytes / (1024 * 1024)).toFixed(1);
-  return new HttpError(
-    413,
-    'too_large',
-    `The photo is larger than ${mb} MB: send a smaller or more compressed one.`,
-  );
-}
+/** A size as the service's messages state it: "10.0 MB". */
+export const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+
+/** What a photo over MAX_UPLOAD_BYTES is told, whichever check finds it (the body guard, multer, the raw body). */
+export const photoTooLargeMessage = (maxBytes: number) =>
+  `The photo is larger than ${megabytes(maxBytes)}: send a smaller or more compressed one.`;
+
+const tooLarge = (maxBytes: number) => new HttpError(413, 'too_large', photoTooLargeMessage(maxBytes));
 
 function multerToHttp(err: unknown, maxBytes: number): HttpError {
   if (err instanceof multer.MulterError) {
