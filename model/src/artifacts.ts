@@ -185,27 +185,3 @@ export async function layersModelFromArtifacts(artifacts: LayersArtifacts): Prom
     }),
   );
 }
-
-function joinWeightData(data: tf.io.WeightData): ArrayBuffer {
-  return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
-}
-
-/** Saves a layers model as model.json + weights.bin in `dir`. */
-export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
-  let captured: LayersArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      if (!artifacts.weightSpecs || !artifacts.weightData || !artifacts.modelTopology) {
-        throw new Error('TF.js produced a model without topology or weights; cannot save it.');
-      }
-      captured = {
-        modelTopology: artifacts.modelTopology as Record<string, unknown>,
-        weightSpecs: artifacts.weightSpecs,
-        weightData: joinWeightData(artifacts.weightData),
-      };
-      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-    }),
-  );
-  if (!captured) throw new Error('Saving the model produced nothing.');
-  await writeArtifactsDir(dir, captured);
-}

@@ -4,7 +4,7 @@
  * caller runs first.
  */
 export { initBackend, type BackendName } from './backend';
-export { readArtifactsFromUrl, writeArtifactsDir, saveLayersModel } from './artifacts';
+export { readArtifactsFromUrl, writeArtifactsDir } from './artifacts';
 export { FOOD11_LABELS, type ClassLabel } from './labels';
 export {
   readMetadata,
