@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
-import { BACKENDS, type BackendName } from '../../model/src/backend';
-import { DECODER_NAMES, DEFAULT_MAX_PIXELS, type DecoderName } from '../../model/src/preprocess';
+import { BACKENDS } from '../../model/src/backend';
+import { DECODER_NAMES, DEFAULT_MAX_PIXELS } from '../../model/src/preprocess';
 
 /**
  * The service's whole configuration, read from the environment once at start-up. Every other module receives
@@ -127,37 +127,8 @@ export function environmentVariables(): { name: string; default?: string; meanin
   }));
 }
 
-export interface Config {
-  port: number;
-  /** /metrics only, on its own port so the public Service never exposes it */
-  metricsPort: number;
-  /** the internal /healthz fails once the main event loop has been stuck this long */
-  livenessStallMs: number;
-  host: string;
-  workers: number;
-  tfjsBackend: BackendName;
-  imageDecoder: DecoderName;
-  maxUploadBytes: number;
-  maxPixels: number;
-  /** upload bytes being received or held, summed over every request in progress */
-  maxInflightUploadBytes: number;
-  /** a request body must have arrived this long after the request began */
-  bodyTimeoutMs: number;
-  headersTimeoutMs: number;
-  /** images one Open Inference Protocol request may carry (FP32: that many of the model's input size) */
-  oipMaxImages: number;
-  /** libvips' operation cache; every upload is a different photo, so it holds memory and saves nothing */
-  sharpCacheMb: number;
-  /** libvips threads per image (0 = its default, one per core) */
-  sharpConcurrency: number;
-  queueMaxWaitMs: number;
-  batchMaxSize: number;
-  batchMaxWaitMs: number;
-  shutdownTimeoutMs: number;
-  logLevel: (typeof LOG_LEVELS)[number];
-  /** undefined = the model the model package ships (model/shipped) */
-  modelDir?: string;
-}
+/** The service's configuration: each variable's meaning is in envSchema's descriptions above. */
+export type Config = ReturnType<typeof fromVariables>;
 
 /** What a multipart form may add around its one photo (boundaries, part headers, a few small fields). */
 export const FORM_OVERHEAD_BYTES = 64 * 1024;
@@ -206,6 +177,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  return fromVariables(vars);
+}
+
+/** The validated variables under the names the code uses. */
+function fromVariables(vars: z.infer<typeof envSchema>) {
   return {
     port: vars.PORT,
     metricsPort: vars.METRICS_PORT,
