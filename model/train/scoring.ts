@@ -1,9 +1,8 @@
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import type { ClassLabel, Classifier } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './classification-metrics';
-import type { Sample } from './dataset';
+import { setOf, type Sample } from './dataset';
 import { viewPhotoFile } from './photo-file';
 
 /**
@@ -54,7 +53,7 @@ export function reportsBySet(
 ): Record<string, Report> {
   const groups = new Map<string, number[]>();
   samples.forEach((s, i) => {
-    const key = path.basename(path.resolve(s.root));
+    const key = setOf(s);
     groups.set(key, [...(groups.get(key) ?? []), i]);
   });
   if (groups.size > 1)
