@@ -19,6 +19,13 @@ async function lowresLook(photo: Buffer): Promise<Buffer> {
 
 export type Look = 'as-is' | 'lowres';
 
+/** The index of the largest probability (the first, on a tie). */
+export function argmax(probabilities: ArrayLike<number>): number {
+  let best = 0;
+  for (let c = 1; c < probabilities.length; c++) if (probabilities[c]! > probabilities[best]!) best = c;
+  return best;
+}
+
 /** The predicted class of every sample, through the service's own path: photo bytes → preprocessPhoto → model. */
 export async function predictSamples(
   classifier: Classifier,
@@ -35,11 +42,7 @@ export async function predictSamples(
       ),
     );
     const probs = await classifier.classify(images);
-    probs.forEach((p, i) => {
-      let best = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-      predicted[start + i] = best;
-    });
+    probs.forEach((p, i) => (predicted[start + i] = argmax(p)));
     opts.onDone?.(part.length);
   }
   return { predicted, msPerPhoto: (performance.now() - started) / Math.max(samples.length, 1) };
