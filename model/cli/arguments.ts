@@ -8,6 +8,12 @@ export const positiveInt = (option: string) => (value: string) => {
   return n;
 };
 
+export const wholeNumber = (option: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${option} must be a whole number ≥ 0.`);
+  return n;
+};
+
 export const nonNegative = (option: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${option} must be a number ≥ 0.`);

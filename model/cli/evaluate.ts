@@ -13,7 +13,7 @@ import {
 } from '../train/dataset';
 import { reportToMarkdown } from '../train/classification-metrics';
 import { predictSamples, reportsBySet, type Look } from '../train/scoring';
-import { positiveInt } from './arguments';
+import { nonNegative, positiveInt } from './arguments';
 import { runCli } from './run-cli';
 
 interface EvaluateOptions {
@@ -149,7 +149,12 @@ function buildProgram(): Command {
         .choices(['auto', 'all', 'train', 'validation', 'evaluation'])
         .default('auto'),
     )
-    .option('--validation-percent <p>', 'the held-out share the training used (folder layouts)', Number, 15)
+    .option(
+      '--validation-percent <p>',
+      'the held-out share the training used (folder layouts)',
+      nonNegative('--validation-percent'),
+      15,
+    )
     .addOption(
       new Option(
         '--look <look>',

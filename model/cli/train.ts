@@ -21,7 +21,7 @@ import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
 import { predictSamples, reportsBySet } from '../train/scoring';
 import { buildTensorCache } from '../train/tensor-cache';
-import { nonNegative, positiveInt } from './arguments';
+import { nonNegative, positiveInt, wholeNumber } from './arguments';
 import { runCli } from './run-cli';
 
 /**
@@ -275,8 +275,13 @@ function buildProgram(): Command {
         .choices(WEIGHTS_DTYPES)
         .default('float32'),
     )
-    .option('--seed <n>', 'random seed', Number, 1)
-    .option('--validation-percent <p>', 'held-out share, chosen by a hash of the file name', Number, 15)
+    .option('--seed <n>', 'random seed', wholeNumber('--seed'), 1)
+    .option(
+      '--validation-percent <p>',
+      'held-out share, chosen by a hash of the file name',
+      nonNegative('--validation-percent'),
+      15,
+    )
     .option('--cache-dir <dir>', 'tensor cache root', '.cache/tensors')
     .option('--python <path>', 'Python with PyTorch (default: $PYTHON, /usr/bin/python3, python3)')
     .option('--threads <n>', 'PyTorch threads (default: every core)', positiveInt('--threads'))

@@ -14,6 +14,14 @@ export interface Sample {
   root: string;
 }
 
+/**
+ * The name of the --data folder a sample came from ('lowres', 'photos', …): validation is reported per set, by
+ * the trainer (from the tensor cache's `set`) and by scoring alike, so both take the name from here.
+ */
+export function setOf(sample: Sample): string {
+  return path.basename(path.resolve(sample.root));
+}
+
 export interface Dataset {
   layout: Layout;
   labels: ClassLabel[];

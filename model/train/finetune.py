@@ -211,16 +211,13 @@ class MobileNetV2(nn.Module):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
         return x
 
-    def prepare(self, x):
-        return self.resize(x) / 127.5 - 1
-
-    def forward_prepared(self, x):
+    def forward(self, x):
+        """RGB 0..255 at the view's size, or already at the input size (an augmented batch); x / 127.5 - 1 as the
+        service scales it."""
+        x = self.resize(x) / 127.5 - 1
         x = self.top(self.blocks(self.stem(x)))
         x = x.mean(dim=(2, 3))
         return self.classifier(self.dropout(x))
-
-    def forward(self, x):
-        return self.forward_prepared(self.prepare(x))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -292,7 +289,6 @@ def export_tfjs(model, out_dir, dtype, classes):
             y = conv(u, y)
         x = add("Add", f"add_{i}", {}, [x, y]) if block.residual else y
     x = conv(model.top, x)
-    features = x
     x = add("GlobalAveragePooling2D", "pool", {"data_format": "channels_last"}, [x])
     add("Dense", "logits", {"units": classes, "activation": "softmax", "use_bias": True}, [x])
     weights.append(("logits/kernel", model.classifier.weight.detach().t().contiguous().numpy()))
@@ -332,7 +328,6 @@ def export_tfjs(model, out_dir, dtype, classes):
             },
             f,
         )
-    return features
 
 
 def load_exported(out_dir):
@@ -520,8 +515,7 @@ def main(argv):
         while step < steps_per_epoch:
             idx = order[step * args.batch : (step + 1) * args.batch]
             x, y = cache.batch(idx)
-            x = augment(x, args.input_size, gen, args.augment) if args.augment > 0 else model.resize(x)
-            logits = model.forward_prepared(x / 127.5 - 1)
+            logits = model(augment(x, args.input_size, gen, args.augment) if args.augment > 0 else x)
             loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,9 +1,8 @@
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import type { ClassLabel, Classifier } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './classification-metrics';
-import type { Sample } from './dataset';
+import { setOf, type Sample } from './dataset';
 import { viewPhotoFile } from './photo-file';
 
 /**
@@ -19,6 +18,13 @@ async function lowresLook(photo: Buffer): Promise<Buffer> {
 }
 
 export type Look = 'as-is' | 'lowres';
+
+/** The index of the largest probability (the first, on a tie). */
+export function argmax(probabilities: ArrayLike<number>): number {
+  let best = 0;
+  for (let c = 1; c < probabilities.length; c++) if (probabilities[c]! > probabilities[best]!) best = c;
+  return best;
+}
 
 /** The predicted class of every sample, through the service's own path: photo bytes → preprocessPhoto → model. */
 export async function predictSamples(
@@ -36,11 +42,7 @@ export async function predictSamples(
       ),
     );
     const probs = await classifier.classify(images);
-    probs.forEach((p, i) => {
-      let best = 0;
-      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-      predicted[start + i] = best;
-    });
+    probs.forEach((p, i) => (predicted[start + i] = argmax(p)));
     opts.onDone?.(part.length);
   }
   return { predicted, msPerPhoto: (performance.now() - started) / Math.max(samples.length, 1) };
@@ -54,7 +56,7 @@ export function reportsBySet(
 ): Record<string, Report> {
   const groups = new Map<string, number[]>();
   samples.forEach((s, i) => {
-    const key = path.basename(path.resolve(s.root));
+    const key = setOf(s);
     groups.set(key, [...(groups.get(key) ?? []), i]);
   });
   if (groups.size > 1)

@@ -3,7 +3,7 @@ import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import type { View } from '../src';
-import { DatasetError, type Sample } from './dataset';
+import { DatasetError, setOf, type Sample } from './dataset';
 import { viewPhotoFile } from './photo-file';
 
 /**
@@ -40,7 +40,7 @@ function cacheSamples(samples: Sample[]): CacheSample[] {
     file: s.path,
     label: s.label,
     split: s.split,
-    set: path.basename(path.resolve(s.root)),
+    set: setOf(s),
   }));
 }
 

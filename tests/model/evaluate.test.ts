@@ -5,6 +5,7 @@ import {
   reportFromConfusion,
   reportToMarkdown,
 } from '../../model/train/classification-metrics';
+import { argmax } from '../../model/train/scoring';
 
 const labels = ['A', 'B', 'C'].map((id, index) => ({ index, id, name: `${id} name` }));
 
@@ -52,5 +53,10 @@ describe('evaluation arithmetic', () => {
     assert.match(md, /\| A name \| 10 \| 88\.9 % \| 80\.0 % \|/);
     assert.match(md, /\| A \| 8 \| 2 \| 0 \|/);
     assert.doesNotMatch(md, /\| C \| 0 \| 0 \| 0 \|/);
+  });
+
+  it('picks the largest probability per row', () => {
+    const rows = [Float32Array.from([0.1, 0.7, 0.2]), Float32Array.from([0.5, 0.2, 0.3])];
+    assert.deepEqual(rows.map(argmax), [1, 0]);
   });
 });

@@ -194,3 +194,21 @@ async function referenceDiff(
   }
   return worst;
 }
+
+describe('the training and evaluation CLIs refuse a wrong number before any work', () => {
+  const cases: Array<['train' | 'evaluate', string, string, RegExp]> = [
+    ['train', '--seed', 'abc', /--seed must be a whole number ≥ 0/],
+    ['train', '--seed', '-1', /--seed must be a whole number ≥ 0/],
+    ['train', '--validation-percent', 'ten', /--validation-percent must be a number ≥ 0/],
+    ['evaluate', '--validation-percent', '-5', /--validation-percent must be a number ≥ 0/],
+  ];
+  for (const [script, option, value, message] of cases) {
+    it(`${script} ${option} ${value}`, async () => {
+      const required =
+        script === 'train' ? ['--data', 'nowhere', '--base', 'nowhere'] : ['--data', 'nowhere'];
+      const result = await cli(script, [...required, `${option}=${value}`]);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, message);
+    });
+  }
+});
