@@ -9,6 +9,7 @@ import { benchDecode, photoLikeJpeg } from './decoders';
 import { benchColdStart, benchLoad, type ServiceEnv } from './http';
 import { benchInference, type InferenceRow } from './inference';
 import { renderReport, type Machine } from './report';
+import { markedSections } from './report-sections';
 
 /**
  * `npm run bench`: every measurement side by side in one run on this machine, written as a markdown report.
@@ -100,13 +101,8 @@ async function main() {
     photoBytes: photo.length,
     minutes: (Date.now() - started) / 60_000,
   });
-  // The sections other benchmarks write into the same report (bench/memory.ts, bench/probes.ts, between their
-  // <!-- name:begin --> and <!-- name:end --> markers) are measured separately: keep them.
-  const previous = fs.existsSync(opts.out) ? fs.readFileSync(opts.out, 'utf8') : '';
-  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)].map(
-    (match) => match[0],
-  );
-  fs.writeFileSync(opts.out, [report.trimEnd(), ...kept].join('\n\n') + '\n');
+  // The sections bench/memory.ts and bench/probes.ts write into the same report are measured separately: keep them.
+  fs.writeFileSync(opts.out, [report.trimEnd(), ...markedSections(opts.out)].join('\n\n') + '\n');
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
 }
 

@@ -6,6 +6,7 @@ import { median } from '../model/train/latency';
 import { REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { mb } from './format';
 import { rssBytes } from './proc-usage';
+import { markedSection, writeSection } from './report-sections';
 
 /**
  * Memory on a stream of real photos (issue 12, item 8): the compiled service (node dist/service/src/main.js,
@@ -124,8 +125,9 @@ async function main() {
     results.push(result);
   }
   const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency}`;
-  const section = [
-    `<!-- memory-c${opts.concurrency}:begin -->`,
+  // One section per concurrency, so a sequential and a concurrent run can stand side by side.
+  const tag = `memory-c${opts.concurrency}`;
+  const section = markedSection(tag, [
     `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === '1' ? '' : 's'} at once)`,
     `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs with load`,
     `average ${os
@@ -144,16 +146,8 @@ async function main() {
       (result) =>
         `| ${result.variant.name} | ${mb(result.idle)} | ${mb(result.at100)} | ${mb(result.median)} | ${mb(result.max)} | ${mb(result.last)} | ${[...result.statuses].map(([status, count]) => `${status}: ${count}`).join(', ')} |`,
     ),
-    `<!-- memory-c${opts.concurrency}:end -->`,
-  ].join('\n');
-  const report = fs.existsSync(opts.report) ? fs.readFileSync(opts.report, 'utf8') : '';
-  // One section per concurrency, so a sequential and a concurrent run can stand side by side.
-  const tag = `memory-c${opts.concurrency}`;
-  const marked = new RegExp(`<!-- ${tag}:begin -->[\\s\\S]*<!-- ${tag}:end -->`);
-  fs.writeFileSync(
-    opts.report,
-    marked.test(report) ? report.replace(marked, section) : `${report.trimEnd()}\n\n${section}\n`,
-  );
+  ]);
+  writeSection(opts.report, tag, section);
   console.log(section);
 }
 

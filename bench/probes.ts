@@ -7,6 +7,7 @@ import { REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { autocannon, photoForm } from './autocannon';
 import { childOutput } from './child-output';
 import { ms } from './format';
+import { markedSection, writeSection } from './report-sections';
 
 /**
  * /healthz under overload (issue 12, item 9): the compiled service with one worker, 200 autocannon
@@ -98,8 +99,7 @@ async function main() {
       .map(([status, v]) => `${status}: ${v.count}`)
       .join(', ');
     const failed = probes.filter((p) => p >= 1000).length;
-    const section = [
-      '<!-- probes:begin -->',
+    const section = markedSection('probes', [
       '## /healthz under overload (one worker)',
       `Written by \`node --import tsx bench/probes.ts --connections ${opts.connections} --duration ${opts.duration} --probe-port ${opts.probePort}\``,
       `(bench/probes.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${os
@@ -113,17 +113,9 @@ async function main() {
       '| /predict requests | statuses | errors | probes | /healthz p50 | p99 | max | probes over 1 s |',
       '|---|---|---|---|---|---|---|---|',
       `| ${predictions.requests.total} | ${statuses} | ${predictions.errors} | ${probes.length} | ${ms(median(probes))} | ${ms(percentile(ascending(probes), 99))} | ${ms(Math.max(...probes))} | ${failed} |`,
-      '<!-- probes:end -->',
-    ].join('\n');
+    ]);
     console.log(section);
-    if (opts.write) {
-      const report = fs.existsSync(opts.report) ? fs.readFileSync(opts.report, 'utf8') : '';
-      const marked = /<!-- probes:begin -->[\s\S]*<!-- probes:end -->/;
-      fs.writeFileSync(
-        opts.report,
-        marked.test(report) ? report.replace(marked, section) : `${report.trimEnd()}\n\n${section}\n`,
-      );
-    }
+    if (opts.write) writeSection(opts.report, 'probes', section);
   } finally {
     await server.stop();
   }
