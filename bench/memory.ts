@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
+import { positiveInt } from '../model/cli/arguments';
 import { median } from '../model/train/latency';
 import { REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { mb } from './format';
@@ -19,14 +20,19 @@ import { markedSection, writeSection } from './report-sections';
 
 const program = new Command()
   .requiredOption('--photos <dir>', 'folder of real photos (JPEG), searched recursively')
-  .option('--count <n>', 'photos per configuration', '1000')
-  .option('--concurrency <n>', 'clients sending at once (1: one photo after another)', '1')
+  .option('--count <n>', 'photos per configuration', positiveInt('--count'), 1000)
+  .option(
+    '--concurrency <n>',
+    'clients sending at once (1: one photo after another)',
+    positiveInt('--concurrency'),
+    1,
+  )
   .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
   .parse();
 const opts = program.opts<{
   photos: string;
-  count: string;
-  concurrency: string;
+  count: number;
+  concurrency: number;
   report: string;
 }>();
 
@@ -96,7 +102,7 @@ async function measure(variant: Variant, photos: string[]) {
         if (++done % 50 === 0) samples.push({ photos: done, rss: rssBytes(pid) });
       }
     };
-    await Promise.all(Array.from({ length: Number(opts.concurrency) }, client));
+    await Promise.all(Array.from({ length: opts.concurrency }, client));
   } finally {
     await server.stop();
   }
@@ -113,8 +119,11 @@ async function measure(variant: Variant, photos: string[]) {
 }
 
 async function main() {
+  if (!fs.statSync(opts.photos, { throwIfNoEntry: false })?.isDirectory())
+    throw new Error(`--photos ${opts.photos} is not a folder`);
   const all = photoFiles(opts.photos);
-  const photos = pick(all, Number(opts.count));
+  if (all.length === 0) throw new Error(`--photos ${opts.photos} holds no JPEG (*.jpg, *.jpeg)`);
+  const photos = pick(all, opts.count);
   const sizes = photos.map((p) => fs.statSync(p).size);
   console.log(`${photos.length} photos of ${all.length} in ${opts.photos}`);
   const results = [];
@@ -128,7 +137,7 @@ async function main() {
   // One section per concurrency, so a sequential and a concurrent run can stand side by side.
   const tag = `memory-c${opts.concurrency}`;
   const section = markedSection(tag, [
-    `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === '1' ? '' : 's'} at once)`,
+    `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === 1 ? '' : 's'} at once)`,
     `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs with load`,
     `average ${os
       .loadavg()
@@ -151,4 +160,7 @@ async function main() {
   console.log(section);
 }
 
-void main();
+main().catch((err: Error) => {
+  console.error(`bench/memory: ${err.message}`);
+  process.exit(1);
+});
