@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { positiveInt } from '../model/cli/arguments';
 import { median } from '../model/train/latency';
-import { REPO_ROOT, startServer } from '../tools/shared/service-process';
+import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { mb } from './format';
 import { rssBytes } from './proc-usage';
 import { markedSection, writeSection } from './report-sections';
@@ -74,7 +74,7 @@ function pick(files: string[], n: number): string[] {
 
 async function measure(variant: Variant, photos: string[]) {
   const server = await startServer({
-    command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
+    command: [process.execPath, COMPILED_SERVICE],
     env: {
       WORKERS: '1',
       TFJS_BACKEND: 'wasm',

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { positiveInt } from '../model/cli/arguments';
 import { ascending, median, percentile } from '../model/train/latency';
-import { REPO_ROOT, startServer } from '../tools/shared/service-process';
+import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { autocannon, photoForm } from './autocannon';
 import { childOutput } from './child-output';
 import { ms } from './format';
@@ -39,7 +39,7 @@ const program = new Command()
   .option(
     '--server <file>',
     'the compiled entry point to run (another checkout, to compare)',
-    path.join(REPO_ROOT, 'dist/service/src/main.js'),
+    COMPILED_SERVICE,
   )
   .parse();
 const opts = program.opts<{
