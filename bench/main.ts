@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { REPO_ROOT } from '../tools/shared/service-process';
 import { benchDecode, photoLikeJpeg } from './decoders';
 import { benchColdStart, benchLoad, type ServiceEnv } from './http';
+import { loadAverage } from './format';
 import { benchInference, type InferenceRow } from './inference';
 import { renderReport, type Machine } from './report';
 import { markedSections } from './report-sections';
@@ -54,9 +55,7 @@ function describeMachine(): Machine {
 async function main() {
   const started = Date.now();
   const machine = describeMachine();
-  console.log(
-    `bench on ${machine.cpu}, load average ${machine.loadAverage.map((x) => x.toFixed(1)).join(' ')}`,
-  );
+  console.log(`bench on ${machine.cpu}, load average ${loadAverage(machine.loadAverage, ' ')}`);
   if (opts.build) {
     console.log('npm run build');
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' });

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { positiveInt } from '../model/cli/arguments';
 import { median } from '../model/train/latency';
 import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
-import { mb } from './format';
+import { loadAverage, mb } from './format';
 import { rssBytes } from './proc-usage';
 import { markedSection, writeSection } from './report-sections';
 
@@ -139,12 +139,7 @@ async function main() {
   const section = markedSection(tag, [
     `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === 1 ? '' : 's'} at once)`,
     `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs with load`,
-    `average ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(
-        ', ',
-      )} at the end. ${photos.length} real photos (JPEG, ${Math.round(Math.min(...sizes) / 1024)}–${Math.round(Math.max(...sizes) / 1024)} kB, median ${Math.round(median(sizes) / 1024)} kB,`,
+    `average ${loadAverage()} at the end. ${photos.length} real photos (JPEG, ${Math.round(Math.min(...sizes) / 1024)}–${Math.round(Math.max(...sizes) / 1024)} kB, median ${Math.round(median(sizes) / 1024)} kB,`,
     `spread evenly over ${all.length} in the folder) POSTed to /predict by ${opts.concurrency} client(s) at once, of \`node dist/service/src/main.js\``,
     `(WORKERS=1, wasm), a fresh process per row; RSS is the process's VmRSS`,
     'read from /proc every 50 photos; median and max are over the samples from the 100th photo on.',

@@ -16,6 +16,7 @@ import { Command } from 'commander';
 import { FOOD11_LABELS, initBackend, loadClassifier, writeMetadata, type Classifier } from '../model/src';
 import { positiveInt } from '../model/cli/arguments';
 import { median, timeRuns } from '../model/train/latency';
+import { loadAverage } from './format';
 
 async function modelFolder(networkDir: string, testTimeFlip: boolean): Promise<string> {
   const topology = JSON.parse(await fs.readFile(path.join(networkDir, 'model.json'), 'utf8')) as {
@@ -73,10 +74,7 @@ async function main(opts: { rounds: number; runs: number }, specs: string[]): Pr
     }
   }
   console.log(
-    `TF.js ${backend}, batch 1, ${opts.rounds} rounds × ${opts.runs} runs, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')}`,
+    `TF.js ${backend}, batch 1, ${opts.rounds} rounds × ${opts.runs} runs, load average ${loadAverage(os.loadavg(), ' ')}`,
   );
   console.log('| network | input | weights | ms per photo | with test-time flip |');
   console.log('|---|---|---|---|---|');

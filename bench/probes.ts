@@ -7,7 +7,7 @@ import { ascending, median, percentile } from '../model/train/latency';
 import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { autocannon, photoForm } from './autocannon';
 import { childOutput } from './child-output';
-import { ms } from './format';
+import { loadAverage, ms } from './format';
 import { markedSection, writeSection } from './report-sections';
 
 /**
@@ -123,10 +123,7 @@ async function main() {
     const section = markedSection('probes', [
       '## /healthz under overload (one worker)',
       `Written by \`node --import tsx bench/probes.ts --connections ${opts.connections} --duration ${opts.duration} --probe-port ${opts.probePort}\``,
-      `(bench/probes.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(1))
-        .join(', ')} at the end.`,
+      `(bench/probes.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${loadAverage()} at the end.`,
       `\`node dist/service/src/main.js\` (WORKERS=1, wasm); autocannon in its own process with ${opts.connections} connections`,
       `POSTing ${path.basename(opts.photo)} as a form (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) to /predict for ${opts.duration} s after 3 s of warm-up; a probe process`,
       `opens a new connection for every GET /healthz on the ${opts.probePort === 'public' ? 'public port (PORT)' : 'internal port (METRICS_PORT, what the pods probe)'}, 20 a second, with a 1 s timeout (counted as 1000 ms).`,
