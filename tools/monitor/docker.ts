@@ -47,10 +47,15 @@ function dockerEndpoint(host: string | undefined): {
     return { server: url, origin: 'http://docker', dispatcher };
   }
   if (url.startsWith('tcp://')) return { server: url, origin: `http://${url.slice(6)}` };
+  if (url.startsWith('ssh://')) {
+    throw new DockerUnreachableError(
+      `cannot talk to ${url} directly: forward its socket first, e.g. ` +
+        'ssh -nNT -L /tmp/gg-docker.sock:/var/run/docker.sock <user>@<host> & ' +
+        'then --docker unix:///tmp/gg-docker.sock',
+    );
+  }
   throw new DockerUnreachableError(
-    `cannot talk to ${url} directly: forward its socket first, e.g. ` +
-      'ssh -nNT -L /tmp/gg-docker.sock:/var/run/docker.sock <user>@<host> & ' +
-      'then --docker-host unix:///tmp/gg-docker.sock',
+    `${host ? '--docker' : 'DOCKER_HOST'} "${url}" is not a Docker host: expected unix:///path/to/docker.sock or tcp://host:port`,
   );
 }
 
