@@ -1,3 +1,5 @@
+import os from 'node:os';
+
 // How the benchmark report writes its figures: n/a for what could not be measured, never NaN.
 
 export const ms = (x: number, digits = 1) => (Number.isFinite(x) ? `${x.toFixed(digits)} ms` : 'n/a');
@@ -6,3 +8,7 @@ export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 /** ✅ / ❌ against a goal, so the report says plainly which goals this machine met. */
 export const verdict = (met: boolean) => (met ? '✅ met' : '❌ missed');
+
+/** The 1, 5 and 15 minute load averages (now, unless given), to one decimal: how busy the machine was. */
+export const loadAverage = (averages = os.loadavg(), separator = ', ') =>
+  averages.map((x) => x.toFixed(1)).join(separator);

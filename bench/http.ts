@@ -1,8 +1,7 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { median } from '../model/train/latency';
-import { REPO_ROOT, startServer, type RunningServer } from '../tools/shared/service-process';
+import { COMPILED_SERVICE, startServer, type RunningServer } from '../tools/shared/service-process';
 import { autocannon, photoForm } from './autocannon';
 import { machineJiffies, processCpuSeconds, rssBytes } from './proc-usage';
 
@@ -49,7 +48,7 @@ export interface ColdStartRow {
 
 function start(workers: number, env: ServiceEnv): Promise<RunningServer> {
   return startServer({
-    command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
+    command: [process.execPath, COMPILED_SERVICE],
     // TFJS_BACKEND unset (auto): a machine with tfjs-node measures it, this one falls back to wasm.
     env: { ...env, WORKERS: String(workers), TFJS_BACKEND: '' },
     waitReady: false,

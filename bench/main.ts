@@ -7,8 +7,10 @@ import sharp from 'sharp';
 import { REPO_ROOT } from '../tools/shared/service-process';
 import { benchDecode, photoLikeJpeg } from './decoders';
 import { benchColdStart, benchLoad, type ServiceEnv } from './http';
+import { loadAverage } from './format';
 import { benchInference, type InferenceRow } from './inference';
 import { renderReport, type Machine } from './report';
+import { markedSections } from './report-sections';
 
 /**
  * `npm run bench`: every measurement side by side in one run on this machine, written as a markdown report.
@@ -53,9 +55,7 @@ function describeMachine(): Machine {
 async function main() {
   const started = Date.now();
   const machine = describeMachine();
-  console.log(
-    `bench on ${machine.cpu}, load average ${machine.loadAverage.map((x) => x.toFixed(1)).join(' ')}`,
-  );
+  console.log(`bench on ${machine.cpu}, load average ${loadAverage(machine.loadAverage, ' ')}`);
   if (opts.build) {
     console.log('npm run build');
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' });
@@ -100,13 +100,8 @@ async function main() {
     photoBytes: photo.length,
     minutes: (Date.now() - started) / 60_000,
   });
-  // The sections other benchmarks write into the same report (bench/memory.ts, bench/probes.ts, between their
-  // <!-- name:begin --> and <!-- name:end --> markers) are measured separately: keep them.
-  const previous = fs.existsSync(opts.out) ? fs.readFileSync(opts.out, 'utf8') : '';
-  const kept = [...previous.matchAll(/<!-- ([\w-]+):begin -->[\s\S]*?<!-- \1:end -->/g)].map(
-    (match) => match[0],
-  );
-  fs.writeFileSync(opts.out, [report.trimEnd(), ...kept].join('\n\n') + '\n');
+  // The sections bench/memory.ts and bench/probes.ts write into the same report are measured separately: keep them.
+  fs.writeFileSync(opts.out, [report.trimEnd(), ...markedSections(opts.out)].join('\n\n') + '\n');
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);
 }
 

@@ -2,10 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
+import { positiveInt } from '../model/cli/arguments';
 import { median } from '../model/train/latency';
-import { REPO_ROOT, startServer } from '../tools/shared/service-process';
-import { mb } from './format';
+import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
+import { loadAverage, mb } from './format';
 import { rssBytes } from './proc-usage';
+import { markedSection, writeSection } from './report-sections';
 
 /**
  * Memory on a stream of real photos (issue 12, item 8): the compiled service (node dist/service/src/main.js,
@@ -18,14 +20,19 @@ import { rssBytes } from './proc-usage';
 
 const program = new Command()
   .requiredOption('--photos <dir>', 'folder of real photos (JPEG), searched recursively')
-  .option('--count <n>', 'photos per configuration', '1000')
-  .option('--concurrency <n>', 'clients sending at once (1: one photo after another)', '1')
+  .option('--count <n>', 'photos per configuration', positiveInt('--count'), 1000)
+  .option(
+    '--concurrency <n>',
+    'clients sending at once (1: one photo after another)',
+    positiveInt('--concurrency'),
+    1,
+  )
   .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
   .parse();
 const opts = program.opts<{
   photos: string;
-  count: string;
-  concurrency: string;
+  count: number;
+  concurrency: number;
   report: string;
 }>();
 
@@ -67,7 +74,7 @@ function pick(files: string[], n: number): string[] {
 
 async function measure(variant: Variant, photos: string[]) {
   const server = await startServer({
-    command: [process.execPath, path.join(REPO_ROOT, 'dist/service/src/main.js')],
+    command: [process.execPath, COMPILED_SERVICE],
     env: {
       WORKERS: '1',
       TFJS_BACKEND: 'wasm',
@@ -95,7 +102,7 @@ async function measure(variant: Variant, photos: string[]) {
         if (++done % 50 === 0) samples.push({ photos: done, rss: rssBytes(pid) });
       }
     };
-    await Promise.all(Array.from({ length: Number(opts.concurrency) }, client));
+    await Promise.all(Array.from({ length: opts.concurrency }, client));
   } finally {
     await server.stop();
   }
@@ -112,8 +119,11 @@ async function measure(variant: Variant, photos: string[]) {
 }
 
 async function main() {
+  if (!fs.statSync(opts.photos, { throwIfNoEntry: false })?.isDirectory())
+    throw new Error(`--photos ${opts.photos} is not a folder`);
   const all = photoFiles(opts.photos);
-  const photos = pick(all, Number(opts.count));
+  if (all.length === 0) throw new Error(`--photos ${opts.photos} holds no JPEG (*.jpg, *.jpeg)`);
+  const photos = pick(all, opts.count);
   const sizes = photos.map((p) => fs.statSync(p).size);
   console.log(`${photos.length} photos of ${all.length} in ${opts.photos}`);
   const results = [];
@@ -124,16 +134,12 @@ async function main() {
     results.push(result);
   }
   const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency}`;
-  const section = [
-    `<!-- memory-c${opts.concurrency}:begin -->`,
-    `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === '1' ? '' : 's'} at once)`,
+  // One section per concurrency, so a sequential and a concurrent run can stand side by side.
+  const tag = `memory-c${opts.concurrency}`;
+  const section = markedSection(tag, [
+    `## Memory on real photos (one worker, ${opts.concurrency} client${opts.concurrency === 1 ? '' : 's'} at once)`,
     `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs with load`,
-    `average ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(
-        ', ',
-      )} at the end. ${photos.length} real photos (JPEG, ${Math.round(Math.min(...sizes) / 1024)}–${Math.round(Math.max(...sizes) / 1024)} kB, median ${Math.round(median(sizes) / 1024)} kB,`,
+    `average ${loadAverage()} at the end. ${photos.length} real photos (JPEG, ${Math.round(Math.min(...sizes) / 1024)}–${Math.round(Math.max(...sizes) / 1024)} kB, median ${Math.round(median(sizes) / 1024)} kB,`,
     `spread evenly over ${all.length} in the folder) POSTed to /predict by ${opts.concurrency} client(s) at once, of \`node dist/service/src/main.js\``,
     `(WORKERS=1, wasm), a fresh process per row; RSS is the process's VmRSS`,
     'read from /proc every 50 photos; median and max are over the samples from the 100th photo on.',
@@ -144,17 +150,12 @@ async function main() {
       (result) =>
         `| ${result.variant.name} | ${mb(result.idle)} | ${mb(result.at100)} | ${mb(result.median)} | ${mb(result.max)} | ${mb(result.last)} | ${[...result.statuses].map(([status, count]) => `${status}: ${count}`).join(', ')} |`,
     ),
-    `<!-- memory-c${opts.concurrency}:end -->`,
-  ].join('\n');
-  const report = fs.existsSync(opts.report) ? fs.readFileSync(opts.report, 'utf8') : '';
-  // One section per concurrency, so a sequential and a concurrent run can stand side by side.
-  const tag = `memory-c${opts.concurrency}`;
-  const marked = new RegExp(`<!-- ${tag}:begin -->[\\s\\S]*<!-- ${tag}:end -->`);
-  fs.writeFileSync(
-    opts.report,
-    marked.test(report) ? report.replace(marked, section) : `${report.trimEnd()}\n\n${section}\n`,
-  );
+  ]);
+  writeSection(opts.report, tag, section);
   console.log(section);
 }
 
-void main();
+main().catch((err: Error) => {
+  console.error(`bench/memory: ${err.message}`);
+  process.exit(1);
+});

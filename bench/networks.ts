@@ -14,7 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { FOOD11_LABELS, initBackend, loadClassifier, writeMetadata, type Classifier } from '../model/src';
+import { positiveInt } from '../model/cli/arguments';
 import { median, timeRuns } from '../model/train/latency';
+import { loadAverage } from './format';
 
 async function modelFolder(networkDir: string, testTimeFlip: boolean): Promise<string> {
   const topology = JSON.parse(await fs.readFile(path.join(networkDir, 'model.json'), 'utf8')) as {
@@ -41,7 +43,7 @@ async function modelFolder(networkDir: string, testTimeFlip: boolean): Promise<s
   return dir;
 }
 
-async function main(opts: { rounds: string; runs: string }, specs: string[]): Promise<void> {
+async function main(opts: { rounds: number; runs: number }, specs: string[]): Promise<void> {
   const backend = await initBackend('wasm');
   const entries: { name: string; flip: boolean; classifier: Classifier; rounds: number[]; bytes: number }[] =
     [];
@@ -49,7 +51,10 @@ async function main(opts: { rounds: string; runs: string }, specs: string[]): Pr
     const [name, dir] = spec.includes('=')
       ? (spec.split('=', 2) as [string, string])
       : [path.basename(spec), spec];
-    const bytes = (await fs.stat(path.join(dir, 'weights.bin'))).size;
+    const weights = await fs.stat(path.join(dir, 'weights.bin')).catch(() => null);
+    if (!weights)
+      throw new Error(`${spec}: no ${path.join(dir, 'weights.bin')} (model.json + weights.bin expected)`);
+    const bytes = weights.size;
     for (const flip of [false, true]) {
       entries.push({
         name,
@@ -61,19 +66,15 @@ async function main(opts: { rounds: string; runs: string }, specs: string[]): Pr
     }
   }
   const photo = new Uint8Array(64 * 64 * 3).map((_, i) => (i * 31) % 256);
-  const runs = Number(opts.runs);
-  for (let round = 0; round < Number(opts.rounds); round++) {
+  for (let round = 0; round < opts.rounds; round++) {
     for (const entry of entries) {
       // wasm compiles twice (a baseline tier, then the optimised one): warm-up calls reach the second.
-      const times = await timeRuns(runs, round === 0 ? 20 : 3, () => entry.classifier.classify([photo]));
+      const times = await timeRuns(opts.runs, round === 0 ? 20 : 3, () => entry.classifier.classify([photo]));
       entry.rounds.push(median(times));
     }
   }
   console.log(
-    `TF.js ${backend}, batch 1, ${opts.rounds} rounds × ${runs} runs, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')}`,
+    `TF.js ${backend}, batch 1, ${opts.rounds} rounds × ${opts.runs} runs, load average ${loadAverage(os.loadavg(), ' ')}`,
   );
   console.log('| network | input | weights | ms per photo | with test-time flip |');
   console.log('|---|---|---|---|---|');
@@ -89,7 +90,10 @@ async function main(opts: { rounds: string; runs: string }, specs: string[]): Pr
 
 const program = new Command('bench-networks')
   .argument('<networks...>', 'name=<network dir> (model.json + weights.bin)')
-  .option('--rounds <n>', 'interleaved rounds', '5')
-  .option('--runs <n>', 'timed calls per network per round', '15')
-  .action((specs: string[], opts: { rounds: string; runs: string }) => main(opts, specs));
-void program.parseAsync();
+  .option('--rounds <n>', 'interleaved rounds', positiveInt('--rounds'), 5)
+  .option('--runs <n>', 'timed calls per network per round', positiveInt('--runs'), 15)
+  .action((specs: string[], opts: { rounds: number; runs: number }) => main(opts, specs));
+program.parseAsync().catch((err: Error) => {
+  console.error(`bench/networks: ${err.message}`);
+  process.exit(1);
+});

@@ -1,12 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { positiveInt } from '../model/cli/arguments';
 import { ascending, median, percentile } from '../model/train/latency';
-import { REPO_ROOT, startServer } from '../tools/shared/service-process';
+import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { autocannon, photoForm } from './autocannon';
 import { childOutput } from './child-output';
-import { ms } from './format';
+import { loadAverage, ms } from './format';
+import { markedSection, writeSection } from './report-sections';
 
 /**
  * /healthz under overload (issue 12, item 9): the compiled service with one worker, 200 autocannon
@@ -15,27 +17,39 @@ import { ms } from './format';
  * Writes its section of bench/REPORT.md between the probes markers.
  */
 
+/** Probing starts a second into the load and ends a second before it: more than 2 s leaves it time to run. */
+function loadSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 2)
+    throw new InvalidArgumentError('--duration must be a number of seconds > 2.');
+  return n;
+}
+
 const program = new Command()
-  .option('--connections <n>', 'autocannon connections on /predict', '200')
-  .option('--duration <s>', 'seconds of load (after 3 s of warm-up)', '20')
+  .option('--connections <n>', 'autocannon connections on /predict', positiveInt('--connections'), 200)
+  .option('--duration <s>', 'seconds of load (after 3 s of warm-up)', loadSeconds, 20)
   .option('--photo <file>', 'the photo POSTed', path.join(REPO_ROOT, 'service/assets/test-photo.jpg'))
   .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
   .option('--no-write', 'print the section only')
-  .option('--probe-port <which>', 'metrics (METRICS_PORT, what the pods probe) or public (PORT)', 'metrics')
+  .addOption(
+    new Option('--probe-port <which>', 'metrics (METRICS_PORT, what the pods probe) or public (PORT)')
+      .choices(['metrics', 'public'])
+      .default('metrics'),
+  )
   .option(
     '--server <file>',
     'the compiled entry point to run (another checkout, to compare)',
-    path.join(REPO_ROOT, 'dist/service/src/main.js'),
+    COMPILED_SERVICE,
   )
   .parse();
 const opts = program.opts<{
-  connections: string;
-  duration: string;
+  connections: number;
+  duration: number;
   photo: string;
   report: string;
   write: boolean;
   server: string;
-  probePort: string;
+  probePort: 'metrics' | 'public';
 }>();
 
 /** The probe loop, run in its own process: a new connection per probe, a 1 s timeout as a kubelet might use. */
@@ -67,16 +81,24 @@ async function probeLatencies(url: string, durationMs: number): Promise<number[]
 }
 
 async function main() {
+  for (const [option, file] of [
+    ['--photo', opts.photo],
+    ['--server', opts.server],
+  ] as const) {
+    if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile())
+      throw new Error(
+        `${option} ${file} is not a file${option === '--server' ? ' (npm run build first)' : ''}`,
+      );
+  }
   const server = await startServer({
     command: [process.execPath, opts.server],
     env: { WORKERS: '1', TFJS_BACKEND: 'wasm', LOG_LEVEL: 'info' },
     timeoutMs: 120_000,
   });
-  const durationS = Number(opts.duration);
   const load = (seconds: number) =>
     autocannon([
       '-c',
-      opts.connections,
+      String(opts.connections),
       '-d',
       String(seconds),
       ...photoForm(opts.photo),
@@ -85,12 +107,12 @@ async function main() {
   try {
     await load(3);
     const [predictions, probes] = await Promise.all([
-      load(durationS),
+      load(opts.duration),
       // Probing starts a second into the load and ends a second before it, so every probe meets the overload.
       new Promise((r) => setTimeout(r, 1000)).then(() =>
         probeLatencies(
           `${opts.probePort === 'public' ? server.url : server.metricsUrl}/healthz`,
-          (durationS - 2) * 1000,
+          (opts.duration - 2) * 1000,
         ),
       ),
     ]);
@@ -98,35 +120,26 @@ async function main() {
       .map(([status, v]) => `${status}: ${v.count}`)
       .join(', ');
     const failed = probes.filter((p) => p >= 1000).length;
-    const section = [
-      '<!-- probes:begin -->',
+    const section = markedSection('probes', [
       '## /healthz under overload (one worker)',
       `Written by \`node --import tsx bench/probes.ts --connections ${opts.connections} --duration ${opts.duration} --probe-port ${opts.probePort}\``,
-      `(bench/probes.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(1))
-        .join(', ')} at the end.`,
+      `(bench/probes.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${loadAverage()} at the end.`,
       `\`node dist/service/src/main.js\` (WORKERS=1, wasm); autocannon in its own process with ${opts.connections} connections`,
-      `POSTing ${path.basename(opts.photo)} as a form (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) to /predict for ${durationS} s after 3 s of warm-up; a probe process`,
+      `POSTing ${path.basename(opts.photo)} as a form (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) to /predict for ${opts.duration} s after 3 s of warm-up; a probe process`,
       `opens a new connection for every GET /healthz on the ${opts.probePort === 'public' ? 'public port (PORT)' : 'internal port (METRICS_PORT, what the pods probe)'}, 20 a second, with a 1 s timeout (counted as 1000 ms).`,
       '',
       '| /predict requests | statuses | errors | probes | /healthz p50 | p99 | max | probes over 1 s |',
       '|---|---|---|---|---|---|---|---|',
       `| ${predictions.requests.total} | ${statuses} | ${predictions.errors} | ${probes.length} | ${ms(median(probes))} | ${ms(percentile(ascending(probes), 99))} | ${ms(Math.max(...probes))} | ${failed} |`,
-      '<!-- probes:end -->',
-    ].join('\n');
+    ]);
     console.log(section);
-    if (opts.write) {
-      const report = fs.existsSync(opts.report) ? fs.readFileSync(opts.report, 'utf8') : '';
-      const marked = /<!-- probes:begin -->[\s\S]*<!-- probes:end -->/;
-      fs.writeFileSync(
-        opts.report,
-        marked.test(report) ? report.replace(marked, section) : `${report.trimEnd()}\n\n${section}\n`,
-      );
-    }
+    if (opts.write) writeSection(opts.report, 'probes', section);
   } finally {
     await server.stop();
   }
 }
 
-void main();
+main().catch((err: Error) => {
+  console.error(`bench/probes: ${err.message}`);
+  process.exit(1);
+});

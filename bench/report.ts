@@ -1,7 +1,7 @@
 import type { DecodeRow } from './decoders';
 import type { ColdStartRow, LoadRow } from './http';
 import { BATCH_SIZES, type InferenceRow } from './inference';
-import { mb, ms, ratio, verdict } from './format';
+import { loadAverage, mb, ms, ratio, verdict } from './format';
 
 export interface Machine {
   date: string;
@@ -191,7 +191,6 @@ function coldStartTable(rows: ColdStartRow[]): string {
 
 function machineSection(input: ReportInput): string {
   const machine = input.machine;
-  const loads = (averages: number[]) => averages.map((x) => x.toFixed(1)).join(', ');
   return `## Machine
 | | |
 |---|---|
@@ -201,7 +200,7 @@ function machineSection(input: ReportInput): string {
 | Node | ${machine.node} |
 | sharp | ${machine.sharp} |
 | TF.js | ${machine.tfjs} |
-| load average before / after (1, 5, 15 min) | ${loads(machine.loadAverage)} / ${loads(input.loadAverageAfter)} |
+| load average before / after (1, 5, 15 min) | ${loadAverage(machine.loadAverage)} / ${loadAverage(input.loadAverageAfter)} |
 
 A load average above the CPU count means other work shared the machine during the run: every figure, and
 above all the worker-scaling ratio, is then a lower bound on what the service does on cores of its own.`;

@@ -31,7 +31,7 @@ describe('load test through an ingress that routes by host name', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  it('sends the Host header on the preflight, every request and the metrics read', async () => {
+  it('sends the Host header on the preflight, every request and the model read', async () => {
     const outDir = join(mkdtempSync(join(tmpdir(), 'gg-host-')), 'kserve');
     const result = await runLoadTest({
       url,
@@ -47,6 +47,26 @@ describe('load test through an ingress that routes by host name', () => {
     assert.deepEqual([...hosts], [HOST]);
     const meta = JSON.parse(readFileSync(join(outDir, 'run.json'), 'utf8')) as { hostHeader: string };
     assert.equal(meta.hostHeader, HOST);
+  });
+
+  it('refuses a whole url as the host name before sending anything', async () => {
+    const outDir = join(mkdtempSync(join(tmpdir(), 'gg-host-')), 'kserve');
+    const before = hosts.size;
+    await assert.rejects(
+      runLoadTest({
+        url,
+        path: '/test',
+        profile,
+        outDir,
+        timeoutMs: 2000,
+        keepAlive: false,
+        hostHeader: `http://${HOST}`,
+      }),
+      (err: unknown) =>
+        err instanceof BadTargetError &&
+        /--host-header "http:.*" is not a host name/.test((err as Error).message),
+    );
+    assert.equal(hosts.size, before);
   });
 
   it('without it the ingress answers 404 and the preflight says so at once', async () => {

@@ -96,6 +96,15 @@ describe('monitor against a fake Docker Engine API', () => {
     );
   });
 
+  it('refuses any other host with the forms it takes', () => {
+    assert.throws(
+      () => new DockerSampler({ host: 'node-0:2375', selector: SELECTOR }, () => {}),
+      (err: unknown) =>
+        err instanceof DockerUnreachableError &&
+        /--docker "node-0:2375" is not a Docker host.*tcp:\/\//.test(err.message),
+    );
+  });
+
   it('has no CPU figure without an earlier reading', () => {
     assert.equal(cpuCores({ cpu_stats: { cpu_usage: { total_usage: 5 }, online_cpus: 2 } }), null);
   });

@@ -1,7 +1,7 @@
 import type { Profile } from './profile';
 import { RunDirWriter } from './run-dir-writer';
 import { StageTally, type LatencyRow, type RequestOutcome } from './stage-tally';
-import { parseBaseUrl, preflight, readModelInfo, targetPath } from './target';
+import { hostHeaders, parseBaseUrl, preflight, readModelInfo, targetPath } from './target';
 import { runStage } from './virtual-users';
 
 export interface LoadTestOptions {
@@ -38,7 +38,7 @@ export interface LoadTestResult {
 export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestResult> {
   const base = parseBaseUrl(options.url);
   const path = targetPath(base, options.path);
-  const headers: Record<string, string> = options.hostHeader ? { host: options.hostHeader } : {};
+  const headers = hostHeaders(options.hostHeader);
   const preflightResult = await preflight(base, options.path, options.timeoutMs, headers);
   const modelInfo = await readModelInfo(base, headers);
   const files = new RunDirWriter(options.outDir);

@@ -23,6 +23,20 @@ export function parseBaseUrl(raw: string): URL {
   return url;
 }
 
+/**
+ * The request headers for --host-header: a host name (and port), as a KServe url's host part. A whole url, a
+ * path or a blank would reach the ingress as a name it does not route, and fail as a 404 that blames --url.
+ */
+export function hostHeaders(raw: string | undefined): Record<string, string> {
+  if (raw === undefined) return {};
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(raw)) {
+    throw new BadTargetError(
+      `--host-header "${raw}" is not a host name; give the url's host alone, e.g. gourmetgram.gourmetgram.example.com`,
+    );
+  }
+  return { host: raw };
+}
+
 /** scheme://host:port plus the base path, joined to the target path without doubling slashes */
 export function targetPath(base: URL, path: string): string {
   return `${base.pathname.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;

@@ -32,17 +32,30 @@ interface ContainerStats {
   memory_stats?: { usage?: number; stats?: Record<string, number> };
 }
 
-/** Where to connect, from a DOCKER_HOST-style URL. ssh:// needs a forwarded socket (see the error). */
-export function dockerEndpoint(host: string | undefined): { origin: string; dispatcher?: Dispatcher } {
+/**
+ * Where to connect, from a DOCKER_HOST-style URL (`server`, the one that was used, for messages). ssh:// needs a
+ * forwarded socket (see the error).
+ */
+function dockerEndpoint(host: string | undefined): {
+  server: string;
+  origin: string;
+  dispatcher?: Dispatcher;
+} {
   const url = host || process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
   if (url.startsWith('unix://')) {
-    return { origin: 'http://docker', dispatcher: new Agent({ connect: { socketPath: url.slice(7) } }) };
+    const dispatcher = new Agent({ connect: { socketPath: url.slice(7) } });
+    return { server: url, origin: 'http://docker', dispatcher };
   }
-  if (url.startsWith('tcp://')) return { origin: `http://${url.slice(6)}` };
+  if (url.startsWith('tcp://')) return { server: url, origin: `http://${url.slice(6)}` };
+  if (url.startsWith('ssh://')) {
+    throw new DockerUnreachableError(
+      `cannot talk to ${url} directly: forward its socket first, e.g. ` +
+        'ssh -nNT -L /tmp/gg-docker.sock:/var/run/docker.sock <user>@<host> & ' +
+        'then --docker unix:///tmp/gg-docker.sock',
+    );
+  }
   throw new DockerUnreachableError(
-    `cannot talk to ${url} directly: forward its socket first, e.g. ` +
-      'ssh -nNT -L /tmp/gg-docker.sock:/var/run/docker.sock <user>@<host> & ' +
-      'then --docker-host unix:///tmp/gg-docker.sock',
+    `${host ? '--docker' : 'DOCKER_HOST'} "${url}" is not a Docker host: expected unix:///path/to/docker.sock or tcp://host:port`,
   );
 }
 
@@ -57,7 +70,7 @@ export function cpuCores(stats: ContainerStats): number | null {
 }
 
 /** `docker stats`' memory: usage less the reclaimable page cache (cgroup v2 inactive_file, v1 total_inactive_file). */
-export function memoryBytes(stats: ContainerStats): number | null {
+function memoryBytes(stats: ContainerStats): number | null {
   const usage = stats.memory_stats?.usage;
   if (usage === undefined) return null;
   const s = stats.memory_stats?.stats ?? {};
@@ -66,8 +79,7 @@ export function memoryBytes(stats: ContainerStats): number | null {
 }
 
 export class DockerSampler {
-  private readonly origin: string;
-  private readonly dispatcher?: Dispatcher;
+  private readonly endpoint: ReturnType<typeof dockerEndpoint>;
   readonly server: string;
   private readonly labels: string[];
 
@@ -75,10 +87,8 @@ export class DockerSampler {
     target: DockerTarget,
     private readonly warn: (message: string) => void,
   ) {
-    const endpoint = dockerEndpoint(target.host);
-    this.origin = endpoint.origin;
-    this.dispatcher = endpoint.dispatcher;
-    this.server = target.host || process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+    this.endpoint = dockerEndpoint(target.host);
+    this.server = this.endpoint.server;
     this.labels = target.selector
       .split(',')
       .map((s) => s.trim())
@@ -86,7 +96,7 @@ export class DockerSampler {
   }
 
   private async get<T>(path: string): Promise<T> {
-    const res = await request(`${this.origin}${path}`, { dispatcher: this.dispatcher });
+    const res = await request(`${this.endpoint.origin}${path}`, { dispatcher: this.endpoint.dispatcher });
     const body = await res.body.text();
     if (res.statusCode !== 200) {
       const message = (() => {
@@ -119,8 +129,8 @@ export class DockerSampler {
     let memReq = 0;
     let cpuLim = 0;
     let memLim = 0;
-    let cpuUse: number | null = 0;
-    let memUse: number | null = 0;
+    let cpuUse = 0;
+    let memUse = 0;
     let ready = 0;
     let metrics: MetricsState = 'ok';
     for (const summary of running) {
@@ -144,9 +154,12 @@ export class DockerSampler {
       if (inspect.State?.Running && (health === undefined || health === 'healthy')) ready++;
       const cpu = stats ? cpuCores(stats) : null;
       const mem = stats ? memoryBytes(stats) : null;
-      if (cpu === null || mem === null) metrics = 'error';
-      cpuUse = cpu === null || cpuUse === null ? null : cpuUse + cpu;
-      memUse = mem === null || memUse === null ? null : memUse + mem;
+      if (cpu === null || mem === null) {
+        metrics = 'error';
+      } else {
+        cpuUse += cpu;
+        memUse += mem;
+      }
     }
     // One container's stats failing leaves the sum unknown, not smaller.
     const usageKnown = metrics === 'ok';

@@ -65,6 +65,9 @@ export const SERVICE_COMMAND = [
   path.join(REPO_ROOT, 'service/src/main.ts'),
 ];
 
+/** The entry point `npm run build` compiles, which the image runs (`node dist/service/src/main.js`): what the benchmarks measure. */
+export const COMPILED_SERVICE = path.join(REPO_ROOT, 'dist/service/src/main.js');
+
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
   // MODEL_DIR from the caller's environment lets a developer run the tests against another model.
