@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
+import { gcpName } from './cluster';
 import type { ImageConfig } from './config';
 import { APP_NAME } from './kubernetes-labels';
 
@@ -96,7 +97,7 @@ export class ClassifierImage extends pulumi.ComponentResource {
       `${name}-registry`,
       {
         // One repository per stack: the strategy stacks may share a project and region.
-        repositoryId: `${APP_NAME}-${args.stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+        repositoryId: gcpName(`${APP_NAME}-${args.stack}`),
         location: region,
         format: 'DOCKER',
         description: 'GourmetGram classifier images',
