@@ -15,11 +15,11 @@ const text = (fallback: string) => z.string().trim().default(fallback);
 const integer = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 const flag = (fallback: boolean) => z.stringbool().default(fallback);
 const cpu = (fallback: string) =>
-  text(fallback).refine((v) => parseCpu(v) !== undefined && parseCpu(v)! > 0, {
+  text(fallback).refine((v) => (parseCpu(v) ?? 0) > 0, {
     message: 'must be a CPU quantity such as 500m, 1 or 1.5',
   });
 const memory = (fallback: string) =>
-  text(fallback).refine((v) => parseMemory(v) !== undefined && parseMemory(v)! > 0, {
+  text(fallback).refine((v) => (parseMemory(v) ?? 0) > 0, {
     message: 'must be a memory quantity such as 384Mi or 2Gi',
   });
 const list = (fallback: string[]) =>
