@@ -27,6 +27,8 @@ interface PodSpec {
 }
 
 const DEPLOYMENT = 'kubernetes:apps/v1:Deployment';
+const SERVICE = 'kubernetes:core/v1:Service';
+const HPA = 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler';
 const INFERENCE_SERVICE = 'kubernetes:serving.kserve.io/v1beta1:InferenceService';
 const DOCKER_CONTAINER = 'docker:index/container:Container';
 const DOCKER_REMOTE_IMAGE = 'docker:index/remoteImage:RemoteImage';
@@ -195,9 +197,7 @@ export const hpaTargetHasCpuRequest: StackValidationPolicy = {
   enforcementLevel: 'mandatory',
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
     const deployments = args.resources.filter((r) => r.type === DEPLOYMENT);
-    for (const hpa of args.resources.filter(
-      (r) => r.type === 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler',
-    )) {
+    for (const hpa of args.resources.filter((r) => r.type === HPA)) {
       const props = hpa.props as Hpa;
       const onCpu = (props.spec?.metrics ?? []).some(
         (m) => m.type === 'Resource' && m.resource?.name === 'cpu',
@@ -236,7 +236,7 @@ interface ServiceProps {
   spec?: { selector?: Record<string, string>; ports?: { port?: number; targetPort?: number | string }[] };
 }
 
-export const METRICS_PORT_NAME = 'metrics';
+const METRICS_PORT_NAME = 'metrics';
 
 export const metricsScrapedNotPublic: StackValidationPolicy = {
   name: 'metrics-scraped-not-public',
@@ -245,8 +245,8 @@ export const metricsScrapedNotPublic: StackValidationPolicy = {
     'port, and no Service routes to it: a Service is what a load balancer or node port exposes to the internet.',
   enforcementLevel: 'mandatory',
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-    const services = args.resources.filter((r) => r.type === 'kubernetes:core/v1:Service');
-    for (const deployment of args.resources.filter((r) => r.type === 'kubernetes:apps/v1:Deployment')) {
+    const services = args.resources.filter((r) => r.type === SERVICE);
+    for (const deployment of args.resources.filter((r) => r.type === DEPLOYMENT)) {
       const props = deployment.props as Workload;
       const template = props.spec?.template;
       const containers = podSpec(deployment)?.containers ?? [];

@@ -18,7 +18,7 @@ export interface GkeClusterArgs {
 type GkeSettings = ClusterConfig['gcp'];
 
 /** A name Google accepts: lower-case letters, digits and dashes. */
-const gcpName = (text: string) => text.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+export const gcpName = (text: string) => text.toLowerCase().replace(/[^a-z0-9-]/g, '-');
 
 const OAUTH_SCOPES = ['https://www.googleapis.com/auth/cloud-platform'];
 

@@ -82,7 +82,7 @@ function kserveChecks(settings: StackSettings, fail: Fail): void {
   }
 }
 
-/** Where the cluster and the image come from, and the image references themselves. */
+/** Where the cluster and the image come from. */
 function clusterAndImageChecks(settings: StackSettings, fail: Fail): void {
   const workload = STRATEGIES[settings.strategy].workload;
   if (settings.cluster === 'gke' && !settings.gcpProject) {
@@ -106,12 +106,6 @@ function clusterAndImageChecks(settings: StackSettings, fail: Fail): void {
       'trainingImage',
       'with a prebuilt image nothing is built, and the training Job runs the training image (model/Dockerfile, ' +
         'with PyTorch), not the service image: pulumi config set trainingImage <repo@sha256:...>, or leave image empty',
-    );
-  }
-  if (settings.image && !/^[^\s@]+(@sha256:[0-9a-f]{64})?$/.test(settings.image)) {
-    fail(
-      'image',
-      'must be an image reference such as registry/repo:tag or registry/repo@sha256:<64 hex digits>',
     );
   }
 }

@@ -15,12 +15,16 @@ const text = (fallback: string) => z.string().trim().default(fallback);
 const integer = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 const flag = (fallback: boolean) => z.stringbool().default(fallback);
 const cpu = (fallback: string) =>
-  text(fallback).refine((v) => parseCpu(v) !== undefined && parseCpu(v)! > 0, {
+  text(fallback).refine((v) => (parseCpu(v) ?? 0) > 0, {
     message: 'must be a CPU quantity such as 500m, 1 or 1.5',
   });
 const memory = (fallback: string) =>
-  text(fallback).refine((v) => parseMemory(v) !== undefined && parseMemory(v)! > 0, {
+  text(fallback).refine((v) => (parseMemory(v) ?? 0) > 0, {
     message: 'must be a memory quantity such as 384Mi or 2Gi',
+  });
+const imageRef = () =>
+  text('').refine((v) => v === '' || /^[^\s@]+(@sha256:[0-9a-f]{64})?$/.test(v), {
+    message: 'must be an image reference such as registry/repo:tag or registry/repo@sha256:<64 hex digits>',
   });
 const list = (fallback: string[]) =>
   z.preprocess((v) => {
@@ -141,7 +145,7 @@ const imageKeys = {
   imageTag: text('latest').describe(
     'Tag pushed with each build; the Deployment uses the digest, never the tag.',
   ),
-  image: text('').describe(
+  image: imageRef().describe(
     'A prebuilt image (repo@sha256:... or repo:tag, resolved to its digest); set = nothing is built.',
   ),
   imagePlatform: text('linux/amd64').describe("Platform the image is built for (the nodes' platform)."),
@@ -242,7 +246,7 @@ const trainingKeys = {
     .describe("Folder under the volume's data/ holding the Food-11 class folders."),
   trainingCpu: cpu('1').describe('CPU request and limit of the training Job.'),
   trainingMemory: memory('2Gi').describe('Memory request and limit of the training Job.'),
-  trainingImage: text('').describe(
+  trainingImage: imageRef().describe(
     'Prebuilt training image (repo@sha256:...); empty = built from model/Dockerfile beside the service image.',
   ),
   trainingBase: text(

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
+import { gcpName } from './cluster';
 import type { ImageConfig } from './config';
 import { APP_NAME } from './kubernetes-labels';
 
@@ -41,6 +42,12 @@ export function withoutTag(ref: string): string {
   return lastColon > lastSlash ? name.slice(0, lastColon) : name;
 }
 
+/** Where built images are pushed, and the credentials for it where the registry needs them. */
+interface PushTarget {
+  repository: pulumi.Output<string>;
+  registryAuth?: docker.types.input.Registry;
+}
+
 export class ClassifierImage extends pulumi.ComponentResource {
   /** `repository@sha256:…`, what the Deployment (or container, or predictor) runs. */
   readonly ref: pulumi.Output<string>;
@@ -49,23 +56,16 @@ export class ClassifierImage extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClassifierImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gourmetgram:app:ClassifierImage', name, {}, opts);
-    const { image } = args;
+    const { image, training } = args;
 
-    const trainingPrebuilt = args.training?.prebuilt;
-    if (image.prebuilt) {
-      this.ref = pinned(image.prebuilt, this);
-      // config.ts requires a prebuilt training image beside a prebuilt service image.
-      this.trainingRef = trainingPrebuilt ? pinned(trainingPrebuilt, this) : undefined;
-      this.registerOutputs({ ref: this.ref, trainingRef: this.trainingRef });
-      return;
-    }
-
-    const { repository, registryAuth } = this.pushTarget(name, args);
-    const build = (suffix: string, dockerfile: string) =>
-      new docker.Image(
+    // Created by the first build only: a stack whose images are all prebuilt needs no registry.
+    let target: PushTarget | undefined;
+    const build = (suffix: string, dockerfile: string) => {
+      target ??= this.pushTarget(name, args);
+      return new docker.Image(
         `${name}${suffix}`,
         {
-          imageName: pulumi.interpolate`${repository}${suffix}:${image.tag}`,
+          imageName: pulumi.interpolate`${target.repository}${suffix}:${image.tag}`,
           build: {
             context: BUILD_CONTEXT,
             dockerfile,
@@ -73,24 +73,21 @@ export class ClassifierImage extends pulumi.ComponentResource {
             // The Dockerfile's cache mounts (RUN --mount=type=cache) exist only in BuildKit.
             builderVersion: 'BuilderBuildKit',
           },
-          registry: registryAuth,
+          registry: target.registryAuth,
         },
         { parent: this },
-      );
-    this.ref = build('', DOCKERFILE).repoDigest;
-    this.trainingRef = args.training
-      ? trainingPrebuilt
-        ? pinned(trainingPrebuilt, this)
-        : build('-train', TRAINING_DOCKERFILE).repoDigest
-      : undefined;
+      ).repoDigest;
+    };
+    // The same rule for both images: a prebuilt one is pinned, anything else is built.
+    const resolve = (prebuilt: string, suffix: string, dockerfile: string) =>
+      prebuilt ? pinned(prebuilt, this) : build(suffix, dockerfile);
+    this.ref = resolve(image.prebuilt, '', DOCKERFILE);
+    this.trainingRef = training ? resolve(training.prebuilt, '-train', TRAINING_DOCKERFILE) : undefined;
     this.registerOutputs({ ref: this.ref, trainingRef: this.trainingRef });
   }
 
   /** Where the build is pushed: a new Artifact Registry repository on GKE, else the configured registry. */
-  private pushTarget(
-    name: string,
-    args: ClassifierImageArgs,
-  ): { repository: pulumi.Output<string>; registryAuth?: docker.types.input.Registry } {
+  private pushTarget(name: string, args: ClassifierImageArgs): PushTarget {
     const { image } = args;
     if (image.registry || !args.gcp) {
       return { repository: pulumi.output(`${image.registry.replace(/\/+$/, '')}/${image.repository}`) };
@@ -100,7 +97,7 @@ export class ClassifierImage extends pulumi.ComponentResource {
       `${name}-registry`,
       {
         // One repository per stack: the strategy stacks may share a project and region.
-        repositoryId: `${APP_NAME}-${args.stack}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'),
+        repositoryId: gcpName(`${APP_NAME}-${args.stack}`),
         location: region,
         format: 'DOCKER',
         description: 'GourmetGram classifier images',

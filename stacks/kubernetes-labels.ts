@@ -6,12 +6,7 @@ export type Component = 'classifier' | 'training';
 
 /** Labels for every object of one stack; `component` tells serving pods from the training Job's. */
 export function appLabels(stack: string, component: Component = 'classifier'): Record<string, string> {
-  return {
-    'app.kubernetes.io/name': APP_NAME,
-    'app.kubernetes.io/instance': stack,
-    'app.kubernetes.io/component': component,
-    'app.kubernetes.io/managed-by': 'pulumi',
-  };
+  return { ...selectorLabels(stack, component), 'app.kubernetes.io/managed-by': 'pulumi' };
 }
 
 /**

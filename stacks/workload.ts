@@ -104,19 +104,6 @@ export interface ContainerOptions {
   internalPort?: boolean;
 }
 
-/** The model volume's claim, when the model comes from the PVC. */
-export function modelVolumes(
-  config: ClassifierConfig,
-  modelClaim: pulumi.Input<string> | undefined,
-): k8s.types.input.core.v1.Volume[] {
-  if (config.modelSource === 'volume' && !modelClaim) {
-    throw new Error('modelSource is volume, but no volume claim was passed for the model');
-  }
-  return modelClaim
-    ? [{ name: MODEL_VOLUME, persistentVolumeClaim: { claimName: modelClaim, readOnly: true } }]
-    : [];
-}
-
 /** The classifier container of every Kubernetes strategy. */
 export function classifierContainer(opts: ContainerOptions): k8s.types.input.core.v1.Container {
   const { config } = opts;
@@ -172,11 +159,18 @@ export function classifierPodFields(config: ClassifierConfig) {
   };
 }
 
+/** The writable /tmp, and the model volume's claim when the model comes from the PVC. */
 export function classifierVolumes(
   config: ClassifierConfig,
   modelClaim: pulumi.Input<string> | undefined,
 ): k8s.types.input.core.v1.Volume[] {
-  return [tmpVolume, ...modelVolumes(config, modelClaim)];
+  if (config.modelSource === 'volume' && !modelClaim) {
+    throw new Error('modelSource is volume, but no volume claim was passed for the model');
+  }
+  const model = modelClaim
+    ? [{ name: MODEL_VOLUME, persistentVolumeClaim: { claimName: modelClaim, readOnly: true } }]
+    : [];
+  return [tmpVolume, ...model];
 }
 
 /** What a Docker engine needs to run the same container as the pods do, from the same definitions. */

@@ -187,6 +187,15 @@ describe('bad configuration fails with the message a user needs', () => {
     assert.throws(() => parseDev({ cpuLimit: 'one' }), /gourmetgram:cpuLimit: must be a CPU quantity/);
   });
 
+  it('an image reference that is not one, for the service image and the training image alike', () => {
+    for (const key of ['image', 'trainingImage']) {
+      assert.throws(
+        () => parseDev({ [key]: 'ghcr.io/example/gourmetgram@sha256:abc' }),
+        new RegExp(`gourmetgram:${key}: must be an image reference`),
+      );
+    }
+  });
+
   it('a boolean that is not one', () => {
     assert.throws(() => parseDev({ trainingEnabled: 'sometimes' }), /gourmetgram:trainingEnabled/);
   });
