@@ -1,6 +1,6 @@
 // Every stack setting in one table: its key, type and default (a zod schema), what it means, and the section
 // it is listed under. Pulumi.yaml's `config:` block and the README's configuration table are generated from
-// here (`npm run docs:config`; a test fails when either is stale), so a default changes here and nowhere else.
+// here (`npm run docs`; a test fails when either is stale), so a default changes here and nowhere else.
 //
 // Pulumi.yaml still declares every key with its default, because the CLI reads it: it type-checks stack
 // values against the declarations, and it treats a key declared without a default as required.

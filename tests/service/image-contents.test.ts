@@ -506,10 +506,6 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
       assert.ok(!fs.existsSync(path.join(appDir, absent)), `${absent} belongs to the training image`);
     }
     assert.ok(
-      !fs.existsSync(path.join(appDir, 'dist/service/src/env-docs.js')),
-      'the docs writer is not part of the server',
-    );
-    assert.ok(
       !installedPackages(path.join(appDir, 'node_modules')).some((p) => /nsfwjs|torch/.test(p)),
       'no fallback backbone package',
     );

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { parseConfig } from '../../stacks/config';
-import { declaredType } from '../../stacks/config-docs';
+import { declaredType } from '../../tools/docs/pulumi-config';
 import { CONFIG_KEYS, configFields } from '../../stacks/config-keys';
 import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
 

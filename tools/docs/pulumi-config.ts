@@ -1,11 +1,7 @@
-// Pulumi.yaml's `config:` block and the README's configuration table, written from config-keys.ts so that
-// every default and description has one source. `npm run docs:config` rewrites both between their markers;
-// tests/stacks/config-docs.test.ts fails while either differs from what this module writes. Not part of
-// the Pulumi program: index.ts never imports it.
+// Pulumi.yaml's `config:` block and the README's configuration table, as stacks/config-keys.ts defines every
+// key: the one source of each default and description (generated-docs.ts writes them into their files).
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { CONFIG_SECTIONS, configFields } from './config-keys';
+import { CONFIG_SECTIONS, configFields } from '../../stacks/config-keys';
 
 /** The types a Pulumi.yaml config declaration may name (Pulumi's project schema). */
 export type DeclaredType = 'string' | 'integer' | 'boolean' | 'array';
@@ -55,7 +51,7 @@ function yamlScalar(value: string | number | boolean): string {
 }
 
 export const PROJECT_CONFIG_MARKERS = {
-  begin: '# Generated from stacks/config-keys.ts by `npm run docs:config`: change a key there, not here.',
+  begin: '# Generated from stacks/config-keys.ts by `npm run docs`: change a key there, not here.',
   end: '# End of the generated config block.',
 };
 
@@ -83,8 +79,7 @@ export function projectConfigBlock(): string {
 }
 
 export const README_TABLE_MARKERS = {
-  begin:
-    '<!-- Generated from stacks/config-keys.ts by `npm run docs:config`: change a key there, not here. -->',
+  begin: '<!-- Generated from stacks/config-keys.ts by `npm run docs`: change a key there, not here. -->',
   end: '<!-- End of the generated config table. -->',
 };
 
@@ -102,33 +97,4 @@ export function readmeConfigTable(): string {
     ),
   );
   return ['| key | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
-}
-
-/** `text` with whatever stands between the two marker lines replaced by `body`. */
-export function replaceBetweenMarkers(
-  text: string,
-  markers: { begin: string; end: string },
-  body: string,
-): string {
-  const begin = text.indexOf(markers.begin);
-  const end = text.indexOf(markers.end);
-  if (begin < 0 || end < begin) throw new Error(`markers not found: ${markers.begin} … ${markers.end}`);
-  return `${text.slice(0, begin + markers.begin.length)}\n${body}\n${text.slice(end)}`;
-}
-
-/** The two generated files, as they should read, keyed by their path from the repository root. */
-export function generatedConfigDocs(root: string): Record<string, string> {
-  const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8');
-  return {
-    'Pulumi.yaml': replaceBetweenMarkers(read('Pulumi.yaml'), PROJECT_CONFIG_MARKERS, projectConfigBlock()),
-    'README.md': replaceBetweenMarkers(read('README.md'), README_TABLE_MARKERS, readmeConfigTable()),
-  };
-}
-
-if (require.main === module) {
-  const root = path.join(__dirname, '..');
-  for (const [file, text] of Object.entries(generatedConfigDocs(root))) {
-    fs.writeFileSync(path.join(root, file), text);
-    console.log(`wrote ${file}`);
-  }
 }
