@@ -4,7 +4,8 @@ import os from 'node:os';
 
 export const ms = (x: number, digits = 1) => (Number.isFinite(x) ? `${x.toFixed(digits)} ms` : 'n/a');
 export const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a');
-export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+/** Bytes in MiB (2^20), as /proc's kB and Kubernetes' Mi count them; the label says which. */
+export const mib = (bytes: number, digits = 0) => `${(bytes / 1024 / 1024).toFixed(digits)} MiB`;
 
 /** ✅ / ❌ against a goal, so the report says plainly which goals this machine met. */
 export const verdict = (met: boolean) => (met ? '✅ met' : '❌ missed');

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { positiveInt } from '../model/cli/arguments';
 import { median } from '../model/train/latency';
 import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
-import { loadAverage, mb } from './format';
+import { loadAverage, mib } from './format';
 import { rssBytes } from './proc-usage';
 import { markedSection, writeSection } from './report-sections';
 
@@ -130,7 +130,7 @@ async function main() {
   for (const variant of VARIANTS) {
     console.log(`measuring: ${variant.name}`);
     const result = await measure(variant, photos);
-    console.log(`  RSS idle ${mb(result.idle)}, median ${mb(result.median)}, max ${mb(result.max)}`);
+    console.log(`  RSS idle ${mib(result.idle)}, median ${mib(result.median)}, max ${mib(result.max)}`);
     results.push(result);
   }
   const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency}`;
@@ -148,7 +148,7 @@ async function main() {
     '|---|---|---|---|---|---|---|',
     ...results.map(
       (result) =>
-        `| ${result.variant.name} | ${mb(result.idle)} | ${mb(result.at100)} | ${mb(result.median)} | ${mb(result.max)} | ${mb(result.last)} | ${[...result.statuses].map(([status, count]) => `${status}: ${count}`).join(', ')} |`,
+        `| ${result.variant.name} | ${mib(result.idle)} | ${mib(result.at100)} | ${mib(result.median)} | ${mib(result.max)} | ${mib(result.last)} | ${[...result.statuses].map(([status, count]) => `${status}: ${count}`).join(', ')} |`,
     ),
   ]);
   writeSection(opts.report, tag, section);

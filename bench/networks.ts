@@ -16,7 +16,7 @@ import { Command } from 'commander';
 import { FOOD11_LABELS, initBackend, loadClassifier, writeMetadata, type Classifier } from '../model/src';
 import { positiveInt } from '../model/cli/arguments';
 import { median, timeRuns } from '../model/train/latency';
-import { loadAverage } from './format';
+import { loadAverage, mib } from './format';
 
 async function modelFolder(networkDir: string, testTimeFlip: boolean): Promise<string> {
   const topology = JSON.parse(await fs.readFile(path.join(networkDir, 'model.json'), 'utf8')) as {
@@ -81,7 +81,7 @@ async function main(opts: { rounds: number; runs: number }, specs: string[]): Pr
   for (let i = 0; i < entries.length; i += 2) {
     const [plain, flip] = [entries[i]!, entries[i + 1]!];
     console.log(
-      `| ${plain.name} | ${plain.classifier.info.inputSize} px | ${(plain.bytes / 1024 / 1024).toFixed(1)} MB | ` +
+      `| ${plain.name} | ${plain.classifier.info.inputSize} px | ${mib(plain.bytes, 1)} | ` +
         `${median(plain.rounds).toFixed(1)} | ${median(flip.rounds).toFixed(1)} |`,
     );
   }

@@ -1,7 +1,7 @@
 import type { DecodeRow } from './decoders';
 import type { ColdStartRow, LoadRow } from './http';
 import { BATCH_SIZES, type InferenceRow } from './inference';
-import { loadAverage, mb, ms, ratio, verdict } from './format';
+import { loadAverage, mib, ms, ratio, verdict } from './format';
 
 export interface Machine {
   date: string;
@@ -90,8 +90,8 @@ function goalsTable(figures: ReturnType<typeof headlines>): string {
         verdict(!!coldStart1 && coldStart1.medianMs <= GOALS.coldStartMs),
       ],
       [
-        `RSS at steady load ≤ ${mb(GOALS.rssBytes)} (median, worst config)`,
-        mb(rssMax),
+        `RSS at steady load ≤ ${mib(GOALS.rssBytes)} (median, worst config)`,
+        mib(rssMax),
         verdict(rssMax <= GOALS.rssBytes),
       ],
     ],
@@ -174,7 +174,7 @@ function loadTable(rows: LoadRow[]): string {
         .join(', '),
       l.errors,
       `${ms(l.healthP99, 0)} (${l.healthRequests} probes)`,
-      `${mb(l.rssMedianBytes)} (${mb(l.rssMaxBytes)})`,
+      `${mib(l.rssMedianBytes)} (${mib(l.rssMaxBytes)})`,
       `${l.serverCores.toFixed(2)} cores`,
       (l.throughput / l.serverCores).toFixed(1),
       `${(l.machineBusy * 100).toFixed(0)} %`,
@@ -195,7 +195,7 @@ function machineSection(input: ReportInput): string {
 | | |
 |---|---|
 | CPU | ${machine.cpu} |
-| memory | ${mb(machine.memoryBytes)} |
+| memory | ${mib(machine.memoryBytes)} |
 | OS | ${machine.os} |
 | Node | ${machine.node} |
 | sharp | ${machine.sharp} |

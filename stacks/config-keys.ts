@@ -188,7 +188,7 @@ const podResourceKeys = {
   ),
   cpuLimit: cpu('1').describe('CPU limit per pod (one inference worker keeps about one core busy).'),
   memoryRequest: memory('320Mi').describe(
-    'Memory request per pod (bench/memory.ts measured at most 236 MB resident on real photos with one worker, plus the 64 MiB upload budget).',
+    'Memory request per pod (bench/memory.ts measured at most 240 MiB resident on real photos with one worker, plus the 64 MiB upload budget).',
   ),
   memoryLimit: memory('512Mi').describe(
     'Memory limit per pod (the service targets at most 300 MB resident).',
