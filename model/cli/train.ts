@@ -31,6 +31,8 @@ import { runCli } from './run-cli';
  */
 
 const MODEL_NAME = 'gourmetgram-food11';
+const BALANCES = ['class-source', 'none'] as const;
+type Balance = (typeof BALANCES)[number];
 
 interface TrainOptions {
   data: string[];
@@ -48,11 +50,17 @@ interface TrainOptions {
   lr: number;
   backboneLr: number;
   augment: number;
+  faults: number;
+  balance: Balance;
+  freezeBlocks: number;
+  featureCopies: number;
   dropout: number;
   testTimeFlip: boolean;
   weightsDtype: WeightsDtype;
   seed: number;
   validationPercent: number;
+  validationDishes: number;
+  maxPerClass?: number;
   cacheDir: string;
   python?: string;
   threads?: number;
@@ -108,6 +116,10 @@ function finetuneArgs(opts: TrainOptions, cacheDir: string, baseDir: string): st
     ['--lr', opts.lr],
     ['--backbone-lr', opts.backboneLr],
     ['--augment', opts.augment],
+    ['--faults', opts.faults],
+    ['--balance', opts.balance],
+    ['--freeze-blocks', opts.freezeBlocks],
+    ['--feature-copies', opts.featureCopies],
     ['--dropout', opts.dropout],
     ['--weights-dtype', opts.weightsDtype],
     ['--seed', opts.seed],
@@ -172,7 +184,11 @@ async function scoreValidation(
 
 async function main(opts: TrainOptions): Promise<void> {
   const started = Date.now();
-  const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
+  const dataset = loadDataset(opts.data, {
+    validationPercent: opts.validationPercent,
+    validationDishPercent: opts.validationDishes,
+    ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
+  });
   if (dataset.samples.every((s) => s.split !== 'train'))
     throw new DatasetError('No training photos in --data.');
   mkdirSync(opts.out, { recursive: true });
@@ -264,6 +280,29 @@ function buildProgram(): Command {
       nonNegative('--augment'),
       1,
     )
+    .option(
+      '--faults <share>',
+      'share of training views given phone-photo faults (tilt, 64 px look, blur, low light, noise, JPEG)',
+      nonNegative('--faults'),
+      0.5,
+    )
+    .addOption(
+      new Option('--balance <how>', 'class-source: every class drawn equally, sources by √photos; none: as they come')
+        .choices(BALANCES)
+        .default('class-source'),
+    )
+    .option(
+      '--freeze-blocks <n>',
+      'the stem and the first n of the 17 inverted-residual blocks keep their ImageNet weights',
+      wholeNumber('--freeze-blocks'),
+      0,
+    )
+    .option(
+      '--feature-copies <k>',
+      'with --freeze-blocks: the frozen layers run once on k augmented views of each photo (0: every step)',
+      wholeNumber('--feature-copies'),
+      0,
+    )
     .option('--dropout <x>', 'dropout before the classifier layer', nonNegative('--dropout'), 0.2)
     .option(
       '--test-time-flip',
@@ -281,6 +320,17 @@ function buildProgram(): Command {
       'held-out share, chosen by a hash of the file name',
       nonNegative('--validation-percent'),
       15,
+    )
+    .option(
+      '--validation-dishes <p>',
+      'share of the dishes (the file name before its last "__") left out of training whole, for validation',
+      nonNegative('--validation-dishes'),
+      0,
+    )
+    .option(
+      '--max-per-class <n>',
+      'at most n photos of a class from each --data folder (chosen by hash)',
+      positiveInt('--max-per-class'),
     )
     .option('--cache-dir <dir>', 'tensor cache root', '.cache/tensors')
     .option('--python <path>', 'Python with PyTorch (default: $PYTHON, /usr/bin/python3, python3)')

@@ -12,7 +12,24 @@ export interface Sample {
   split: Split;
   /** The --data folder it came from. */
   root: string;
+  /** A validation photo of a dish none of whose photos is trained on (`--validation-dishes`). */
+  unseenDish?: boolean;
 }
+
+export interface SplitOptions {
+  /** Share of the photos (of the dishes that are trained on) kept for validation, by a hash of the file name. */
+  validationPercent: number;
+  /** Share of the dishes kept out of training altogether, by a hash of the dish (see `dishOf`). */
+  validationDishPercent?: number;
+  /** At most this many photos of one class from one --data folder (chosen by hash, so the same everywhere). */
+  maxPerClass?: number;
+}
+
+/**
+ * A dish no more than this share of its class in its data folder may be left out whole: leaving out Tom Yum would
+ * leave Soup with almost no full-resolution photo to learn from, so a class's main dishes are split by photo.
+ */
+const MAX_HELD_OUT_DISH_SHARE = 0.3;
 
 /**
  * The name of the --data folder a sample came from ('lowres', 'photos', …): validation is reported per set, by
@@ -20,6 +37,28 @@ export interface Sample {
  */
 export function setOf(sample: Sample): string {
   return path.basename(path.resolve(sample.root));
+}
+
+/**
+ * The dish a photo shows, from its file name: the data sets name files `<dish>__<id>` (Food-101's `apple_pie__123`)
+ * or `<source>__<dish>__<name>` (`full`'s `Puridech__Tom_Yum_Goong__12`), so the dish is the name without its last
+ * `__` part. A name without `__` is a dish of its own. Users' dishes are not the training dishes: validation on whole
+ * dishes left out says how the model does on food it never saw.
+ */
+export function dishOf(file: string): string {
+  const name = path.basename(file, path.extname(file));
+  const cut = name.lastIndexOf('__');
+  return cut > 0 ? name.slice(0, cut) : name;
+}
+
+/**
+ * Where a photo comes from: its --data folder, and for `<source>__<dish>__<name>` files the source too
+ * (`full/Puridech`). A model can learn a source's look instead of the food, so accuracy is reported per source.
+ */
+export function sourceOf(sample: Sample): string {
+  const set = setOf(sample);
+  const parts = path.basename(sample.path, path.extname(sample.path)).split('__');
+  return parts.length >= 3 ? `${set}/${parts[0]}` : set;
 }
 
 export interface Dataset {
@@ -66,8 +105,44 @@ function listDir(dir: string): string[] {
  * resolution) lands on the same side in both.
  */
 export function hashSplit(file: string, validationPercent: number): Split {
-  const h = createHash('sha1').update(path.basename(file)).digest().readUInt32BE(0);
-  return (h % 10000) / 100 < validationPercent ? 'validation' : 'train';
+  return hashPercent(file) < validationPercent ? 'validation' : 'train';
+}
+
+/** A stable number in [0, 100) for a name (a file's base name, or a dish). */
+function hashPercent(name: string): number {
+  return (createHash('sha1').update(path.basename(name)).digest().readUInt32BE(0) % 10000) / 100;
+}
+
+/** A class folder's photos, at most `maxPerClass` of them: the first in hash order, so the same everywhere. */
+function capped(files: string[], maxPerClass: number | undefined): string[] {
+  if (maxPerClass === undefined || files.length <= maxPerClass) return files;
+  return [...files]
+    .sort((a, b) => hashPercent(a) - hashPercent(b) || a.localeCompare(b))
+    .slice(0, maxPerClass)
+    .sort();
+}
+
+/**
+ * The dishes left out of training whole (as `<label>:<dish>` keys): a hash of the dish picks them, among the dishes
+ * that are at most MAX_HELD_OUT_DISH_SHARE of their class over every --data folder, so that a dish is on one side in
+ * every set and no class loses its main dishes.
+ */
+function heldOutDishes(photos: { file: string; label: number }[], percent: number): Set<string> {
+  const perDish = new Map<string, number>();
+  const perClass = new Map<number, number>();
+  for (const { file, label } of photos) {
+    const key = `${label}:${dishOf(file)}`;
+    perDish.set(key, (perDish.get(key) ?? 0) + 1);
+    perClass.set(label, (perClass.get(label) ?? 0) + 1);
+  }
+  const held = new Set<string>();
+  if (percent <= 0) return held;
+  for (const [key, count] of perDish) {
+    const label = Number(key.slice(0, key.indexOf(':')));
+    const dish = key.slice(key.indexOf(':') + 1);
+    if (count <= MAX_HELD_OUT_DISH_SHARE * perClass.get(label)! && hashPercent(`dish:${dish}`) < percent) held.add(key);
+  }
+  return held;
 }
 
 export function detectLayout(root: string): Layout {
@@ -117,7 +192,7 @@ function classFolders(root: string): string[] {
  * Reads one or more data folders. Folder names that all name Food-11 classes keep Food-11's 11 labels and order
  * (a folder may hold only some classes); any other names become their own labels, sorted.
  */
-export function loadDataset(roots: string[], options: { validationPercent: number }): Dataset {
+export function loadDataset(roots: string[], options: SplitOptions): Dataset {
   if (roots.length === 0) throw new DatasetError('No --data folder given.');
   const layouts = roots.map(detectLayout);
   const food11Roots = roots.filter((_, i) => layouts[i] === 'food11');
@@ -135,6 +210,7 @@ export function loadDataset(roots: string[], options: { validationPercent: numbe
     : [...allFolders].sort().map((id, index) => ({ index, id, name: id }));
 
   const samples: Sample[] = food11Roots.flatMap(loadFood11);
+  const photos: { file: string; label: number; root: string }[] = [];
   for (const { root, folders } of folderNames) {
     for (const folder of folders) {
       const dir = path.join(root, folder);
@@ -143,15 +219,14 @@ export function loadDataset(roots: string[], options: { validationPercent: numbe
         throw new DatasetError(`Class folder ${dir} has no images (${[...IMAGE_EXTENSIONS].join(' ')}).`);
       }
       const label = useFood11 ? food11LabelFor(folder)!.index : labels.findIndex((l) => l.id === folder);
-      for (const file of files) {
-        samples.push({
-          path: path.join(dir, file),
-          label,
-          split: hashSplit(file, options.validationPercent),
-          root,
-        });
-      }
+      for (const file of capped(files, options.maxPerClass)) photos.push({ file: path.join(dir, file), label, root });
     }
+  }
+  const held = heldOutDishes(photos, options.validationDishPercent ?? 0);
+  for (const { file, label, root } of photos) {
+    const unseenDish = held.has(`${label}:${dishOf(file)}`);
+    const split = unseenDish ? 'validation' : hashSplit(file, options.validationPercent);
+    samples.push({ path: file, label, split, root, ...(unseenDish ? { unseenDish } : {}) });
   }
   return { layout: food11Roots.length > 0 ? 'food11' : 'folders', labels, samples };
 }

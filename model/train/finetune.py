@@ -211,13 +211,23 @@ class MobileNetV2(nn.Module):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
         return x
 
-    def forward(self, x):
-        """RGB 0..255 at the view's size, or already at the input size (an augmented batch); x / 127.5 - 1 as the
-        service scales it."""
+    def lower(self, x, blocks):
+        """RGB 0..255 at the view's size, or already at the input size (an augmented batch), scaled x / 127.5 - 1
+        as the service scales it, through the stem and the first `blocks` inverted-residual blocks."""
         x = self.resize(x) / 127.5 - 1
-        x = self.top(self.blocks(self.stem(x)))
-        x = x.mean(dim=(2, 3))
-        return self.classifier(self.dropout(x))
+        return self.blocks[:blocks](self.stem(x))
+
+    def upper(self, h, blocks):
+        """The rest of the network, from the output of block `blocks` to the class logits."""
+        h = self.top(self.blocks[blocks:](h))
+        return self.classifier(self.dropout(h.mean(dim=(2, 3))))
+
+    def forward(self, x):
+        return self.upper(self.lower(x, 0), 0)
+
+    def frozen_modules(self, blocks):
+        """The stem and the first `blocks` blocks: what --freeze-blocks keeps at its ImageNet weights."""
+        return [self.stem, *self.blocks[:blocks]] if blocks > 0 else []
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -357,24 +367,36 @@ class Cache:
         self.labels = np.array([s["label"] for s in samples], dtype=np.int64)
         self.split = np.array([s["split"] for s in samples])
         self.set = np.array([s["set"] for s in samples])
+        # Caches written before sources and dish splits were recorded read as one source per set.
+        self.source = np.array([s.get("source", s["set"]) for s in samples])
+        self.unseen_dish = np.array([bool(s.get("unseenDish", False)) for s in samples])
 
     def batch(self, idx):
         x = torch.from_numpy(np.ascontiguousarray(self.pixels[idx]))
         return x.permute(0, 3, 1, 2).float(), torch.from_numpy(self.labels[idx])
 
 
-def augment(x, out_size, gen, strength):
+def augment(x, out_size, gen, strength, faults=0.0):
     """Random mirror, zoom (keeps 65-100 % of the side), shift and a little colour change, resampled straight
-    to the network's input (one grid_sample: the same half-pixel bilinear sampling the service's resize uses)."""
+    to the network's input (one grid_sample: the same half-pixel bilinear sampling the service's resize uses);
+    then, for a `faults` share of the photos, what phones do to them (`phone_faults`)."""
     n = x.shape[0]
     scale = 1 - torch.rand(n, generator=gen) * 0.35 * strength
     flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
     room = 1 - scale
     tx = (torch.rand(n, generator=gen) * 2 - 1) * room + (torch.rand(n, generator=gen) * 2 - 1) * 0.06 * strength
     ty = (torch.rand(n, generator=gen) * 2 - 1) * room + (torch.rand(n, generator=gen) * 2 - 1) * 0.06 * strength
+    faulty = torch.rand(n, generator=gen) < faults
+    kinds = torch.randint(len(FAULTS), (n, 2), generator=gen)
+    # A tilted photo (a phone held askew) is a fault of its own, made in the same resampling as the zoom.
+    tilted = faulty & ((kinds[:, 0] == FAULTS.index("tilt")) | (kinds[:, 1] == FAULTS.index("tilt")))
+    angle = torch.where(tilted, (torch.rand(n, generator=gen) * 2 - 1) * math.radians(30), torch.zeros(n))
+    cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = scale * flip
-    theta[:, 1, 1] = scale
+    theta[:, 0, 0] = scale * flip * cos
+    theta[:, 0, 1] = -scale * sin
+    theta[:, 1, 0] = scale * flip * sin
+    theta[:, 1, 1] = scale * cos
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
     grid = F.affine_grid(theta, (n, 3, out_size, out_size), align_corners=False)
@@ -386,8 +408,75 @@ def augment(x, out_size, gen, strength):
     mean = y.mean(dim=(1, 2, 3), keepdim=True)
     y = (y - mean) * c + mean * b
     grey = y.mean(dim=1, keepdim=True)
-    y = (y - grey) * s + grey
-    return y.clamp(0, 255)
+    y = ((y - grey) * s + grey).clamp(0, 255)
+    for i in torch.nonzero(faulty).flatten().tolist():
+        # One fault, or two (blur in low light, then noise and compression, as a phone stacks them).
+        chosen = [FAULTS[k] for k in kinds[i].tolist()][: 1 + int(torch.rand(1, generator=gen) < 0.5)]
+        y[i] = phone_faults(y[i : i + 1], [f for f in FAULTS if f in chosen], gen)[0]
+    return y
+
+
+# What users' phone photos suffer from, in the order a camera adds them. `tilt` is made in augment's resampling.
+FAULTS = ["tilt", "lowres", "defocus", "motion", "dark", "noise", "jpeg"]
+
+
+def blur_kernel(kernel):
+    """A normalised 2-D kernel as a depthwise convolution over the 3 channels, padded to keep the size."""
+    k = kernel / kernel.sum()
+    return lambda y: F.conv2d(F.pad(y, [k.shape[1] // 2] * 2 + [k.shape[0] // 2] * 2, mode="reflect"),
+                              k.expand(3, 1, *k.shape).contiguous(), groups=3)
+
+
+def phone_faults(y, faults, gen):
+    """One photo (1, 3, s, s, values 0..255) with the given faults, each of a random strength: the 64 px look
+    (scaled down and back up), defocus blur, motion blur along a random direction, low light (gain and gamma,
+    often a warm cast), sensor noise, heavy JPEG compression."""
+    s = y.shape[2]
+    u = lambda lo, hi: lo + (hi - lo) * float(torch.rand(1, generator=gen))
+    for f in faults:
+        if f == "lowres":
+            small = int(u(40, 100))
+            y = F.interpolate(F.interpolate(y, size=(small, small), mode="area"), size=(s, s), mode="bilinear",
+                              align_corners=False)
+        elif f == "defocus":
+            sigma = u(0.8, 3.5) * s / 224
+            r = max(1, int(math.ceil(2.5 * sigma)))
+            t = torch.arange(-r, r + 1, dtype=torch.float32)
+            g = torch.exp(-(t**2) / (2 * sigma**2))
+            y = blur_kernel(g[:, None] * g[None, :])(y)
+        elif f == "motion":
+            length = u(5, 25) * s / 224
+            r = max(1, int(math.ceil(length / 2)))
+            a = u(0, math.pi)
+            t = torch.linspace(-length / 2, length / 2, 4 * r + 1)
+            k = torch.zeros(2 * r + 1, 2 * r + 1)
+            k[(t * math.sin(a)).round().long() + r, (t * math.cos(a)).round().long() + r] = 1
+            y = blur_kernel(k)(y)
+        elif f == "dark":
+            gain, gamma = u(0.25, 0.8), u(1.0, 2.2)
+            y = 255 * (y / 255).clamp(0, 1) ** gamma * gain
+            if float(torch.rand(1, generator=gen)) < 0.5:
+                y = y * torch.tensor([1.0, u(0.8, 0.95), u(0.6, 0.85)]).reshape(1, 3, 1, 1)
+        elif f == "noise":
+            sigma = u(3, 18)
+            y = y + torch.randn(y.shape, generator=gen) * sigma * (0.5 + (y / 255).clamp(0, 1) ** 0.5)
+        elif f == "jpeg":
+            y = jpeg_round_trip(y.clamp(0, 255), int(u(8, 45)))
+        y = y.clamp(0, 255)
+    return y
+
+
+def jpeg_round_trip(y, quality):
+    """The photo through a JPEG encoder at this quality (Pillow, training only)."""
+    import io
+
+    from PIL import Image  # checked at start-up when --faults is on
+
+    buf = io.BytesIO()
+    Image.fromarray(y[0].permute(1, 2, 0).round().byte().numpy()).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    z = torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1).float()
+    return z[None]
 
 
 @torch.no_grad()
@@ -403,19 +492,31 @@ def predict(model, cache, idx, flip, batch=256):
     return torch.cat(out) if out else torch.zeros(0, model.classifier.out_features)
 
 
-def evaluate(model, cache, flip, classes):
-    """Validation accuracy per data set, and mean per-class recall."""
-    result = {}
+def validation_groups(cache):
+    """The validation photos by data set, by source where a set has several, the dishes left out whole, and all."""
     val = np.nonzero(cache.split == "validation")[0]
-    for name in sorted(set(cache.set[val])) + ["all"]:
-        idx = val if name == "all" else val[cache.set[val] == name]
-        if len(idx) == 0:
-            continue
-        pred = predict(model, cache, idx, flip).argmax(1).numpy()
-        truth = cache.labels[idx]
-        recalls = [float((pred[truth == c] == c).mean()) for c in range(classes) if (truth == c).any()]
-        result[name] = {"photos": int(len(idx)), "accuracy": float((pred == truth).mean()), "macro": float(np.mean(recalls))}
-    return result
+    groups = {name: val[cache.set[val] == name] for name in sorted(set(cache.set[val]))}
+    for name in sorted(set(cache.source[val])):
+        if name not in groups:
+            groups[name] = val[cache.source[val] == name]
+    if cache.unseen_dish[val].any():
+        groups["unseen dishes"] = val[cache.unseen_dish[val]]
+    groups["all"] = val
+    return groups
+
+
+def scores_of(pred, truth, classes):
+    recalls = [float((pred[truth == c] == c).mean()) for c in range(classes) if (truth == c).any()]
+    return {"photos": int(len(truth)), "accuracy": float((pred == truth).mean()), "macro": float(np.mean(recalls))}
+
+
+def evaluate(model, cache, flip, classes):
+    """Validation accuracy and mean per-class recall, per group (validation_groups)."""
+    val = np.nonzero(cache.split == "validation")[0]
+    pred = np.zeros(len(cache.labels), dtype=np.int64)
+    pred[val] = predict(model, cache, val, flip).argmax(1).numpy()
+    return {name: scores_of(pred[idx], cache.labels[idx], classes)
+            for name, idx in validation_groups(cache).items() if len(idx)}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -436,6 +537,18 @@ def parse_args(argv):
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--augment", type=float, default=1.0, help="augmentation strength, 0 for none")
+    p.add_argument("--faults", type=float, default=0.0,
+                   help="share of training views given phone-photo faults (tilt, 64 px look, defocus and motion "
+                        "blur, low light, noise, JPEG); needs Pillow")
+    p.add_argument("--balance", choices=["class-source", "none"], default="class-source",
+                   help="class-source: draw every class equally often, and within a class each source in "
+                        "proportion to the square root of its photos; none: every photo once an epoch, with "
+                        "inverse-frequency class weights")
+    p.add_argument("--freeze-blocks", type=int, default=0,
+                   help="the stem and this many inverted-residual blocks keep their ImageNet weights")
+    p.add_argument("--feature-copies", type=int, default=0,
+                   help="with --freeze-blocks: compute the frozen layers' output once for this many augmented "
+                        "views of each training photo, and train the rest on those (0: augment at every step)")
     p.add_argument("--test-time-flip", action="store_true")
     p.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -447,8 +560,106 @@ def parse_args(argv):
 
 def recipe_of(args):
     keys = ["base", "input_size", "epochs", "batch", "lr", "backbone_lr", "weight_decay", "label_smoothing",
-            "dropout", "augment", "seed", "limit_steps"]
+            "dropout", "augment", "faults", "balance", "freeze_blocks", "feature_copies", "seed", "limit_steps"]
     return {k: getattr(args, k) for k in keys}
+
+
+def sampling_weights(cache, train_idx, classes):
+    """Each class drawn equally often; within a class, each source in proportion to the square root of its
+    photos, so that Dessert's thousands do not drown Soup's hundreds and no one source is all a class is."""
+    labels, sources = cache.labels[train_idx], cache.source[train_idx]
+    w = np.zeros(len(train_idx))
+    for c in range(classes):
+        in_class = labels == c
+        groups = [np.nonzero(in_class & (sources == name))[0] for name in sorted(set(sources[in_class]))]
+        total = sum(math.sqrt(len(g)) for g in groups)
+        for g in groups:
+            w[g] = math.sqrt(len(g)) / total / len(g)
+    return w / w.sum()
+
+
+class FrozenFeatures:
+    """What the frozen layers (--freeze-blocks) make of `copies` augmented views of every training photo, and of
+    the plain view of every validation photo, computed once and kept as float16 under --out: each epoch then runs
+    only the layers being trained. Written a chunk at a time with its progress, so a stopped run resumes it."""
+
+    CHUNK = 64
+
+    def __init__(self, model, cache, args, train_idx, val_idx):
+        self.model, self.cache, self.args = model, cache, args
+        self.train_idx, self.val_idx = train_idx, val_idx
+        key = json.dumps([cache.index.get("key"), args.base, args.freeze_blocks, args.feature_copies,
+                          args.input_size, args.augment, args.faults, args.seed])
+        import hashlib
+
+        self.dir = os.path.join(args.out, "features-" + hashlib.sha256(key.encode()).hexdigest()[:12])
+        os.makedirs(self.dir, exist_ok=True)
+        with torch.no_grad():
+            probe = model.lower(torch.zeros(1, 3, args.input_size, args.input_size), args.freeze_blocks)
+        self.shape = tuple(probe.shape[1:])
+        self.progress_file = os.path.join(self.dir, "progress.json")
+        self.progress = {"validation": 0, "train": 0}
+        if os.path.exists(self.progress_file):
+            with open(self.progress_file) as f:
+                self.progress = json.load(f)
+        self.train = self._memmap("train.f16", (args.feature_copies, len(train_idx)))
+        self.val = self._memmap("validation.f16", (len(val_idx),))
+
+    def _memmap(self, name, lead):
+        path = os.path.join(self.dir, name)
+        mode = "r+" if os.path.exists(path) else "w+"
+        return np.memmap(path, dtype=np.float16, mode=mode, shape=lead + self.shape)
+
+    def _save_progress(self):
+        self.train.flush()
+        self.val.flush()
+        with open(self.progress_file + ".tmp", "w") as f:
+            json.dump(self.progress, f)
+        os.replace(self.progress_file + ".tmp", self.progress_file)
+
+    @torch.no_grad()
+    def build(self):
+        model, args, blocks = self.model, self.args, self.args.freeze_blocks
+        model.eval()
+        started, done_before = time.time(), self.progress["validation"] + self.progress["train"] * self.CHUNK
+        for start in range(self.progress["validation"], len(self.val_idx), self.CHUNK):
+            x, _ = self.cache.batch(self.val_idx[start : start + self.CHUNK])
+            self.val[start : start + len(x)] = model.lower(x, blocks).numpy().astype(np.float16)
+            self.progress["validation"] = start + len(x)
+            self._save_progress()
+        chunks = math.ceil(len(self.train_idx) / self.CHUNK)
+        for job in range(self.progress["train"], args.feature_copies * chunks):
+            copy, chunk = divmod(job, chunks)
+            idx = self.train_idx[chunk * self.CHUNK : (chunk + 1) * self.CHUNK]
+            # Each chunk's augmentation depends only on the seed, the copy and the chunk: a resumed run makes the
+            # same views.
+            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + copy * 100_003 + chunk)
+            x, _ = self.cache.batch(idx)
+            view = augment(x, args.input_size, gen, args.augment, args.faults) if args.augment > 0 else x
+            rows = slice(chunk * self.CHUNK, chunk * self.CHUNK + len(idx))
+            self.train[copy, rows] = model.lower(view, blocks).numpy().astype(np.float16)
+            self.progress["train"] = job + 1
+            if job % 20 == 19 or job == args.feature_copies * chunks - 1:
+                self._save_progress()
+                done = self.progress["validation"] + self.progress["train"] * self.CHUNK - done_before
+                log("features", copy=copy + 1, of=args.feature_copies, chunk=chunk + 1, chunks=chunks,
+                    ms_per_photo=round(1000 * (time.time() - started) / max(done, 1), 2))
+        self._save_progress()
+
+    def batch(self, copies, positions):
+        """Training features for (copy, position in the training photos) pairs, as float32."""
+        return torch.from_numpy(np.asarray(self.train[copies, positions], dtype=np.float32))
+
+    @torch.no_grad()
+    def evaluate(self, classes):
+        """As evaluate(), from the stored features of the validation photos."""
+        self.model.eval()
+        pred = np.zeros(len(self.cache.labels), dtype=np.int64)
+        for start in range(0, len(self.val_idx), 256):
+            h = torch.from_numpy(np.asarray(self.val[start : start + 256], dtype=np.float32))
+            pred[self.val_idx[start : start + 256]] = self.model.upper(h, self.args.freeze_blocks).argmax(1).numpy()
+        return {name: scores_of(pred[idx], self.cache.labels[idx], classes)
+                for name, idx in validation_groups(self.cache).items() if len(idx)}
 
 
 def main(argv):
@@ -456,30 +667,55 @@ def main(argv):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
+    if args.faults > 0:
+        try:
+            import PIL  # noqa: F401  (the JPEG fault)
+        except ImportError:
+            raise SystemExit("finetune: --faults needs Pillow (Debian: apt-get install python3-pil; pip: pillow)")
+    if args.feature_copies and not args.freeze_blocks:
+        raise SystemExit("finetune: --feature-copies stores the frozen layers' output: give --freeze-blocks too")
     cache = Cache(args.cache)
     classes = int(cache.index["classes"])
     weights, _ = read_tfjs(args.base)
     model = MobileNetV2(conv_units(weights), classes, args.input_size, args.dropout)
+    if not 0 <= args.freeze_blocks <= len(model.blocks):
+        raise SystemExit(f"finetune: --freeze-blocks takes 0 to {len(model.blocks)}")
+    frozen = model.frozen_modules(args.freeze_blocks)
+    frozen_ids = {id(p) for m in frozen for p in m.parameters()}
+    for m in frozen:
+        m.requires_grad_(False)
     log("network", features=model.features, parameters=sum(p.numel() for p in model.parameters()),
+        trained=sum(p.numel() for p in model.parameters() if id(p) not in frozen_ids),
         batchnorm=model.stem.bn is not None)
 
     train_idx = np.nonzero(cache.split == "train")[0]
+    val_idx = np.nonzero(cache.split == "validation")[0]
     counts = np.bincount(cache.labels[train_idx], minlength=classes).astype(np.float64)
-    # Inverse-frequency class weights (mean 1), so Dairy product's 830 photos weigh as much as Dessert's 3,800.
-    class_weights = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0),
-                                 dtype=torch.float32)
+    if args.balance == "none":
+        # Inverse-frequency class weights (mean 1), so Dairy product's 830 photos weigh as much as Dessert's 3,800.
+        class_weights = torch.tensor(
+            np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / (counts > 0).sum(), 0), dtype=torch.float32)
+        draw_p = None
+    else:
+        class_weights = None  # the sampling balances the classes
+        draw_p = sampling_weights(cache, train_idx, classes)
     steps_per_epoch = len(train_idx) // args.batch
     if args.limit_steps:
         steps_per_epoch = min(steps_per_epoch, args.limit_steps)
     total = steps_per_epoch * args.epochs
     head = list(model.classifier.parameters())
     head_ids = {id(p) for p in head}
-    body = [p for p in model.parameters() if id(p) not in head_ids]
+    body = [p for p in model.parameters() if id(p) not in head_ids and id(p) not in frozen_ids]
     opt = torch.optim.AdamW([{"params": body, "lr": args.backbone_lr}, {"params": head, "lr": args.lr}],
                             weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.backbone_lr, args.lr], total_steps=max(total, 1),
                                                 pct_start=0.15)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=args.label_smoothing)
+
+    features = None
+    if args.feature_copies:
+        features = FrozenFeatures(model, cache, args, train_idx, val_idx)
+        features.build()
 
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     history, epoch, step, gen_state = [], 0, 0, None
@@ -502,27 +738,44 @@ def main(argv):
                     "epoch": epoch, "step": step}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
+    def logits_of(positions, gen, rng_copies):
+        """A training batch's logits: from the stored frozen features, or from freshly augmented photos."""
+        if features is not None:
+            return model.upper(features.batch(rng_copies, positions), args.freeze_blocks)
+        x, _ = cache.batch(train_idx[positions])
+        view = augment(x, args.input_size, gen, args.augment, args.faults) if args.augment > 0 else x
+        if not frozen:
+            return model(view)
+        with torch.no_grad():
+            h = model.lower(view, args.freeze_blocks)
+        return model.upper(h, args.freeze_blocks)
+
     last_save = time.time()
     while epoch < args.epochs:
-        # The order of an epoch depends only on the seed and the epoch, so a resumed run sees the same batches.
-        order = np.random.default_rng(args.seed * 1000 + epoch).permutation(train_idx)
+        # The draws of an epoch depend only on the seed and the epoch, so a resumed run sees the same batches.
+        rng = np.random.default_rng(args.seed * 1000 + epoch)
+        n = steps_per_epoch * args.batch
+        order = rng.choice(len(train_idx), size=n, p=draw_p) if draw_p is not None else rng.permutation(len(train_idx))
+        copies = rng.integers(max(args.feature_copies, 1), size=len(order))
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         if gen_state is not None:
             gen.set_state(gen_state)
             gen_state = None
         model.train()
+        for m in frozen:
+            m.eval()  # frozen batch norms keep ImageNet's statistics
         started, seen, running = time.time(), 0, 0.0
         while step < steps_per_epoch:
-            idx = order[step * args.batch : (step + 1) * args.batch]
-            x, y = cache.batch(idx)
-            logits = model(augment(x, args.input_size, gen, args.augment) if args.augment > 0 else x)
-            loss = loss_fn(logits, y)
+            part = slice(step * args.batch, (step + 1) * args.batch)
+            positions = order[part]
+            logits = logits_of(positions, gen, copies[part])
+            loss = loss_fn(logits, torch.from_numpy(cache.labels[train_idx[positions]]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             step += 1
-            seen += len(idx)
+            seen += len(positions)
             running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
             if step % 50 == 0:
                 el = time.time() - started
@@ -533,7 +786,7 @@ def main(argv):
                 last_save = time.time()
         elapsed = time.time() - started
         # Per epoch without the test-time flip (half the cost); the exported network is scored with it.
-        scores = evaluate(model, cache, False, classes)
+        scores = features.evaluate(classes) if features is not None else evaluate(model, cache, False, classes)
         history.append({"epoch": epoch + 1, "seconds": round(elapsed, 1), "validation": scores})
         log("epoch", epoch=epoch + 1, seconds=round(elapsed, 1),
             **{k: round(v["accuracy"], 4) for k, v in scores.items()})

@@ -3,7 +3,7 @@ import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import type { View } from '../src';
-import { DatasetError, setOf, type Sample } from './dataset';
+import { DatasetError, setOf, sourceOf, type Sample } from './dataset';
 import { viewPhotoFile } from './photo-file';
 
 /**
@@ -18,6 +18,10 @@ export interface CacheSample {
   split: Sample['split'];
   /** The --data folder's base name ('lowres', 'photos', …): validation is scored per set. */
   set: string;
+  /** The set and, for `<source>__<dish>__<name>` files, the source ('full/Puridech'): scored per source too. */
+  source: string;
+  /** A validation photo of a dish left out of training whole. */
+  unseenDish: boolean;
 }
 
 export interface CacheIndex {
@@ -31,7 +35,7 @@ export interface CacheIndex {
 
 function cacheKey(view: View, samples: CacheSample[], classes: number): string {
   const h = createHash('sha256').update(JSON.stringify({ view, classes, recipe: 1 }));
-  for (const s of samples) h.update(`${s.file}\0${s.label}\0${s.split}\0`);
+  for (const s of samples) h.update(`${s.file}\0${s.label}\0${s.split}\0${s.unseenDish ? 'unseen' : ''}\0`);
   return h.digest('hex').slice(0, 16);
 }
 
@@ -41,6 +45,8 @@ function cacheSamples(samples: Sample[]): CacheSample[] {
     label: s.label,
     split: s.split,
     set: setOf(s),
+    source: sourceOf(s),
+    unseenDish: s.unseenDish ?? false,
   }));
 }
 
