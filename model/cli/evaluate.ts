@@ -12,7 +12,9 @@ import {
   type Split,
 } from '../train/dataset';
 import { reportToMarkdown } from '../train/classification-metrics';
-import { predictSamples, reportsBySet, type Look } from '../train/scoring';
+import { predictSamples, reportsByGroup } from '../train/scoring';
+import { LOOK_NAMES, type Look } from '../train/looks';
+import type { Report } from '../train/classification-metrics';
 import { nonNegative, positiveInt } from './arguments';
 import { runCli } from './run-cli';
 
@@ -21,7 +23,9 @@ interface EvaluateOptions {
   model?: string;
   split: Split | 'all' | 'auto';
   validationPercent: number;
-  look: Look;
+  validationDishes: number;
+  maxPerClass?: number;
+  look: Look[];
   reportDir?: string;
   batch: number;
   limit?: number;
@@ -53,10 +57,10 @@ function assertSameLabels(classifier: Classifier, dataset: Dataset): void {
   }
 }
 
-function progressBar(total: number): cliProgress.SingleBar {
+function progressBar(total: number, look: Look): cliProgress.SingleBar {
   const bar = new cliProgress.SingleBar(
     {
-      format: 'evaluate  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left',
+      format: `evaluate ${look}  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left`,
       etaBuffer: 200,
     },
     cliProgress.Presets.shades_classic,
@@ -67,7 +71,11 @@ function progressBar(total: number): cliProgress.SingleBar {
 
 async function main(opts: EvaluateOptions): Promise<void> {
   const started = Date.now();
-  const dataset = loadDataset(opts.data, { validationPercent: opts.validationPercent });
+  const dataset = loadDataset(opts.data, {
+    validationPercent: opts.validationPercent,
+    validationDishPercent: opts.validationDishes,
+    ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
+  });
   const { picked, what } = chooseSplit(dataset.samples, opts.split, dataset.layout);
   const samples = opts.limit
     ? picked.filter((_, i) => i % Math.ceil(picked.length / opts.limit!) === 0)
@@ -82,53 +90,69 @@ async function main(opts: EvaluateOptions): Promise<void> {
   });
   assertSameLabels(classifier, dataset);
   const { info } = classifier;
-  const seen = opts.look === 'lowres' ? ', each sent at its 64 px look' : '';
+  const looks = [...new Set(opts.look)];
   console.log(
     `Model ${info.name} ${info.version} (${info.architecture} at ${info.inputSize} px, view ` +
-      `${JSON.stringify(classifier.view)}); ${samples.length} photos (${what}${seen}); TF.js ${backend}.`,
+      `${JSON.stringify(classifier.view)}); ${samples.length} photos (${what}), look ${looks.join(', ')}; ` +
+      `TF.js ${backend}.`,
   );
 
-  const bar = progressBar(samples.length);
-  const { predicted, msPerPhoto } = await predictSamples(classifier, samples, {
-    batch: opts.batch,
-    look: opts.look,
-    onDone: (n) => bar.increment(n),
-  });
-  bar.stop();
+  const byLook: Partial<Record<Look, Record<string, Report>>> = {};
+  let msPerPhoto = 0;
+  for (const look of looks) {
+    const bar = progressBar(samples.length, look);
+    const run = await predictSamples(classifier, samples, {
+      batch: opts.batch,
+      look,
+      onDone: (n) => bar.increment(n),
+    });
+    bar.stop();
+    if (look === looks[0]) msPerPhoto = run.msPerPhoto;
+    byLook[look] = reportsByGroup(samples, run.predicted, dataset.labels);
+  }
   classifier.dispose();
-  const reports = reportsBySet(samples, predicted, dataset.labels);
 
-  const title = (k: string) => `${k} (${what}${seen}) — model ${info.version}`;
-  const markdown = Object.entries(reports)
-    .map(([k, r]) => reportToMarkdown(r, title(k)))
+  const markdown = looks
+    .flatMap((look) =>
+      Object.entries(byLook[look]!).map(([k, r]) =>
+        reportToMarkdown(r, `${k} (${what}, look ${look}) — model ${info.version}`),
+      ),
+    )
     .join('\n');
-  console.log('\n' + markdown);
+  const summary = looksTable(looks, byLook);
+  console.log('\n' + markdown + '\n' + summary);
   if (opts.reportDir) {
     mkdirSync(opts.reportDir, { recursive: true });
     const json = {
       model: classifier.info,
       data: opts.data,
       selection: what,
-      look: opts.look,
       msPerPhotoIncludingDecode: msPerPhoto,
-      reports,
+      looks: byLook,
     };
-    writeFileSync(path.join(opts.reportDir, 'evaluation.md'), markdown);
+    writeFileSync(path.join(opts.reportDir, 'evaluation.md'), markdown + '\n' + summary);
     writeFileSync(path.join(opts.reportDir, 'evaluation.json'), JSON.stringify(json, null, 2) + '\n');
   }
   console.log(
-    `Summary: ` +
-      Object.entries(reports)
-        .map(
-          ([k, r]) =>
-            `${k}: ${(r.accuracy * 100).toFixed(1)} % accuracy, ${(r.macroAccuracy * 100).toFixed(1)} % macro`,
-        )
-        .join('; ') +
-      `; ${msPerPhoto.toFixed(1)} ms per photo including decoding (batch ${opts.batch}); ` +
+    `${msPerPhoto.toFixed(1)} ms per photo including decoding (batch ${opts.batch}, look ${looks[0]}); ` +
       `${((Date.now() - started) / 1000).toFixed(0)} s` +
       (opts.reportDir ? `; reports in ${opts.reportDir}/evaluation.{md,json}` : '') +
       '.',
   );
+}
+
+/** Accuracy (mean per-class recall) of every group in every look: one row per group, one column per look. */
+function looksTable(looks: Look[], byLook: Partial<Record<Look, Record<string, Report>>>): string {
+  const groups = Object.keys(byLook[looks[0]!]!);
+  const cell = (r: Report) => `${(r.accuracy * 100).toFixed(1)} % (${(r.macroAccuracy * 100).toFixed(1)} %)`;
+  return [
+    `| photos | ${looks.join(' | ')} |`,
+    `|---|${looks.map(() => '---:').join('|')}|`,
+    ...groups.map(
+      (g) =>
+        `| ${g} (${byLook[looks[0]!]![g]!.total}) | ${looks.map((l) => cell(byLook[l]![g]!)).join(' | ')} |`,
+    ),
+  ].join('\n');
 }
 
 function buildProgram(): Command {
@@ -155,13 +179,25 @@ function buildProgram(): Command {
       nonNegative('--validation-percent'),
       15,
     )
+    .option(
+      '--validation-dishes <p>',
+      'the share of dishes the training left out whole (with --split validation)',
+      nonNegative('--validation-dishes'),
+      0,
+    )
+    .option(
+      '--max-per-class <n>',
+      'the cap on photos of a class per --data folder the training used',
+      positiveInt('--max-per-class'),
+    )
     .addOption(
       new Option(
-        '--look <look>',
-        'send each photo as-is, or at its 64 px look (centre crop, 64×64 JPEG): the sharpness-shortcut check',
+        '--look <look...>',
+        "send each photo as-is, or changed as users' photos are (one report each): lowres (its 64 px look: the " +
+          'sharpness-shortcut check), defocus, motion, dark, noise, jpeg, small, tilt, phone (dark + motion + noise)',
       )
-        .choices(['as-is', 'lowres'])
-        .default('as-is'),
+        .choices(LOOK_NAMES)
+        .default(['as-is']),
     )
     .option('--report-dir <dir>', 'also write evaluation.md and evaluation.json here')
     .option('--batch <n>', 'photos per classify call', positiveInt('--batch'), 1)

@@ -19,7 +19,7 @@ import { DatasetError, loadDataset, type Dataset } from '../train/dataset';
 import { findPython, readTrainingRecord, runFinetune, type TrainingRecord } from '../train/finetune';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
-import { predictSamples, reportsBySet } from '../train/scoring';
+import { predictSamples, reportsByGroup } from '../train/scoring';
 import { buildTensorCache } from '../train/tensor-cache';
 import { nonNegative, positiveInt, wholeNumber } from './arguments';
 import { runCli } from './run-cli';
@@ -176,7 +176,7 @@ async function scoreValidation(
   const classifier = await loadClassifier({ modelDir });
   const validation = dataset.samples.filter((s) => s.split === 'validation');
   const { predicted } = await predictSamples(classifier, validation, { batch: 16 });
-  const reports = reportsBySet(validation, predicted, dataset.labels);
+  const reports = reportsByGroup(validation, predicted, dataset.labels);
   const msPerPhoto = await medianMsPerPhoto(classifier, latencyRuns);
   classifier.dispose();
   return { reports, msPerPhoto, backend };
@@ -287,7 +287,10 @@ function buildProgram(): Command {
       0.5,
     )
     .addOption(
-      new Option('--balance <how>', 'class-source: every class drawn equally, sources by √photos; none: as they come')
+      new Option(
+        '--balance <how>',
+        'class-source: every class drawn equally, sources by √photos; none: as they come',
+      )
         .choices(BALANCES)
         .default('class-source'),
     )

@@ -140,7 +140,8 @@ function heldOutDishes(photos: { file: string; label: number }[], percent: numbe
   for (const [key, count] of perDish) {
     const label = Number(key.slice(0, key.indexOf(':')));
     const dish = key.slice(key.indexOf(':') + 1);
-    if (count <= MAX_HELD_OUT_DISH_SHARE * perClass.get(label)! && hashPercent(`dish:${dish}`) < percent) held.add(key);
+    if (count <= MAX_HELD_OUT_DISH_SHARE * perClass.get(label)! && hashPercent(`dish:${dish}`) < percent)
+      held.add(key);
   }
   return held;
 }
@@ -219,7 +220,8 @@ export function loadDataset(roots: string[], options: SplitOptions): Dataset {
         throw new DatasetError(`Class folder ${dir} has no images (${[...IMAGE_EXTENSIONS].join(' ')}).`);
       }
       const label = useFood11 ? food11LabelFor(folder)!.index : labels.findIndex((l) => l.id === folder);
-      for (const file of capped(files, options.maxPerClass)) photos.push({ file: path.join(dir, file), label, root });
+      for (const file of capped(files, options.maxPerClass))
+        photos.push({ file: path.join(dir, file), label, root });
     }
   }
   const held = heldOutDishes(photos, options.validationDishPercent ?? 0);

@@ -1,23 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import sharp from 'sharp';
 import type { ClassLabel, Classifier } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './classification-metrics';
-import { setOf, type Sample } from './dataset';
+import { setOf, sourceOf, type Sample } from './dataset';
+import { LOOKS, type Look } from './looks';
 import { viewPhotoFile } from './photo-file';
-
-/**
- * A photo as the low-resolution set stores its photos: centre crop, 64×64, JPEG. Scoring a sharp photo and its own
- * 64 px look side by side is the shortcut check: a model that tells classes apart by sharpness scores them apart.
- */
-async function lowresLook(photo: Buffer): Promise<Buffer> {
-  return sharp(photo)
-    .rotate()
-    .resize(64, 64, { fit: 'cover', position: 'centre' })
-    .jpeg({ quality: 75 })
-    .toBuffer();
-}
-
-export type Look = 'as-is' | 'lowres';
 
 /** The index of the largest probability (the first, on a tie). */
 export function argmax(probabilities: ArrayLike<number>): number {
@@ -37,9 +23,7 @@ export async function predictSamples(
   for (let start = 0; start < samples.length; start += opts.batch) {
     const part = samples.slice(start, start + opts.batch);
     const images = await Promise.all(
-      part.map((s) =>
-        viewPhotoFile(s.path, classifier.view, opts.look === 'lowres' ? lowresLook : undefined),
-      ),
+      part.map((s) => viewPhotoFile(s.path, classifier.view, LOOKS[opts.look ?? 'as-is'])),
     );
     const probs = await classifier.classify(images);
     probs.forEach((p, i) => (predicted[start + i] = argmax(p)));
@@ -48,24 +32,34 @@ export async function predictSamples(
   return { predicted, msPerPhoto: (performance.now() - started) / Math.max(samples.length, 1) };
 }
 
-/** One report per data folder and, with several, one over all of them. */
-export function reportsBySet(
-  samples: Sample[],
-  predicted: Int32Array,
-  labels: ClassLabel[],
-): Record<string, Report> {
+/**
+ * The groups a validation photo is reported in: its data folder, its source where a folder has several (`full`'s
+ * seven repositories), the dishes left out of training whole, and, with more than one group, all photos.
+ */
+export function reportGroups(samples: Sample[]): Map<string, number[]> {
   const groups = new Map<string, number[]>();
-  samples.forEach((s, i) => {
-    const key = setOf(s);
-    groups.set(key, [...(groups.get(key) ?? []), i]);
-  });
+  const add = (key: string, i: number) => groups.set(key, [...(groups.get(key) ?? []), i]);
+  samples.forEach((s, i) => add(setOf(s), i));
+  const sources = new Map<string, number[]>();
+  samples.forEach((s, i) => sources.set(sourceOf(s), [...(sources.get(sourceOf(s)) ?? []), i]));
+  for (const [source, idx] of sources) if (!groups.has(source)) groups.set(source, idx);
+  samples.forEach((s, i) => s.unseenDish && add('unseen dishes', i));
   if (groups.size > 1)
     groups.set(
       'all',
       samples.map((_, i) => i),
     );
+  return groups;
+}
+
+/** One report per group (reportGroups). */
+export function reportsByGroup(
+  samples: Sample[],
+  predicted: Int32Array,
+  labels: ClassLabel[],
+): Record<string, Report> {
   const reports: Record<string, Report> = {};
-  for (const [key, idx] of groups) {
+  for (const [key, idx] of reportGroups(samples)) {
     reports[key] = reportFromConfusion(
       confusionMatrix(
         idx.map((i) => samples[i]!.label),

@@ -3,7 +3,14 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DatasetError, detectLayout, hashSplit, loadDataset } from '../../model/train/dataset';
+import {
+  DatasetError,
+  detectLayout,
+  dishOf,
+  hashSplit,
+  loadDataset,
+  sourceOf,
+} from '../../model/train/dataset';
 import { writeFolderDataset, writeFood11Dataset } from '../fixtures/model/shape-photos';
 
 let root: string;
@@ -106,5 +113,62 @@ describe('bad data', () => {
     await fs.mkdir(path.join(dir, 'validation'));
     await fs.writeFile(path.join(dir, 'training', '11_0.jpg'), '');
     assert.throws(() => loadDataset([dir], { validationPercent: 15 }), /class index 11/);
+  });
+});
+
+describe('dishes and sources', () => {
+  it('reads the dish and the source from the file name', () => {
+    assert.equal(dishOf('/d/lowres/Dessert/apple_pie__123.jpg'), 'apple_pie');
+    assert.equal(
+      dishOf('/d/full/Soup/Puridech__Tom_Yum_Goong__Tom_Yum_Goong_12.jpg'),
+      'Puridech__Tom_Yum_Goong',
+    );
+    assert.equal(dishOf('/labels/Soup/7f3a.jpg'), '7f3a', 'a name without "__" is a dish of its own');
+    const sample = (file: string, root: string) => ({ path: file, label: 0, split: 'train' as const, root });
+    assert.equal(sourceOf(sample('/d/full/Soup/Puridech__Tom_Yum__1.jpg', '/d/full')), 'full/Puridech');
+    assert.equal(sourceOf(sample('/d/lowres/Soup/miso_soup__1.jpg', '/d/lowres')), 'lowres');
+  });
+
+  it('leaves whole dishes out of training, never a main dish of its class, on the same side in every set', async () => {
+    const write = async (set: string, dish: string, n: number) => {
+      await fs.mkdir(path.join(root, 'dishes', set, 'Soup'), { recursive: true });
+      for (let i = 0; i < n; i++)
+        await fs.writeFile(path.join(root, 'dishes', set, 'Soup', `${dish}__${i}.jpg`), '');
+    };
+    const small = Array.from({ length: 30 }, (_, i) => `soup${i}`);
+    for (const dish of small) {
+      await write('a', dish, 3);
+      await write('b', dish, 2);
+    }
+    // 200 of 350: a main dish, never left out whole (its hash alone, 18.5 of 100, would leave it out)
+    await write('a', 'big_soup', 200);
+    const folders = ['a', 'b'].map((s) => path.join(root, 'dishes', s));
+    const ds = loadDataset(folders, { validationPercent: 10, validationDishPercent: 30 });
+    const byDish = new Map<string, Set<string>>();
+    for (const s of ds.samples) {
+      const key = dishOf(s.path);
+      byDish.set(key, (byDish.get(key) ?? new Set()).add(s.unseenDish ? 'unseen' : s.split));
+    }
+    const unseen = small.filter((d) => byDish.get(d)!.has('unseen'));
+    assert.ok(
+      unseen.length >= 3 && unseen.length <= 18,
+      `about 30 % of 30 dishes left out, got ${unseen.length}`,
+    );
+    for (const d of unseen)
+      assert.deepEqual([...byDish.get(d)!], ['unseen'], `${d}: every photo, in both sets`);
+    assert.ok(!byDish.get('big_soup')!.has('unseen'));
+    assert.ok(ds.samples.every((s) => !s.unseenDish || s.split === 'validation'));
+    const again = loadDataset(folders, { validationPercent: 10, validationDishPercent: 30 });
+    assert.deepEqual(again.samples, ds.samples, 'the same split on every run');
+  });
+
+  it('caps the photos of a class per data folder, the same ones every time', async () => {
+    const capped = loadDataset([path.join(root, 'folders')], { validationPercent: 30, maxPerClass: 4 });
+    assert.equal(capped.samples.length, 12);
+    const again = loadDataset([path.join(root, 'folders')], { validationPercent: 30, maxPerClass: 4 });
+    assert.deepEqual(
+      again.samples.map((s) => s.path),
+      capped.samples.map((s) => s.path),
+    );
   });
 });

@@ -160,11 +160,47 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
       '--split',
       'validation',
       '--look',
+      'as-is',
       'lowres',
+      'phone',
     ]);
     assert.equal(result.code, 0, result.stderr + result.stdout);
-    assert.match(result.stdout, /Summary: shapes: \d+\.\d % accuracy/);
-    assert.match(result.stdout, /each sent at its 64 px look/);
+    assert.match(result.stdout, /look as-is, lowres, phone/);
+    // One report per look, and the table of every look side by side.
+    assert.match(result.stdout, /shapes \(validation split, look phone\) — model test-1/);
+    assert.match(
+      result.stdout,
+      /\| photos \| as-is \| lowres \| phone \|\n\|---\|---:\|---:\|---:\|\n\| shapes \(\d+\) \| \d+\.\d % /,
+    );
+  });
+
+  it('trains only the layers above --freeze-blocks, from their stored output for --feature-copies views', async () => {
+    const frozenOut = path.join(root, 'frozen');
+    const result = await cli('train', [
+      ...['--data', data, '--base', base, '--out', frozenOut, '--cache-dir', path.join(root, 'cache')],
+      ...['--input-size', '32', '--view-size', String(view.size), '--epochs', '2', '--batch', '8'],
+      ...['--validation-percent', '30', '--threads', '1', '--latency-runs', '3'],
+      ...['--freeze-blocks', '4', '--feature-copies', '2', '--faults', '1'],
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /"msg": "features", "copy": 2, "of": 2/);
+    // The frozen layers leave training exactly as the base had them; the first trained one does not.
+    const baseWeights = await networkWeights(base);
+    const trained = await networkWeights(path.join(frozenOut, 'network'));
+    const baseKernels = [...baseWeights.keys()].filter((k) => k.endsWith('kernel'));
+    const trainedKernels = [...trained.keys()].filter((k) => k.endsWith('kernel'));
+    // The stem and four blocks of the test base: 1 + 2 (the t=1 block) + 3 × 3 convolutions.
+    const frozenCount = 1 + 2 + 3 * 3;
+    for (let i = 0; i < trainedKernels.length - 1; i++) {
+      const same = baseWeights
+        .get(baseKernels[i]!)!
+        .every((v, j) => v === trained.get(trainedKernels[i]!)![j]);
+      assert.equal(
+        same,
+        i < frozenCount,
+        `${trainedKernels[i]} (convolution ${i}) is ${same ? '' : 'not '}the base's`,
+      );
+    }
   });
 
   it('says what is missing when the base is not there', async () => {
@@ -173,6 +209,27 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     assert.match(result.stderr, /--base .*no such file or folder/);
   });
 });
+
+/** A TF.js layers model's weights by name, in the manifest's order (float32 files only, as the tests write). */
+async function networkWeights(dir: string): Promise<Map<string, Float32Array>> {
+  const model = JSON.parse(await fs.readFile(path.join(dir, 'model.json'), 'utf8')) as {
+    weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[];
+  };
+  const weights = new Map<string, Float32Array>();
+  for (const group of model.weightsManifest) {
+    const blob = Buffer.concat(await Promise.all(group.paths.map((p) => fs.readFile(path.join(dir, p)))));
+    let offset = 0;
+    for (const w of group.weights) {
+      const count = w.shape.reduce((a, b) => a * b, 1);
+      weights.set(
+        w.name,
+        new Float32Array(blob.buffer.slice(blob.byteOffset + offset, blob.byteOffset + offset + 4 * count)),
+      );
+      offset += 4 * count;
+    }
+  }
+  return weights;
+}
 
 /** Largest |Δp| between TF.js (the network without test-time flip, both engines) and PyTorch's probabilities. */
 async function referenceDiff(
