@@ -183,7 +183,7 @@ function buildProgram(): Command {
       '--validation-dishes <p>',
       'the share of dishes the training left out whole (with --split validation)',
       nonNegative('--validation-dishes'),
-      0,
+      15,
     )
     .option(
       '--max-per-class <n>',

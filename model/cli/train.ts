@@ -43,7 +43,8 @@ interface TrainOptions {
   out: string;
   inputSize: number;
   viewSize: number;
-  viewJpeg: number | false;
+  /** A quality from --view-jpeg, or false/undefined for none. */
+  viewJpeg?: number | false;
   crop: CropMode;
   epochs: number;
   batch: number;
@@ -100,7 +101,7 @@ function viewOf(opts: TrainOptions): View {
   return {
     size: opts.viewSize,
     crop: opts.crop,
-    ...(opts.viewJpeg === false ? {} : { jpegQuality: opts.viewJpeg }),
+    ...(typeof opts.viewJpeg === 'number' ? { jpegQuality: opts.viewJpeg } : {}),
   };
 }
 
@@ -255,24 +256,28 @@ function buildProgram(): Command {
     .option('--base-source <url>', 'where the base weights are published, for the metadata (default: --base)')
     .option('--base-licence <text>', 'licence of the base weights, for the metadata', 'Apache-2.0')
     .option('--out <dir>', 'model folder to write (resumes from its checkpoint.pt)', 'runs/model')
-    .option('--input-size <px>', "the network's input side", positiveInt('--input-size'), 128)
+    .option('--input-size <px>', "the network's input side", positiveInt('--input-size'), 224)
     .option(
       '--view-size <px>',
       'the square every photo is brought to first (64: the 64 px look)',
       positiveInt('--view-size'),
-      64,
+      224,
     )
-    .option('--view-jpeg <quality>', "the view's JPEG round trip quality", positiveInt('--view-jpeg'), 75)
-    .option('--no-view-jpeg', 'no JPEG round trip in the view (for photos that are all sharp)')
+    .option(
+      '--view-jpeg <quality>',
+      "a JPEG round trip at this quality in the view (75 made model v3's 64 px look); default none",
+      positiveInt('--view-jpeg'),
+    )
+    .option('--no-view-jpeg', 'no JPEG round trip in the view (the default)')
     .addOption(new Option('--crop <mode>', 'square crop of the view').choices(CROP_MODES).default('cover'))
-    .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 6)
+    .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 10)
     .option('--batch <n>', 'photos per step', positiveInt('--batch'), 64)
     .option('--lr <x>', 'peak learning rate of the new classifier layer', nonNegative('--lr'), 2e-3)
     .option(
       '--backbone-lr <x>',
       'peak learning rate of the pretrained layers',
       nonNegative('--backbone-lr'),
-      1e-3,
+      5e-4,
     )
     .option(
       '--augment <x>',
@@ -298,13 +303,13 @@ function buildProgram(): Command {
       '--freeze-blocks <n>',
       'the stem and the first n of the 17 inverted-residual blocks keep their ImageNet weights',
       wholeNumber('--freeze-blocks'),
-      0,
+      10,
     )
     .option(
       '--feature-copies <k>',
       'with --freeze-blocks: the frozen layers run once on k augmented views of each photo (0: every step)',
       wholeNumber('--feature-copies'),
-      0,
+      4,
     )
     .option('--dropout <x>', 'dropout before the classifier layer', nonNegative('--dropout'), 0.2)
     .option(
@@ -328,7 +333,7 @@ function buildProgram(): Command {
       '--validation-dishes <p>',
       'share of the dishes (the file name before its last "__") left out of training whole, for validation',
       nonNegative('--validation-dishes'),
-      0,
+      15,
     )
     .option(
       '--max-per-class <n>',
@@ -340,7 +345,7 @@ function buildProgram(): Command {
     .option('--threads <n>', 'PyTorch threads (default: every core)', positiveInt('--threads'))
     .option('--limit-steps <n>', 'stop each epoch after n steps (smoke tests)', positiveInt('--limit-steps'))
     .option('--latency-runs <n>', 'single-photo runs timed for msPerPhoto', positiveInt('--latency-runs'), 30)
-    .option('--model-version <v>', 'version recorded in the metadata', '3')
+    .option('--model-version <v>', 'version recorded in the metadata', '4')
     .option('--report-dir <dir>', 'also write training.md and training.json here')
     .action((opts: TrainOptions) => main(opts));
 }
