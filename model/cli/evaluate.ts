@@ -119,7 +119,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
       ),
     )
     .join('\n');
-  const summary = looksTable(looks, byLook);
+  const summary = looksTable(looks, byLook) + (looks.length > 1 ? '\n\n' + recallByLook(looks, byLook) : '');
   console.log('\n' + markdown + '\n' + summary);
   if (opts.reportDir) {
     mkdirSync(opts.reportDir, { recursive: true });
@@ -139,6 +139,30 @@ async function main(opts: EvaluateOptions): Promise<void> {
       (opts.reportDir ? `; reports in ${opts.reportDir}/evaluation.{md,json}` : '') +
       '.',
   );
+}
+
+/**
+ * Recall per class in every look, over all the photos scored: the shortcut check reads it (a class recognised by
+ * its sharpness would be recalled apart in the photo and in its 64 px look), and so does each fault's cost.
+ */
+function recallByLook(looks: Look[], byLook: Partial<Record<Look, Record<string, Report>>>): string {
+  const group = (look: Look) => {
+    const reports = byLook[look]!;
+    return reports['all'] ?? Object.values(reports)[0]!;
+  };
+  const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)} %`);
+  const first = group(looks[0]!);
+  return [
+    `| class | photos | ${looks.map((l) => `recall, ${l}`).join(' | ')} |`,
+    `|---|---:|${looks.map(() => '---:').join('|')}|`,
+    ...first.classes
+      .map((c, i) => ({ c, i }))
+      .filter(({ c }) => c.support > 0)
+      .map(
+        ({ c, i }) =>
+          `| ${c.name} | ${c.support} | ${looks.map((l) => pct(group(l).classes[i]!.recall)).join(' | ')} |`,
+      ),
+  ].join('\n');
 }
 
 /** Accuracy (mean per-class recall) of every group in every look: one row per group, one column per look. */

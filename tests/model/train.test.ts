@@ -172,6 +172,7 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     ]);
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, /look as-is, lowres, phone/);
+    assert.match(result.stdout, /\| class \| photos \| recall, as-is \| recall, lowres \| recall, phone \|/);
     // One report per look, and the table of every look side by side.
     assert.match(result.stdout, /shapes \(validation split, look phone\) — model test-1/);
     assert.match(
