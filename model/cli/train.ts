@@ -309,7 +309,7 @@ function buildProgram(): Command {
       '--feature-copies <k>',
       'with --freeze-blocks: the frozen layers run once on k augmented views of each photo (0: every step)',
       wholeNumber('--feature-copies'),
-      4,
+      2,
     )
     .option('--dropout <x>', 'dropout before the classifier layer', nonNegative('--dropout'), 0.2)
     .option(

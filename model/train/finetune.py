@@ -588,8 +588,10 @@ class FrozenFeatures:
     def __init__(self, model, cache, args, train_idx, val_idx):
         self.model, self.cache, self.args = model, cache, args
         self.train_idx, self.val_idx = train_idx, val_idx
-        key = json.dumps([cache.index.get("key"), args.base, args.freeze_blocks, args.feature_copies,
-                          args.input_size, args.augment, args.faults, args.seed])
+        # The copies are made one after another, each in a file of its own: a run asked for more copies than an
+        # earlier one with the same recipe keeps the earlier copies and adds the rest.
+        key = json.dumps([cache.index.get("key"), args.base, args.freeze_blocks, args.input_size, args.augment,
+                          args.faults, args.seed])
         import hashlib
 
         self.dir = os.path.join(args.out, "features-" + hashlib.sha256(key.encode()).hexdigest()[:12])
@@ -598,11 +600,12 @@ class FrozenFeatures:
             probe = model.lower(torch.zeros(1, 3, args.input_size, args.input_size), args.freeze_blocks)
         self.shape = tuple(probe.shape[1:])
         self.progress_file = os.path.join(self.dir, "progress.json")
-        self.progress = {"validation": 0, "train": 0}
+        self.progress = {"validation": 0, "train": []}
         if os.path.exists(self.progress_file):
             with open(self.progress_file) as f:
                 self.progress = json.load(f)
-        self.train = self._memmap("train.f16", (args.feature_copies, len(train_idx)))
+        self.progress["train"] += [0] * (args.feature_copies - len(self.progress["train"]))
+        self.train = [self._memmap(f"train-{k + 1}.f16", (len(train_idx),)) for k in range(args.feature_copies)]
         self.val = self._memmap("validation.f16", (len(val_idx),))
 
     def _memmap(self, name, lead):
@@ -611,7 +614,8 @@ class FrozenFeatures:
         return np.memmap(path, dtype=np.float16, mode=mode, shape=lead + self.shape)
 
     def _save_progress(self):
-        self.train.flush()
+        for copy in self.train:
+            copy.flush()
         self.val.flush()
         with open(self.progress_file + ".tmp", "w") as f:
             json.dump(self.progress, f)
@@ -621,34 +625,37 @@ class FrozenFeatures:
     def build(self):
         model, args, blocks = self.model, self.args, self.args.freeze_blocks
         model.eval()
-        started, done_before = time.time(), self.progress["validation"] + self.progress["train"] * self.CHUNK
+        started, done_before = time.time(), self.progress["validation"] + sum(self.progress["train"]) * self.CHUNK
         for start in range(self.progress["validation"], len(self.val_idx), self.CHUNK):
             x, _ = self.cache.batch(self.val_idx[start : start + self.CHUNK])
             self.val[start : start + len(x)] = model.lower(x, blocks).numpy().astype(np.float16)
             self.progress["validation"] = start + len(x)
             self._save_progress()
         chunks = math.ceil(len(self.train_idx) / self.CHUNK)
-        for job in range(self.progress["train"], args.feature_copies * chunks):
-            copy, chunk = divmod(job, chunks)
-            idx = self.train_idx[chunk * self.CHUNK : (chunk + 1) * self.CHUNK]
-            # Each chunk's augmentation depends only on the seed, the copy and the chunk: a resumed run makes the
-            # same views.
-            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + copy * 100_003 + chunk)
-            x, _ = self.cache.batch(idx)
-            view = augment(x, args.input_size, gen, args.augment, args.faults) if args.augment > 0 else x
-            rows = slice(chunk * self.CHUNK, chunk * self.CHUNK + len(idx))
-            self.train[copy, rows] = model.lower(view, blocks).numpy().astype(np.float16)
-            self.progress["train"] = job + 1
-            if job % 20 == 19 or job == args.feature_copies * chunks - 1:
-                self._save_progress()
-                done = self.progress["validation"] + self.progress["train"] * self.CHUNK - done_before
-                log("features", copy=copy + 1, of=args.feature_copies, chunk=chunk + 1, chunks=chunks,
-                    ms_per_photo=round(1000 * (time.time() - started) / max(done, 1), 2))
+        for copy in range(args.feature_copies):
+            for chunk in range(self.progress["train"][copy], chunks):
+                idx = self.train_idx[chunk * self.CHUNK : (chunk + 1) * self.CHUNK]
+                # Each chunk's augmentation depends only on the seed, the copy and the chunk: a resumed run makes
+                # the same views.
+                gen = torch.Generator().manual_seed(args.seed * 1_000_003 + copy * 100_003 + chunk)
+                x, _ = self.cache.batch(idx)
+                view = augment(x, args.input_size, gen, args.augment, args.faults) if args.augment > 0 else x
+                rows = slice(chunk * self.CHUNK, chunk * self.CHUNK + len(idx))
+                self.train[copy][rows] = model.lower(view, blocks).numpy().astype(np.float16)
+                self.progress["train"][copy] = chunk + 1
+                if chunk % 20 == 19 or chunk == chunks - 1:
+                    self._save_progress()
+                    done = self.progress["validation"] + sum(self.progress["train"]) * self.CHUNK - done_before
+                    log("features", copy=copy + 1, of=args.feature_copies, chunk=chunk + 1, chunks=chunks,
+                        ms_per_photo=round(1000 * (time.time() - started) / max(done, 1), 2))
         self._save_progress()
 
     def batch(self, copies, positions):
         """Training features for (copy, position in the training photos) pairs, as float32."""
-        return torch.from_numpy(np.asarray(self.train[copies, positions], dtype=np.float32))
+        out = np.empty((len(positions),) + self.shape, dtype=np.float32)
+        for i, (copy, position) in enumerate(zip(copies, positions)):
+            out[i] = self.train[copy][position]
+        return torch.from_numpy(out)
 
     @torch.no_grad()
     def evaluate(self, classes):
