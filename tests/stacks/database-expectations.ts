@@ -22,9 +22,10 @@ function declaredText(run: StackRun, types?: string[]): string {
 /** The database's Secret: DATABASE_URL under `url`, kept a Pulumi secret. */
 export function databaseSecret(run: StackRun): { url: string; password?: string } {
   const secret = only(databaseObjects(run, T.secret), 'database Secret').inputs;
+  const stringData: unknown = secret.stringData;
   assert.equal(secret.metadata.name, DATABASE_SECRET);
-  assert.ok(isSecretValue(secret.stringData), 'the Secret is filled from Pulumi secrets');
-  return revealed(secret.stringData);
+  assert.ok(isSecretValue(stringData), 'the Secret is filled from Pulumi secrets');
+  return revealed(stringData.value) as { url: string; password?: string };
 }
 
 /** The classifier container takes DATABASE_URL from the Secret by reference, and no pod spec holds its value. */
