@@ -294,17 +294,21 @@ const databaseKeys = {
       'An existing PostgreSQL server, postgres://user:password@host:5432/db (secret: pulumi config set --secret databaseUrl ...); set = no database is created.',
     ),
   databaseProtect: flag(true).describe(
-    'Protect the database, its volume and its password: pulumi destroy refuses to delete them (README: deleting the data).',
+    'Protect the database, its volume and its password: pulumi destroy refuses to delete them (README, "The labels database", says how to delete them).',
   ),
   databaseImage: text('postgres:17.6')
     .refine((v) => /^[^\s@]+(:[\w.-]+)(@sha256:[0-9a-f]{64})?$/.test(v), {
       message: 'must be an image with a tag, such as postgres:17.6 (resolved to its digest at deploy)',
     })
-    .describe('in-cluster: the official PostgreSQL image, by tag (pinned to its digest at deploy).'),
-  databaseCpu: cpu('250m').describe('in-cluster: CPU request and limit of the PostgreSQL server.'),
-  databaseMemory: memory('256Mi').describe('in-cluster: memory request and limit of the PostgreSQL server.'),
+    .describe(
+      'in-cluster and docker: the official PostgreSQL image, by tag (pinned to its digest at deploy).',
+    ),
+  databaseCpu: cpu('250m').describe('in-cluster and docker: CPU request and limit of the PostgreSQL server.'),
+  databaseMemory: memory('256Mi').describe(
+    'in-cluster and docker: memory request and limit of the PostgreSQL server.',
+  ),
   databaseVolumeSize: memory('5Gi').describe(
-    "in-cluster: size of the database's volume (kept photos are 512 px JPEGs of about 50 KB).",
+    "in-cluster: size of the database's volume claim (a Docker volume has no size).",
   ),
   cloudSqlTier: text('db-f1-micro').describe('cloudsql: machine tier of the Cloud SQL instance.'),
   cloudSqlVersion: text('POSTGRES_17').describe('cloudsql: database version of the Cloud SQL instance.'),
