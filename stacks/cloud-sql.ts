@@ -4,6 +4,8 @@
 // network), so the pods reach it as they would the in-cluster server: the same DATABASE_URL, no sidecar, no
 // key file and no public address. The Cloud SQL Auth Proxy would add a container to every pod (and Knative
 // admits a second container only behind a feature flag) for what the VPC already gives.
+// A private IP is reachable from pod addresses only on a VPC-native cluster, which is what GKE creates unless
+// told otherwise (stacks/cluster.ts leaves networkingMode at that default; Autopilot is always VPC-native).
 
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';

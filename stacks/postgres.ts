@@ -11,6 +11,10 @@ export const DATABASE_PORT = 5432;
 
 /** The `postgres` user of the official (Debian) image. Numeric, so runAsNonRoot can verify it. */
 export const POSTGRES_UID = 999;
+/**
+ * The data folder of the official images up to PostgreSQL 17 (18 moved it under /var/lib/postgresql/18/): a
+ * databaseImage of another major version needs these changed with it, and a dump and restore of the data.
+ */
 export const POSTGRES_DATA_MOUNT = '/var/lib/postgresql/data';
 /** A folder inside the volume: a fresh volume's root may hold lost+found, and initdb wants an empty folder. */
 export const PGDATA = `${POSTGRES_DATA_MOUNT}/pgdata`;

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { parseConfig } from '../../stacks/config';
+import * as pulumi from '@pulumi/pulumi';
+import { parseConfig, plaintextSecretWarnings } from '../../stacks/config';
 import { declaredType } from '../../tools/docs/pulumi-config';
 import { CONFIG_KEYS, configFields } from '../../stacks/config-keys';
 import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
@@ -381,6 +382,15 @@ describe('the labels database keys', () => {
       /gourmetgram:databaseImage: .*with a tag/,
     );
     assert.throws(() => parse('dev', { databaseMemory: 'lots' }), /gourmetgram:databaseMemory/);
+  });
+
+  it('warns when databaseUrl is stored in plain text in the stack file, not when it is encrypted', () => {
+    const raw = { databaseUrl: 'postgres://u:p@db.example:5432/labels' };
+    pulumi.runtime.setAllConfig({ 'gourmetgram:databaseUrl': raw.databaseUrl }, []);
+    assert.match(plaintextSecretWarnings(raw).join('\n'), /pulumi config set --secret databaseUrl/);
+    pulumi.runtime.setAllConfig({ 'gourmetgram:databaseUrl': raw.databaseUrl }, ['gourmetgram:databaseUrl']);
+    assert.deepEqual(plaintextSecretWarnings(raw), []);
+    assert.deepEqual(plaintextSecretWarnings({}), [], 'nothing to say when it is not set');
   });
 
   it('warns that localhost in databaseUrl is the pod itself', () => {
