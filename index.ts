@@ -11,6 +11,7 @@ import { ClassifierImage } from './stacks/image';
 import { KServeClassifier } from './stacks/kserve';
 import { KServeInstall } from './stacks/kserve-install';
 import { appLabels } from './stacks/kubernetes-labels';
+import { LabelDatabase } from './stacks/label-database';
 import { ModelStore, TrainingJob } from './stacks/training';
 
 const config = loadConfig();
@@ -42,7 +43,20 @@ function onKubernetes(cluster: ClusterConnection) {
   );
   const inNamespace = { stack, namespace: appNamespace.metadata.name, provider: cluster.provider };
 
-  // 4. Optional training in the cluster: a volume for photos and models, and a Job that trains into it.
+  // 4. The labels store: PostgreSQL in the cluster, Cloud SQL beside a GKE cluster, or an existing server;
+  //    the classifier reads DATABASE_URL from the Secret it fills.
+  const database = new LabelDatabase('label-database', {
+    ...inNamespace,
+    config: config.database,
+    cloudSql: cluster.gke && {
+      provider: cluster.gke.gcp,
+      project: config.cluster.gcp.project,
+      region: config.cluster.gcp.region,
+      network: cluster.gke.cluster.network,
+    },
+  });
+
+  // 5. Optional training in the cluster: a volume for photos and models, and a Job that trains into it.
   const store = config.training.volumeNeeded
     ? new ModelStore('model-store', { ...inNamespace, config: config.training })
     : undefined;
@@ -56,7 +70,7 @@ function onKubernetes(cluster: ClusterConnection) {
         })
       : undefined;
 
-  // 5a. Strategy kserve: an InferenceService, with KServe installed first when the stack is asked to.
+  // 6a. Strategy kserve: an InferenceService, with KServe installed first when the stack is asked to.
   if (config.kserve) {
     const platform = config.kserve.install
       ? new KServeInstall('kserve-platform', { kserve: config.kserve, provider: cluster.provider })
@@ -67,23 +81,25 @@ function onKubernetes(cluster: ClusterConnection) {
       kserve: config.kserve,
       image: classifierImage.ref,
       modelClaim: store?.claim.metadata.name,
+      databaseUrl: database.urlSecret,
       dependsOn: [...(platform ? [platform.controller] : []), ...(training ? [training] : [])],
     });
-    return { url: served.url, namespace: appNamespace.metadata.name };
+    return { url: served.url, namespace: appNamespace.metadata.name, databaseHost: database.host };
   }
 
-  // 5b. Strategies k8s, lb and hpa: the classifier as a Deployment, its Service, and the strategy's HPA and
+  // 6b. Strategies k8s, lb and hpa: the classifier as a Deployment, its Service, and the strategy's HPA and
   //     PodDisruptionBudget.
   const deployed = new ClassifierDeployment('classifier', {
     ...inNamespace,
     config: config.classifier,
     image: classifierImage.ref,
     modelClaim: store?.claim.metadata.name,
+    databaseUrl: database.urlSecret,
     nodeAddress: cluster.nodeAddress,
     dependsOn: training ? [training] : undefined,
   });
 
-  // 6. On GKE, a node port is closed until a firewall rule opens it.
+  // 7. On GKE, a node port is closed until a firewall rule opens it.
   if (cluster.gke && deployed.exposedOnNodePort) {
     cluster.gke.allowNodePort(
       'classifier-node-port',
@@ -91,7 +107,7 @@ function onKubernetes(cluster: ClusterConnection) {
       config.classifier.nodePortSourceRanges,
     );
   }
-  return { url: deployed.url, namespace: appNamespace.metadata.name };
+  return { url: deployed.url, namespace: appNamespace.metadata.name, databaseHost: database.host };
 }
 
 function onDockerHost(docker: DockerConfig | undefined) {
@@ -101,11 +117,13 @@ function onDockerHost(docker: DockerConfig | undefined) {
     docker,
     stack,
     image: classifierImage.ref,
+    database: config.database,
   });
-  return { url: served.url, namespace: undefined };
+  return { url: served.url, namespace: undefined, databaseHost: pulumi.output(served.databaseHost) };
 }
 
-// 3-6 on a cluster; or strategy docker: one container on a Docker host, its port published.
+// 3-7 on a cluster; or strategy docker: one container on a Docker host, its port published, and its
+// database's container beside it.
 const served = cluster ? onKubernetes(cluster) : onDockerHost(config.docker);
 
 export const url = served.url;
@@ -113,5 +131,7 @@ export const url = served.url;
 export const namespace = served.namespace;
 export const strategy = config.classifier.strategyName;
 export const image = classifierImage.ref;
+/** Where the labels are stored: the database server's host (its URL, with the password, stays in a Secret). */
+export const databaseHost = served.databaseHost;
 /** Only when this stack created the cluster: `pulumi stack output kubeconfig --show-secrets > kubeconfig`. */
 export const kubeconfig = cluster?.gke ? pulumi.secret(cluster.gke.kubeconfig) : undefined;

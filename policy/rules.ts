@@ -10,9 +10,15 @@ import type {
 } from '@pulumi/policy';
 
 // Props are Pulumi's view of the Kubernetes object: plain JSON, loosely typed on purpose.
+interface EnvVar {
+  name?: string;
+  value?: string;
+  valueFrom?: unknown;
+}
 interface Container {
   name?: string;
   image?: string;
+  env?: EnvVar[];
   resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
   readinessProbe?: { httpGet?: { path?: string } };
   livenessProbe?: { httpGet?: { path?: string } };
@@ -27,6 +33,7 @@ interface PodSpec {
 }
 
 const DEPLOYMENT = 'kubernetes:apps/v1:Deployment';
+const STATEFUL_SET = 'kubernetes:apps/v1:StatefulSet';
 const SERVICE = 'kubernetes:core/v1:Service';
 const HPA = 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler';
 const INFERENCE_SERVICE = 'kubernetes:serving.kserve.io/v1beta1:InferenceService';
@@ -35,12 +42,13 @@ const DOCKER_REMOTE_IMAGE = 'docker:index/remoteImage:RemoteImage';
 
 const WORKLOADS: Record<string, (props: Record<string, unknown>) => PodSpec | undefined> = {
   [DEPLOYMENT]: (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
+  [STATEFUL_SET]: (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
   'kubernetes:batch/v1:Job': (p) => (p.spec as { template?: { spec?: PodSpec } })?.template?.spec,
   // A KServe predictor is a pod spec with KServe's own fields (replicas, scaling) beside it.
   [INFERENCE_SERVICE]: (p) => (p.spec as { predictor?: PodSpec })?.predictor,
 };
-/** Workloads that serve requests, and so need probes that tell a busy pod from a dead one. */
-const SERVING = new Set([DEPLOYMENT, INFERENCE_SERVICE]);
+/** Workloads that serve requests (the database too), and so need probes that tell a busy pod from a dead one. */
+const SERVING = new Set([DEPLOYMENT, STATEFUL_SET, INFERENCE_SERVICE]);
 
 function podSpec(args: { type: string; props: Record<string, unknown> }): PodSpec | undefined {
   return WORKLOADS[args.type]?.(args.props);
@@ -78,7 +86,7 @@ export const requestsAndLimits: ResourceValidationPolicy = {
 export const probes: ResourceValidationPolicy = {
   name: 'serving-containers-have-cheap-probes',
   description:
-    'Every serving container (Deployment, KServe predictor) has readiness and liveness probes, and no probe ' +
+    'Every serving container (Deployment, StatefulSet, KServe predictor) has readiness and liveness probes, and no probe ' +
     'calls /test (it runs a full inference, which under load makes a busy pod look dead).',
   enforcementLevel: 'mandatory',
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
@@ -286,6 +294,104 @@ export const metricsScrapedNotPublic: StackValidationPolicy = {
   },
 };
 
+/** Names of variables that hold credentials: they come from a Secret, never as a value in the pod spec. */
+const CREDENTIAL_NAME = /(PASSWORD|SECRET|TOKEN|DATABASE_URL|_KEY)$/i;
+/** A URL with a password in it (scheme://user:password@host), whatever the variable is called. */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i;
+
+export const credentialsFromSecrets: ResourceValidationPolicy = {
+  name: 'credentials-from-secrets',
+  description:
+    'A password (DATABASE_URL, *_PASSWORD, *_SECRET, *_TOKEN, *_KEY, or any URL with a password) reaches a ' +
+    'container from a Secret (valueFrom.secretKeyRef), never as a value in the pod spec, which anyone who may ' +
+    'read the Deployment, or the stack state, could read.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    const pod = podSpec(args);
+    if (!pod) return;
+    for (const c of allContainers(pod)) {
+      for (const variable of c.env ?? []) {
+        if (variable.value === undefined) continue;
+        if (CREDENTIAL_NAME.test(variable.name ?? '') || URL_WITH_PASSWORD.test(variable.value)) {
+          report(
+            `${label(c)} sets ${variable.name ?? '?'} in plain text: take it from a Secret (secretKeyRef)`,
+          );
+        }
+      }
+    }
+  },
+};
+
+interface StatefulSetProps {
+  spec?: {
+    volumeClaimTemplates?: {
+      metadata?: { name?: string };
+      spec?: { resources?: { requests?: { storage?: string } } };
+    }[];
+  };
+}
+
+export const statefulSetsHaveVolumes: ResourceValidationPolicy = {
+  name: 'stateful-sets-have-volumes',
+  description:
+    'A StatefulSet (the labels database) keeps its data on a PersistentVolumeClaim of a stated size: without one ' +
+    'the data lives in the pod and is gone when the pod moves to another node.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    if (args.type !== STATEFUL_SET) return;
+    const templates = (args.props as StatefulSetProps).spec?.volumeClaimTemplates ?? [];
+    if (templates.length === 0)
+      report('StatefulSet has no volumeClaimTemplates: its data would die with the pod');
+    for (const template of templates) {
+      if (!template.spec?.resources?.requests?.storage) {
+        report(`volume claim "${template.metadata?.name ?? '?'}" requests no storage size`);
+      }
+    }
+  },
+};
+
+const PUBLIC_SERVICE_TYPES = new Set(['LoadBalancer', 'NodePort']);
+const POSTGRES_PORT = 5432;
+
+export const databasesNotPublic: StackValidationPolicy = {
+  name: 'databases-not-public',
+  description:
+    'A Service in front of a StatefulSet (the labels database) or of the PostgreSQL port is ClusterIP: a node port ' +
+    'or a load balancer would put the database on the internet.',
+  enforcementLevel: 'mandatory',
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const statefulPods = args.resources
+      .filter((r) => r.type === STATEFUL_SET)
+      .map((r) => ({
+        namespace: (r.props.metadata as { namespace?: string } | undefined)?.namespace,
+        labels: (r.props as Workload).spec?.template?.metadata?.labels ?? {},
+      }));
+    for (const service of args.resources.filter((r) => r.type === SERVICE)) {
+      const props = service.props as ServiceProps & { spec?: { type?: string } };
+      const type = props.spec?.type ?? 'ClusterIP';
+      if (!PUBLIC_SERVICE_TYPES.has(type)) continue;
+      const selector = props.spec?.selector;
+      const selectsStatefulPods =
+        selector !== undefined &&
+        Object.keys(selector).length > 0 &&
+        statefulPods.some(
+          (pods) =>
+            pods.namespace === props.metadata?.namespace &&
+            Object.entries(selector).every(([k, v]) => pods.labels[k] === v),
+        );
+      const postgresPort = (props.spec?.ports ?? []).some(
+        (p) => p.port === POSTGRES_PORT || p.targetPort === POSTGRES_PORT || p.targetPort === 'postgres',
+      );
+      if (selectsStatefulPods || postgresPort) {
+        report(
+          `Service "${props.metadata?.name ?? '?'}" exposes the database as ${type}: make it ClusterIP`,
+          service.urn,
+        );
+      }
+    }
+  },
+};
+
 export const policies = [
   requestsAndLimits,
   probes,
@@ -294,4 +400,7 @@ export const policies = [
   dockerContainerHardened,
   hpaTargetHasCpuRequest,
   metricsScrapedNotPublic,
+  credentialsFromSecrets,
+  statefulSetsHaveVolumes,
+  databasesNotPublic,
 ];

@@ -7,7 +7,13 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig, HpaConfig } from './config';
 import { APP_NAME, appLabels, selectorLabels } from './kubernetes-labels';
-import { SCRAPE_ANNOTATIONS, classifierContainer, classifierPodFields, classifierVolumes } from './workload';
+import {
+  SCRAPE_ANNOTATIONS,
+  classifierContainer,
+  classifierPodFields,
+  classifierVolumes,
+  type SecretKeyRef,
+} from './workload';
 
 type Labels = Record<string, string>;
 
@@ -28,6 +34,8 @@ export interface ClassifierDeploymentArgs {
   provider: k8s.Provider;
   /** The claim holding a trained model; required when config.modelSource is `volume`. */
   modelClaim?: pulumi.Input<string>;
+  /** The Secret key holding DATABASE_URL (stacks/label-database.ts). */
+  databaseUrl: SecretKeyRef;
   /** Where users reach a node port (only asked for when the URL is a node port's). */
   nodeAddress: () => pulumi.Output<string>;
   /** Resources the pods need first (the training Job that writes the model). */
@@ -57,7 +65,14 @@ function podTemplate(args: ClassifierDeploymentArgs, labels: Labels, selector: L
           labelSelector: { matchLabels: selector },
         },
       ],
-      containers: [classifierContainer({ config, image: args.image, name: CONTAINER_NAME })],
+      containers: [
+        classifierContainer({
+          config,
+          image: args.image,
+          name: CONTAINER_NAME,
+          databaseUrl: args.databaseUrl,
+        }),
+      ],
       volumes: classifierVolumes(config, args.modelClaim),
     },
   } satisfies k8s.types.input.core.v1.PodTemplateSpec;

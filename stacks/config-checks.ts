@@ -16,7 +16,28 @@ export function crossKeyChecks(settings: StackSettings, ctx: z.RefinementCtx): v
   if (workload === 'dockerContainer') dockerHostChecks(settings, fail);
   if (workload === 'inferenceService') kserveChecks(settings, fail);
   clusterAndImageChecks(settings, fail);
+  databaseChecks(settings, fail);
   sizeChecks(settings, fail);
+}
+
+/** Cloud SQL needs the GKE cluster's network to peer with, and one database source at a time. */
+function databaseChecks(settings: StackSettings, fail: Fail): void {
+  if (settings.databaseServer !== 'cloudsql') return;
+  if (settings.databaseUrl) {
+    fail(
+      'databaseServer',
+      'databaseUrl names an existing server, so no Cloud SQL instance would be created: ' +
+        'pulumi config set databaseServer in-cluster, or pulumi config rm databaseUrl',
+    );
+  }
+  if (settings.cluster !== 'gke' || STRATEGIES[settings.strategy].workload === 'dockerContainer') {
+    fail(
+      'databaseServer',
+      'cloudsql peers a Cloud SQL instance with the network of the GKE cluster this stack creates: ' +
+        'pulumi config set databaseServer in-cluster (or cluster gke), or give an existing server with ' +
+        'pulumi config set --secret databaseUrl postgres://user:password@host:5432/db',
+    );
+  }
 }
 
 /** Strategy docker has a host, not a cluster: nothing may ask for one. */
@@ -179,6 +200,13 @@ export function configWarnings(settings: StackSettings): string[] {
   if (settings.gkeMode === 'autopilot' && settings.cluster === 'gke' && settings.spotNodes) {
     warnings.push(
       'spotNodes is ignored under gkeMode autopilot: Autopilot picks Spot capacity per pod, not per node pool',
+    );
+  }
+  const databaseHost = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/]+)/.exec(settings.databaseUrl)?.[1];
+  if (databaseHost && /^(localhost|127\.[\d.]+|\[::1\])$/.test(databaseHost)) {
+    warnings.push(
+      `databaseUrl names ${databaseHost}, which inside a pod or container is that pod or container itself, ` +
+        'not the machine running pulumi: name a host the classifier can reach',
     );
   }
   if (settings.modelSource === 'volume' && podsAtMost > 1) {

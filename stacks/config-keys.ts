@@ -207,6 +207,15 @@ const hpaKeys = {
   hpaScaleDownPods: integer(1, 1).describe('hpa: most pods removed per 60 s.'),
 };
 
+/**
+ * A number within [min, max] as the service reads it, or empty for the service's own default: the default
+ * lives in service/src/config.ts only. Strings, because Pulumi.yaml can declare no decimal keys.
+ */
+const serviceNumber = (min: number, max: number, example: string, shape = /^\d+(\.\d+)?$/) =>
+  text('').refine((v) => v === '' || (shape.test(v) && Number(v) >= min && Number(v) <= max), {
+    message: `must be empty (the service's default) or a number from ${min} to ${max}, such as ${example}`,
+  });
+
 const serviceEnvKeys = {
   workers: integer(1, 1).describe(
     'WORKERS: inference worker threads per pod (at most the CPU limit in cores, rounded up).',
@@ -227,6 +236,12 @@ const serviceEnvKeys = {
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
     .default('info')
     .describe('LOG_LEVEL: fatal, error, warn, info, debug or trace.'),
+  labelSampleRate: serviceNumber(0, 1, '0.05').describe(
+    "LABEL_SAMPLE_RATE: share of uploads the page asks the user to label first; empty = the service's default.",
+  ),
+  labelRetentionDays: serviceNumber(1, 3650, '365', /^\d+$/).describe(
+    "LABEL_RETENTION_DAYS: labelled photos older than this are deleted; empty = the service's default.",
+  ),
 };
 
 const trainingKeys = {
@@ -259,8 +274,48 @@ const trainingKeys = {
     .describe('ImageNet MobileNetV2 (TF.js model.json URL or path) the training Job fine-tunes.'),
   trainingEpochs: integer(6, 1).describe('Passes over the training photos in the training Job.'),
   volumeSize: memory('10Gi').describe('Size of the PVC holding training data and models.'),
-  storageClass: text('').describe('Storage class of the PVC; empty = the cluster default.'),
+  storageClass: text('').describe(
+    "Storage class of the PVCs (training volume, the database's volume); empty = the cluster default.",
+  ),
 };
+
+const databaseKeys = {
+  databaseServer: z
+    .enum(['in-cluster', 'cloudsql'])
+    .default('in-cluster')
+    .describe(
+      'Where the labels database runs when databaseUrl is empty: in-cluster (a PostgreSQL StatefulSet with a volume; docker: a PostgreSQL container with a volume on the same host) or cloudsql (gke: a Cloud SQL instance on a private IP).',
+    ),
+  databaseUrl: text('')
+    .refine((v) => v === '' || /^postgres(ql)?:\/\/[^\s/]+\/\S+$/.test(v), {
+      message: 'must be empty (a database this stack creates) or postgres://user:password@host:5432/db',
+    })
+    .describe(
+      'An existing PostgreSQL server, postgres://user:password@host:5432/db (secret: pulumi config set --secret databaseUrl ...); set = no database is created.',
+    ),
+  databaseProtect: flag(true).describe(
+    'Protect the database, its volume and its password: pulumi destroy refuses to delete them (README, "The labels database", says how to delete them).',
+  ),
+  databaseImage: text('postgres:17.6')
+    .refine((v) => /^[^\s@]+(:[\w.-]+)(@sha256:[0-9a-f]{64})?$/.test(v), {
+      message: 'must be an image with a tag, such as postgres:17.6 (resolved to its digest at deploy)',
+    })
+    .describe(
+      'in-cluster and docker: the official PostgreSQL image, by tag (pinned to its digest at deploy).',
+    ),
+  databaseCpu: cpu('250m').describe('in-cluster and docker: CPU request and limit of the PostgreSQL server.'),
+  databaseMemory: memory('256Mi').describe(
+    'in-cluster and docker: memory request and limit of the PostgreSQL server.',
+  ),
+  databaseVolumeSize: memory('5Gi').describe(
+    "in-cluster: size of the database's volume claim (a Docker volume has no size).",
+  ),
+  cloudSqlTier: text('db-f1-micro').describe('cloudsql: machine tier of the Cloud SQL instance.'),
+  cloudSqlVersion: text('POSTGRES_17').describe('cloudsql: database version of the Cloud SQL instance.'),
+};
+
+/** Keys whose values are secrets: never echoed in an error, and kept secret in the program and its state. */
+export const SECRET_KEYS = ['databaseUrl'] as const satisfies readonly ConfigKey[];
 
 /** The keys in the order and under the headings Pulumi.yaml and the README list them. */
 export const CONFIG_SECTIONS = [
@@ -274,6 +329,7 @@ export const CONFIG_SECTIONS = [
   { title: 'HorizontalPodAutoscaler (strategy hpa)', keys: hpaKeys },
   { title: 'Service settings (environment of the container, see docs/interfaces.md)', keys: serviceEnvKeys },
   { title: 'Model and training in the cluster', keys: trainingKeys },
+  { title: 'Labels database (PostgreSQL)', keys: databaseKeys },
 ] as const;
 
 /** Every key, its type and its default. */
@@ -288,6 +344,7 @@ export const configFields = z.object({
   ...hpaKeys,
   ...serviceEnvKeys,
   ...trainingKeys,
+  ...databaseKeys,
 });
 
 export type ConfigKey = keyof typeof configFields.shape;

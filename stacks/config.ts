@@ -6,7 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { z } from 'zod';
 import { configWarnings, crossKeyChecks } from './config-checks';
-import { CONFIG_KEYS, configFields, type StackSettings } from './config-keys';
+import { CONFIG_KEYS, SECRET_KEYS, configFields, type StackSettings } from './config-keys';
 import {
   KSERVE_DEFAULT_TARGET,
   KSERVE_METRICS,
@@ -75,6 +75,9 @@ export interface ServiceEnvConfig {
   batchMaxSize: number;
   batchMaxWaitMs: number;
   logLevel: string;
+  /** Empty: the service's default. */
+  labelSampleRate: string;
+  labelRetentionDays: string;
 }
 
 export interface ClassifierConfig {
@@ -134,12 +137,32 @@ export interface TrainingConfig {
   storageClass: string;
 }
 
+export type DatabaseServer = 'in-cluster' | 'cloudsql' | 'external';
+
+export interface DatabaseConfig {
+  /** external: databaseUrl names a server this stack does not manage, and nothing is created. */
+  server: DatabaseServer;
+  /** The existing server's URL when server is external, else empty. A secret: wrap it in pulumi.secret. */
+  externalUrl: string;
+  /** Pulumi protect on what holds the data and its password: `pulumi destroy` refuses to delete them. */
+  protect: boolean;
+  /** The official PostgreSQL image by tag, pinned to its digest at deploy. */
+  image: string;
+  /** Requests equal limits. */
+  resources: { cpu: string; memory: string };
+  volumeSize: string;
+  storageClass: string;
+  cloudSql: { tier: string; version: string };
+}
+
 export interface StackConfig {
   stack: string;
   cluster: ClusterConfig;
   image: ImageConfig;
   classifier: ClassifierConfig;
   training: TrainingConfig;
+  /** The labels store every strategy's classifier writes to (DATABASE_URL). */
+  database: DatabaseConfig;
   /** Set under strategy docker. */
   docker: DockerConfig | undefined;
   /** Set under strategy kserve. */
@@ -159,7 +182,8 @@ export function dockerHostName(dockerHost: string): string {
 function describeIssues(error: z.ZodError, raw: Partial<Record<string, string>>): string {
   const lines = error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '');
-    const got = raw[key] === undefined ? '' : ` (got ${JSON.stringify(raw[key])})`;
+    const secret = (SECRET_KEYS as readonly string[]).includes(key);
+    const got = raw[key] === undefined || secret ? '' : ` (got ${JSON.stringify(raw[key])})`;
     return `  - ${PROJECT}:${key}: ${issue.message}${got}`;
   });
   return `Invalid stack configuration:\n${lines.join('\n')}\nSee the config table in README.md ("Deploy to Kubernetes").`;
@@ -186,6 +210,7 @@ export function parseConfig(raw: Partial<Record<string, string>>, stack: string)
     },
     classifier: classifierConfig(settings, strategy),
     training: trainingConfig(settings),
+    database: databaseConfig(settings),
     docker: strategy.workload === 'dockerContainer' ? dockerConfig(settings) : undefined,
     kserve: strategy.workload === 'inferenceService' ? kserveConfig(settings) : undefined,
     warnings: configWarnings(settings),
@@ -248,6 +273,8 @@ function classifierConfig(settings: StackSettings, strategy: Strategy): Classifi
       batchMaxSize: settings.batchMaxSize,
       batchMaxWaitMs: settings.batchMaxWaitMs,
       logLevel: settings.logLevel,
+      labelSampleRate: settings.labelSampleRate,
+      labelRetentionDays: settings.labelRetentionDays,
     },
     modelSource: settings.modelSource,
   };
@@ -264,6 +291,19 @@ function trainingConfig(settings: StackSettings): TrainingConfig {
     resources: { cpu: settings.trainingCpu, memory: settings.trainingMemory },
     volumeSize: settings.volumeSize,
     storageClass: settings.storageClass,
+  };
+}
+
+function databaseConfig(settings: StackSettings): DatabaseConfig {
+  return {
+    server: settings.databaseUrl ? 'external' : settings.databaseServer,
+    externalUrl: settings.databaseUrl,
+    protect: settings.databaseProtect,
+    image: settings.databaseImage,
+    resources: { cpu: settings.databaseCpu, memory: settings.databaseMemory },
+    volumeSize: settings.databaseVolumeSize,
+    storageClass: settings.storageClass,
+    cloudSql: { tier: settings.cloudSqlTier, version: settings.cloudSqlVersion },
   };
 }
 
@@ -292,6 +332,22 @@ function kserveConfig(settings: StackSettings): KServeConfig {
 }
 
 /**
+ * The SDK knows which values the stack file holds encrypted, but only exports the check untyped; where it is
+ * missing nothing is said (the program keeps the value secret either way).
+ */
+const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean })
+  .isConfigSecret;
+
+/** A secret key set in plain text sits readable in Pulumi.<stack>.yaml, and so in git. */
+export function plaintextSecretWarnings(raw: Partial<Record<string, string>>): string[] {
+  return SECRET_KEYS.filter((key) => raw[key] && isConfigSecret?.(`${PROJECT}:${key}`) === false).map(
+    (key) =>
+      `${key} is stored in plain text in Pulumi.${pulumi.getStack()}.yaml: ` +
+      `pulumi config set --secret ${key} <value> encrypts it`,
+  );
+}
+
+/**
  * Reads this stack's configuration from Pulumi. A bad value ends the program as a RunError: Pulumi prints
  * the message alone, without a stack trace the user does not need.
  */
@@ -309,7 +365,8 @@ export function loadConfig(): StackConfig {
   }
   try {
     const parsed = parseConfig(raw, pulumi.getStack());
-    for (const warning of parsed.warnings) void pulumi.log.warn(warning);
+    const warnings = [...parsed.warnings, ...plaintextSecretWarnings(raw)];
+    for (const warning of warnings) void pulumi.log.warn(warning);
     return parsed;
   } catch (error) {
     if (error instanceof ConfigError) throw new pulumi.RunError(error.message);

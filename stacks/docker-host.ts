@@ -1,12 +1,15 @@
 // Strategy docker: the course's first exercise (`docker run -d -p 32000:5000` on node-0, before Kubernetes),
 // declared. The image ClassifierImage built and pushed is pulled by digest onto the Docker host and run as
-// one container with the pods' environment, health check, limits and hardening (stacks/workload.ts);
-// `pulumi destroy` stops it (after the same drain deadline) and removes it and the pulled image.
+// one container with the pods' environment, health check, limits and hardening (stacks/workload.ts), beside its
+// PostgreSQL container (stacks/docker-database.ts) unless databaseUrl names another server; `pulumi destroy` stops
+// it (after the same drain deadline) and removes it and the pulled image.
 
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
-import type { ClassifierConfig, DockerConfig } from './config';
+import type { ClassifierConfig, DatabaseConfig, DockerConfig } from './config';
+import { DockerLabelDatabase, dockerName } from './docker-database';
 import { APP_NAME, appLabels } from './kubernetes-labels';
+import { databaseUrlHost } from './postgres';
 import { CONTAINER_PORT, dockerRuntime } from './workload';
 
 export interface DockerHostClassifierArgs {
@@ -15,11 +18,15 @@ export interface DockerHostClassifierArgs {
   stack: string;
   /** `repository@sha256:…`, pushed where the host can pull it. */
   image: pulumi.Input<string>;
+  database: DatabaseConfig;
 }
 
 export class DockerHostClassifier extends pulumi.ComponentResource {
   readonly provider: docker.Provider;
   readonly container: docker.Container;
+  /** Set unless databaseUrl names a server elsewhere. */
+  readonly database?: DockerLabelDatabase;
+  readonly databaseHost: string;
   readonly url: pulumi.Output<string>;
 
   constructor(name: string, args: DockerHostClassifierArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -37,15 +44,27 @@ export class DockerHostClassifier extends pulumi.ComponentResource {
       onHost,
     );
 
-    const run = dockerRuntime(config);
+    if (args.database.server !== 'external') {
+      this.database = new DockerLabelDatabase(
+        `${name}-database`,
+        { config: args.database, docker: host, stack, provider: this.provider },
+        { parent: this },
+      );
+    }
+    const databaseUrl = this.database?.url ?? pulumi.secret(args.database.externalUrl);
+    this.databaseHost = this.database?.host ?? databaseUrlHost(args.database.externalUrl);
+
+    const run = dockerRuntime(config, databaseUrl);
     this.container = new docker.Container(
       name,
       {
-        name: `${APP_NAME}-${stack}`.toLowerCase().replace(/[^a-z0-9_.-]/g, '-'),
+        name: dockerName(`${APP_NAME}-${stack}`),
         image: pulled.imageId,
         // The same labels the pods carry: the monitor finds the container by them.
         labels: Object.entries(appLabels(stack)).map(([label, value]) => ({ label, value })),
         ports: [{ internal: CONTAINER_PORT, external: host.port, protocol: 'tcp' }],
+        // The database's network, where its container's name resolves.
+        networksAdvanced: this.database ? [{ name: this.database.network.name }] : undefined,
         restart: host.restart,
         envs: run.envs,
         healthcheck: run.healthcheck,

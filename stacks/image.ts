@@ -26,7 +26,7 @@ export interface ClassifierImageArgs {
 }
 
 /** A prebuilt reference, pinned: a tag is resolved to its digest now, so what runs is what was there at deploy. */
-function pinned(ref: string, parent: pulumi.Resource): pulumi.Output<string> {
+export function pinned(ref: string, parent: pulumi.Resource): pulumi.Output<string> {
   return ref.includes('@sha256:')
     ? pulumi.output(ref)
     : docker

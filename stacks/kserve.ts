@@ -9,7 +9,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig, KServeConfig } from './config';
 import { APP_NAME, appLabels } from './kubernetes-labels';
-import { classifierContainer, classifierPodFields, classifierVolumes } from './workload';
+import { classifierContainer, classifierPodFields, classifierVolumes, type SecretKeyRef } from './workload';
 
 /** KServe's name for the predictor's model-server container (its agent and logger look for it). */
 export const KSERVE_CONTAINER = 'kserve-container';
@@ -52,6 +52,8 @@ export interface KServeClassifierArgs {
   image: pulumi.Input<string>;
   provider: k8s.Provider;
   modelClaim?: pulumi.Input<string>;
+  /** The Secret key holding DATABASE_URL (stacks/label-database.ts): the same store as every strategy's. */
+  databaseUrl: SecretKeyRef;
   /** KServe's controller (when this stack installs it) and the training Job that writes the model. */
   dependsOn?: pulumi.Resource[];
 }
@@ -64,6 +66,7 @@ function predictorSpec(args: KServeClassifierArgs, labels: Record<string, string
     config,
     image: args.image,
     name: KSERVE_CONTAINER,
+    databaseUrl: args.databaseUrl,
     portName: 'http1',
     probePort: 'number',
     // Knative allows one container port; RawDeployment pods are plain Deployments and keep the internal one.

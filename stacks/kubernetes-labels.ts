@@ -2,9 +2,9 @@
 
 export const APP_NAME = 'gourmetgram';
 
-export type Component = 'classifier' | 'training';
+export type Component = 'classifier' | 'training' | 'database';
 
-/** Labels for every object of one stack; `component` tells serving pods from the training Job's. */
+/** Labels for every object of one stack; `component` tells serving pods from the training Job's and the database's. */
 export function appLabels(stack: string, component: Component = 'classifier'): Record<string, string> {
   return { ...selectorLabels(stack, component), 'app.kubernetes.io/managed-by': 'pulumi' };
 }

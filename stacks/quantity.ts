@@ -68,3 +68,8 @@ export function parseCpu(text: string): number | undefined {
 export function parseMemory(text: string): number | undefined {
   return parse(text, MEMORY);
 }
+
+/** A memory quantity in whole MiB, the unit a Docker engine's limits and tmpfs sizes take; 0 when unreadable. */
+export function mebibytes(text: string): number {
+  return Math.floor((parseMemory(text) ?? 0) / 2 ** 20);
+}

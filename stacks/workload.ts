@@ -3,7 +3,7 @@
 // (docker) all take them from here, so a load test compares the strategies and nothing else.
 
 import type * as k8s from '@pulumi/kubernetes';
-import type * as pulumi from '@pulumi/pulumi';
+import * as pulumi from '@pulumi/pulumi';
 import type { ClassifierConfig } from './config';
 import {
   APP_UID,
@@ -15,7 +15,7 @@ import {
   tmpMount,
   tmpVolume,
 } from './pod';
-import { parseCpu, parseMemory } from './quantity';
+import { mebibytes, parseCpu } from './quantity';
 
 /** The service listens here (docs/interfaces.md). */
 export const CONTAINER_PORT = 3000;
@@ -49,7 +49,19 @@ export function terminationGraceSeconds(shutdownTimeoutMs: number): number {
   return PRE_STOP_SECONDS + Math.ceil(shutdownTimeoutMs / 1000) + 5;
 }
 
-/** The container's environment as name → value (docs/interfaces.md). */
+/**
+ * The variable naming the labels store (docs/interfaces.md). It holds the database's password, so a pod gets it
+ * from a Secret (secretKeyRef), never as a value written into its spec.
+ */
+export const DATABASE_URL_ENV = 'DATABASE_URL';
+
+/** A key of a Kubernetes Secret: where a pod reads DATABASE_URL. */
+export interface SecretKeyRef {
+  name: pulumi.Input<string>;
+  key: string;
+}
+
+/** The container's environment as name → value (docs/interfaces.md), DATABASE_URL aside. */
 export function classifierEnvVars(config: ClassifierConfig): Record<string, string> {
   const { env } = config;
   const vars: Record<string, string> = {
@@ -63,12 +75,21 @@ export function classifierEnvVars(config: ClassifierConfig): Record<string, stri
     BATCH_MAX_WAIT_MS: String(env.batchMaxWaitMs),
     LOG_LEVEL: env.logLevel,
   };
+  // Empty: the service's own default applies (service/src/config.ts holds it, and only it).
+  if (env.labelSampleRate) vars.LABEL_SAMPLE_RATE = env.labelSampleRate;
+  if (env.labelRetentionDays) vars.LABEL_RETENTION_DAYS = env.labelRetentionDays;
   if (config.modelSource === 'volume') vars.MODEL_DIR = VOLUME_MODEL_DIR;
   return { ...vars, ...WRITABLE_DIRS_ENV };
 }
 
-export function classifierEnv(config: ClassifierConfig): k8s.types.input.core.v1.EnvVar[] {
-  return Object.entries(classifierEnvVars(config)).map(([name, value]) => ({ name, value }));
+export function classifierEnv(
+  config: ClassifierConfig,
+  databaseUrl: SecretKeyRef,
+): k8s.types.input.core.v1.EnvVar[] {
+  return [
+    ...Object.entries(classifierEnvVars(config)).map(([name, value]) => ({ name, value })),
+    { name: DATABASE_URL_ENV, valueFrom: { secretKeyRef: { name: databaseUrl.name, key: databaseUrl.key } } },
+  ];
 }
 
 /**
@@ -90,6 +111,8 @@ export interface ContainerOptions {
   config: ClassifierConfig;
   image: pulumi.Input<string>;
   name: string;
+  /** The Secret key holding DATABASE_URL. */
+  databaseUrl: SecretKeyRef;
   /** The container port's name; Knative accepts only `http1` or `h2c` there. */
   portName?: string;
   /**
@@ -136,7 +159,7 @@ export function classifierContainer(opts: ContainerOptions): k8s.types.input.cor
       { name: portName, containerPort: CONTAINER_PORT, protocol: 'TCP' },
       ...(internal ? [{ name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' }] : []),
     ],
-    env: classifierEnv(config),
+    env: classifierEnv(config, opts.databaseUrl),
     resources: config.resources,
     securityContext: containerSecurityContext,
     startupProbe: probe(PROBES.startup),
@@ -175,7 +198,8 @@ export function classifierVolumes(
 
 /** What a Docker engine needs to run the same container as the pods do, from the same definitions. */
 export interface DockerRuntime {
-  envs: string[];
+  /** Secret: DATABASE_URL holds the database's password (a Docker engine has no Secret to refer to). */
+  envs: pulumi.Output<string[]>;
   user: string;
   readOnly: boolean;
   /** The writable scratch space the read-only root leaves, sized like the pods' emptyDir. */
@@ -204,9 +228,7 @@ export interface DockerRuntime {
   stopTimeout: number;
 }
 
-const MIB = 2 ** 20;
-
-export function dockerRuntime(config: ClassifierConfig): DockerRuntime {
+export function dockerRuntime(config: ClassifierConfig, databaseUrl: pulumi.Input<string>): DockerRuntime {
   const { limits, requests } = config.resources;
   const seconds = (s: number) => `${s}s`;
   // The readiness path, not the image's /healthz: a plain Docker engine never restarts an unhealthy
@@ -216,11 +238,19 @@ export function dockerRuntime(config: ClassifierConfig): DockerRuntime {
   const probeUrl = `'http://127.0.0.1:${CONTAINER_PORT}${PROBES.readiness.path}'`;
   const startSeconds = PROBES.startup.periodSeconds * PROBES.startup.failureThreshold;
   return {
-    envs: Object.entries(classifierEnvVars(config)).map(([name, value]) => `${name}=${value}`),
+    envs: pulumi.secret(
+      pulumi
+        .output(databaseUrl)
+        .apply((url) =>
+          Object.entries({ ...classifierEnvVars(config), [DATABASE_URL_ENV]: url }).map(
+            ([name, value]) => `${name}=${value}`,
+          ),
+        ),
+    ),
     user: `${APP_UID}:${APP_UID}`,
     readOnly: containerSecurityContext.readOnlyRootFilesystem === true,
     // The kernel's tmpfs takes m, not Mi, for mebibytes.
-    tmpfs: { [TMP_DIR]: `rw,noexec,nosuid,size=${Math.floor((parseMemory(TMP_SIZE) ?? 0) / MIB)}m` },
+    tmpfs: { [TMP_DIR]: `rw,noexec,nosuid,size=${mebibytes(TMP_SIZE)}m` },
     capabilities: { drops: ['ALL'] },
     // The container-side twin of allowPrivilegeEscalation: false. Docker's default seccomp profile applies
     // unless a container asks for another, which this one never does.
@@ -243,9 +273,9 @@ export function dockerRuntime(config: ClassifierConfig): DockerRuntime {
     },
     startSeconds,
     cpus: String(parseCpu(limits.cpu)),
-    memory: Math.floor((parseMemory(limits.memory) ?? 0) / MIB),
+    memory: mebibytes(limits.memory),
     cpuShares: Math.max(2, Math.round((parseCpu(requests.cpu) ?? 0) * 1024)),
-    memoryReservation: Math.floor((parseMemory(requests.memory) ?? 0) / MIB),
+    memoryReservation: mebibytes(requests.memory),
     stopTimeout: terminationGraceSeconds(config.env.shutdownTimeoutMs) - PRE_STOP_SECONDS,
   };
 }

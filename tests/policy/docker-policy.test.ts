@@ -13,7 +13,7 @@ const REMOTE_IMAGE = 'docker:index/remoteImage:RemoteImage';
 describe('policy pack on a Docker host', () => {
   let resources: PolicyResource[];
   const mutated = (type: string, mutate: (props: PolicyResource['props']) => void): PolicyResource => {
-    const copy = structuredClone(resources.find((r) => r.type === type)!);
+    const copy = structuredClone(resources.find((r) => r.type === type && r.name === 'classifier')!);
     mutate(copy.props);
     return copy;
   };

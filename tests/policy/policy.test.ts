@@ -20,7 +20,8 @@ const JOB = 'kubernetes:batch/v1:Job';
 
 describe('policy pack', () => {
   let resources: PolicyResource[];
-  const byType = (type: string) => resources.find((r) => r.type === type)!;
+  // The classifier's own objects: the database's Service and Secret have other names.
+  const byType = (type: string) => resources.find((r) => r.type === type && r.name === 'classifier')!;
   /** A fresh copy of the declared Deployment's pod spec's first container, to break one thing in. */
   const mutatedDeployment = (mutate: (d: PolicyResource) => void): PolicyResource => {
     const copy = structuredClone(byType(DEPLOYMENT));

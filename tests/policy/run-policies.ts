@@ -2,12 +2,13 @@
 // resource, every stack policy on all of them.
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
 import { policies } from '../../policy/rules';
-import type { RecordedResource } from '../stacks/harness';
+import { revealed, type RecordedResource } from '../stacks/harness';
 
 export function asPolicyResource(r: RecordedResource): PolicyResource {
   return {
     type: r.type,
-    props: structuredClone(r.inputs),
+    // The policy engine sees secrets as plain values, as a provider does.
+    props: revealed(structuredClone(r.inputs)),
     urn: `urn:pulumi:test::gourmetgram::${r.type}::${r.name}`,
     name: r.name,
     opts: {},

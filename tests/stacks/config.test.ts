@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { parseConfig } from '../../stacks/config';
+import * as pulumi from '@pulumi/pulumi';
+import { parseConfig, plaintextSecretWarnings } from '../../stacks/config';
 import { declaredType } from '../../tools/docs/pulumi-config';
 import { CONFIG_KEYS, configFields } from '../../stacks/config-keys';
 import { ROOT, readProjectFile, readStackFile, stackConfig } from './harness';
@@ -321,5 +322,79 @@ describe('README', () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Deploy to Kubernetes'));
     for (const key of CONFIG_KEYS) assert.match(section, new RegExp(`^\\| \`${key}\` \\|`, 'm'), key);
+  });
+});
+
+describe('the labels database keys', () => {
+  const parse = (stack: string, overrides: Record<string, string | number | boolean>) =>
+    parseConfig(stackConfig(stack, { gcpProject: 'p', ...overrides }), stack);
+
+  it('in the cluster by default, protected; an existing server when databaseUrl is set', () => {
+    const defaults = parse('k8s', {}).database;
+    assert.equal(defaults.server, 'in-cluster');
+    assert.equal(defaults.protect, true);
+    assert.equal(defaults.image, 'postgres:17.6');
+    const existing = parse('docker', { databaseUrl: 'postgresql://u:p@db.example:5432/labels' }).database;
+    assert.equal(existing.server, 'external');
+    assert.equal(existing.externalUrl, 'postgresql://u:p@db.example:5432/labels');
+  });
+
+  it('a databaseUrl that is not a PostgreSQL URL is refused without echoing it: it holds a password', () => {
+    assert.throws(
+      () => parse('dev', { databaseUrl: 'mysql://user:hunter2@db:3306/labels' }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /gourmetgram:databaseUrl: must be empty .*postgres:\/\/user:password@host/,
+        );
+        assert.doesNotMatch(error.message, /hunter2/);
+        return true;
+      },
+    );
+  });
+
+  it('cloudsql only beside a GKE cluster this stack creates, and not with databaseUrl too', () => {
+    assert.equal(parse('k8s', { databaseServer: 'cloudsql' }).database.server, 'cloudsql');
+    assert.throws(
+      () => parse('dev', { databaseServer: 'cloudsql' }),
+      /gourmetgram:databaseServer: cloudsql peers a Cloud SQL instance with the network of the GKE cluster/,
+    );
+    assert.throws(
+      () => parse('docker', { databaseServer: 'cloudsql' }),
+      /gourmetgram:databaseServer: cloudsql peers/,
+    );
+    assert.throws(
+      () => parse('k8s', { databaseServer: 'cloudsql', databaseUrl: 'postgres://u:p@h:5432/d' }),
+      /gourmetgram:databaseServer: databaseUrl names an existing server.*pulumi config rm databaseUrl/,
+    );
+  });
+
+  it('the service label settings: empty (its defaults) or numbers in range', () => {
+    assert.equal(parse('dev', {}).classifier.env.labelSampleRate, '');
+    assert.equal(parse('dev', { labelSampleRate: '0.2' }).classifier.env.labelSampleRate, '0.2');
+    assert.throws(
+      () => parse('dev', { labelSampleRate: '1.5' }),
+      /gourmetgram:labelSampleRate: .*from 0 to 1/,
+    );
+    assert.throws(() => parse('dev', { labelRetentionDays: '7.5' }), /gourmetgram:labelRetentionDays/);
+    assert.throws(
+      () => parse('dev', { databaseImage: 'postgres' }),
+      /gourmetgram:databaseImage: .*with a tag/,
+    );
+    assert.throws(() => parse('dev', { databaseMemory: 'lots' }), /gourmetgram:databaseMemory/);
+  });
+
+  it('warns when databaseUrl is stored in plain text in the stack file, not when it is encrypted', () => {
+    const raw = { databaseUrl: 'postgres://u:p@db.example:5432/labels' };
+    pulumi.runtime.setAllConfig({ 'gourmetgram:databaseUrl': raw.databaseUrl }, []);
+    assert.match(plaintextSecretWarnings(raw).join('\n'), /pulumi config set --secret databaseUrl/);
+    pulumi.runtime.setAllConfig({ 'gourmetgram:databaseUrl': raw.databaseUrl }, ['gourmetgram:databaseUrl']);
+    assert.deepEqual(plaintextSecretWarnings(raw), []);
+    assert.deepEqual(plaintextSecretWarnings({}), [], 'nothing to say when it is not set');
+  });
+
+  it('warns that localhost in databaseUrl is the pod itself', () => {
+    const config = parse('dev', { databaseUrl: 'postgres://u:p@localhost:5432/labels' });
+    assert.match(config.warnings.join('\n'), /databaseUrl names localhost, which inside a pod/);
   });
 });

@@ -4,15 +4,24 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { T, assertClassifierEnv, assertExports } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
-import { stackUnderTest } from './harness';
+import { FAKE_DATABASE_PASSWORD, isSecretValue, revealed, stackUnderTest } from './harness';
+import { assertGeneratedPassword } from './database-expectations';
 
 describe('stack docker (a Docker host)', () => {
   const run = stackUnderTest('docker');
   // Loose: the container's inputs as the SDK serialised them.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let hostContainer: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let databaseContainer: any;
+  const envOfContainer = (inputs: { envs: unknown }) =>
+    Object.fromEntries(
+      revealed(inputs.envs as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+    );
   before(() => {
-    hostContainer = run.one(T.dockerContainer).inputs;
+    const byName = (name: string) => run.ofType(T.dockerContainer).find((c) => c.name === name)!;
+    hostContainer = byName('classifier').inputs;
+    databaseContainer = byName('classifier-database').inputs;
   });
 
   it('declares no cluster, no Kubernetes object and nothing in Google Cloud', () => {
@@ -28,7 +37,7 @@ describe('stack docker (a Docker host)', () => {
 
   it('builds the image with the same component as every strategy, then pulls its digest onto the host', () => {
     assert.equal(run.one(T.image).inputs.imageName, 'node-0:5000/gourmetgram:latest');
-    const pulled = run.one(T.remoteImage).inputs;
+    const pulled = run.ofType(T.remoteImage).find((r) => r.name === 'classifier')!.inputs;
     assert.equal(pulled.name, run.outputs.image);
     assert.match(String(run.outputs.image), /^node-0:5000\/gourmetgram@sha256:[0-9a-f]{64}$/);
     assert.equal(pulled.keepLocally, false, 'pulumi destroy removes the pulled image too');
@@ -43,7 +52,9 @@ describe('stack docker (a Docker host)', () => {
     assert.equal(run.one(T.dockerProvider).inputs.host, 'ssh://node-0');
     const hostProvider = run.one(T.dockerProvider).name;
     for (const type of [T.dockerContainer, T.remoteImage]) {
-      assert.match(String(run.one(type).provider), new RegExp(`::${hostProvider}::`));
+      for (const resource of run.ofType(type)) {
+        assert.match(String(resource.provider), new RegExp(`::${hostProvider}::`), resource.name);
+      }
     }
   });
 
@@ -83,9 +94,7 @@ describe('stack docker (a Docker host)', () => {
   });
 
   it("gets the pods' environment and drains within its stop timeout", () => {
-    const env = Object.fromEntries(
-      (hostContainer.envs as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
-    );
+    const env = envOfContainer(hostContainer);
     assertClassifierEnv(env, '1');
     assert.equal(hostContainer.stopSignal, 'SIGTERM');
     assert.ok(
@@ -103,6 +112,47 @@ describe('stack docker (a Docker host)', () => {
     assert.equal(labels['app.kubernetes.io/instance'], 'docker');
     assert.equal(labels['app.kubernetes.io/component'], 'classifier');
     assert.equal(hostContainer.name, 'gourmetgram-docker');
+  });
+
+  it('runs PostgreSQL beside it: the official image by digest, its data in a protected named volume', () => {
+    const images = run.ofType(T.remoteImage).map((r) => r.inputs.name);
+    assert.ok(
+      images.some((name: string) => /^postgres@sha256:[0-9a-f]{64}$/.test(name)),
+      images.join(),
+    );
+    const volume = run.one(T.dockerVolume);
+    assert.equal(volume.inputs.name, 'gourmetgram-docker-db');
+    assert.equal(volume.protect, true, 'pulumi destroy refuses to delete the data');
+    assertGeneratedPassword(run, true);
+    assert.deepEqual(databaseContainer.volumes, [
+      { volumeName: 'gourmetgram-docker-db', containerPath: '/var/lib/postgresql/data' },
+    ]);
+    const env = envOfContainer(databaseContainer);
+    assert.equal(env.POSTGRES_PASSWORD, FAKE_DATABASE_PASSWORD);
+    assert.equal(env.PGDATA, '/var/lib/postgresql/data/pgdata');
+    assert.ok(isSecretValue(databaseContainer.envs), 'the password stays a secret in the state');
+    assert.equal(databaseContainer.ports, undefined, 'no database port is published on the host');
+    assert.equal(databaseContainer.user, '999:999');
+    assert.deepEqual(databaseContainer.healthcheck.tests.slice(0, 2), ['CMD', 'pg_isready']);
+    assert.equal(databaseContainer.stopSignal, 'SIGINT', "PostgreSQL's fast shutdown");
+    assert.equal(databaseContainer.restart, 'unless-stopped');
+    for (const resource of run.ofType(T.dockerVolume).concat(run.ofType(T.dockerNetwork))) {
+      assert.match(String(resource.provider), new RegExp(`::${run.one(T.dockerProvider).name}::`));
+    }
+  });
+
+  it('joins both containers to one network, where DATABASE_URL names the database container', () => {
+    const network = run.one(T.dockerNetwork).inputs.name;
+    assert.equal(network, 'gourmetgram-docker');
+    assert.deepEqual(databaseContainer.networksAdvanced, [{ name: network }]);
+    assert.deepEqual(hostContainer.networksAdvanced, [{ name: network }]);
+    assert.equal(
+      envOfContainer(hostContainer).DATABASE_URL,
+      `postgres://gourmetgram:${FAKE_DATABASE_PASSWORD}@gourmetgram-docker-db:5432/gourmetgram`,
+    );
+    assert.ok(isSecretValue(hostContainer.envs), "the classifier's environment is a secret in the state");
+    assert.equal(run.outputs.databaseHost, 'gourmetgram-docker-db');
+    assert.ok(!JSON.stringify(run.outputs).includes(FAKE_DATABASE_PASSWORD));
   });
 
   it('passes the policy pack', async () => {

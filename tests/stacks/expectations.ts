@@ -2,12 +2,12 @@
 // docs/interfaces.md, the container's probes, resources, hardening and digest-pinned image.
 
 import assert from 'node:assert/strict';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Job } from 'kubernetes-models/batch/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { Namespace, PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
-import type { RecordedResource, StackRun } from './harness';
+import { Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
+import { revealed, type RecordedResource, type StackRun } from './harness';
 import { InferenceService } from './kserve-schema';
 
 export const T = {
@@ -30,10 +30,40 @@ export const T = {
   dockerProvider: 'pulumi:providers:docker',
   dockerContainer: 'docker:index/container:Container',
   remoteImage: 'docker:index/remoteImage:RemoteImage',
+  statefulSet: 'kubernetes:apps/v1:StatefulSet',
+  secret: 'kubernetes:core/v1:Secret',
+  randomPassword: 'random:index/randomPassword:RandomPassword',
+  dockerNetwork: 'docker:index/network:Network',
+  dockerVolume: 'docker:index/volume:Volume',
+  sqlInstance: 'gcp:sql/databaseInstance:DatabaseInstance',
+  sqlDatabase: 'gcp:sql/database:Database',
+  sqlUser: 'gcp:sql/user:User',
+  peering: 'servicenetworking',
 } as const;
 
 /** The KServeInstall component's name in index.ts: its children are the platform, not the app. */
 export const PLATFORM = 'kserve-platform';
+/** The LabelDatabase component's name in index.ts: its children are the labels store, not the classifier. */
+export const DATABASE = 'label-database';
+
+export const isDatabaseObject = (object: RecordedResource) => object.name.startsWith(DATABASE);
+
+/** The classifier's own objects of one type: the database's Service and Secret aside. */
+export function classifierObjects(run: StackRun, type: string): RecordedResource[] {
+  return run.ofType(type).filter((object) => !isDatabaseObject(object));
+}
+
+export function databaseObjects(run: StackRun, type: string): RecordedResource[] {
+  return run.ofType(type).filter(isDatabaseObject);
+}
+
+export function only<R>(objects: R[], what: string): R {
+  assert.equal(objects.length, 1, `one ${what}`);
+  return objects[0]!;
+}
+
+export const classifierService = (run: StackRun) =>
+  only(classifierObjects(run, T.service), 'classifier Service');
 
 type Validating = new (data: never) => { validate(): void };
 const SCHEMAS: Record<string, Validating> = {
@@ -45,6 +75,8 @@ const SCHEMAS: Record<string, Validating> = {
   [T.pvc]: PersistentVolumeClaim as Validating,
   [T.job]: Job as Validating,
   [T.inferenceService]: InferenceService as Validating,
+  [T.statefulSet]: StatefulSet as Validating,
+  [T.secret]: Secret as Validating,
 };
 
 export const DIGEST_REF = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
@@ -65,7 +97,10 @@ export function assertValidKubernetesObjects(run: StackRun): void {
   for (const object of objects) {
     const Model = SCHEMAS[object.type];
     assert.ok(Model, `no schema mapped for ${object.type}: add it to SCHEMAS`);
-    assert.doesNotThrow(() => new Model(object.inputs as never).validate(), `${object.type} ${object.name}`);
+    assert.doesNotThrow(
+      () => new Model(revealed(object.inputs) as never).validate(),
+      `${object.type} ${object.name}`,
+    );
   }
 }
 
@@ -84,7 +119,10 @@ export function assertValidPlatformObjects(run: StackRun): void {
       );
       continue;
     }
-    assert.doesNotThrow(() => new Model(object.inputs as never).validate(), `${object.type} ${object.name}`);
+    assert.doesNotThrow(
+      () => new Model(revealed(object.inputs) as never).validate(),
+      `${object.type} ${object.name}`,
+    );
   }
 }
 
@@ -95,7 +133,11 @@ export function assertLabelsNamespaceProvider(run: StackRun, namespace: string):
     const labels = object.inputs.metadata?.labels ?? {};
     assert.equal(labels['app.kubernetes.io/name'], 'gourmetgram', `${object.type} name label`);
     assert.equal(labels['app.kubernetes.io/instance'], run.stack, `${object.type} instance label`);
-    const component = object.type === T.job || object.type === T.pvc ? 'training' : 'classifier';
+    const component = isDatabaseObject(object)
+      ? 'database'
+      : object.type === T.job || object.type === T.pvc
+        ? 'training'
+        : 'classifier';
     assert.equal(labels['app.kubernetes.io/component'], component, `${object.type} component label`);
     if (object.type === T.namespace) assert.equal(object.inputs.metadata.name, namespace);
     else assert.equal(object.inputs.metadata?.namespace, namespace, `${object.type} namespace`);
@@ -168,7 +210,7 @@ export function assertClassifierContainer(
     'prometheus.io/port': '9464',
     'prometheus.io/path': '/metrics',
   });
-  const service = run.one(T.service);
+  const service = classifierService(run);
   assert.deepEqual(
     service.inputs.spec.ports.map((p: { targetPort: unknown }) => p.targetPort),
     ['http'],
@@ -225,7 +267,7 @@ export const DEFAULT_RESOURCES = {
 };
 
 export function servicePort(run: StackRun) {
-  const service = run.one(T.service);
+  const service = classifierService(run);
   assert.equal(service.inputs.spec.ports.length, 1);
   return { service, port: service.inputs.spec.ports[0] };
 }

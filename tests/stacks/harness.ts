@@ -66,6 +66,8 @@ export interface RecordedResource {
   inputs: Record<string, Loose>;
   provider?: string;
   custom: boolean;
+  /** The `protect` resource option: `pulumi destroy` refuses to delete the resource. */
+  protect: boolean;
 }
 
 export interface StackRun {
@@ -82,6 +84,9 @@ const fakeDigest = (text: string) => `sha256:${crypto.createHash('sha256').updat
 export const FAKE_LB_IP = '203.0.113.10';
 export const FAKE_NODE_IP = '203.0.113.7';
 export const FAKE_ASSIGNED_NODE_PORT = 31555;
+/** What the mocked RandomPassword generates: tests look for it where it must never appear. */
+export const FAKE_DATABASE_PASSWORD = 'mockedPassword0123456789abcdefgh';
+export const FAKE_CLOUD_SQL_IP = '10.20.0.3';
 /** Knative's default domain template, {{.Name}}.{{.Namespace}}.{{.Domain}}, with its default domain. */
 export const fakeInferenceServiceUrl = (name: string, namespace: string) =>
   `http://${name}.${namespace}.example.com`;
@@ -138,6 +143,13 @@ function mockState(type: string, name: string, inputs: Record<string, Loose>): R
         'https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instanceGroupManagers/gke-pool-1',
       ];
       break;
+    case 'random:index/randomPassword:RandomPassword':
+      state.result = FAKE_DATABASE_PASSWORD;
+      break;
+    case 'gcp:sql/databaseInstance:DatabaseInstance':
+      state.privateIpAddress = FAKE_CLOUD_SQL_IP;
+      state.connectionName = `test-project:${String(inputs.region)}:${String(inputs.name)}`;
+      break;
     case 'gcp:serviceaccount/account:Account':
       state.email = `${inputs.accountId}@test-project.iam.gserviceaccount.com`;
       break;
@@ -158,6 +170,27 @@ function mockCall(token: string, inputs: Record<string, Loose>): Record<string, 
     default:
       throw new Error(`no mock for invoke ${token}`);
   }
+}
+
+/** How the SDK serialises a secret value: a marked object around it. */
+const SECRET_SIGNATURE = '4dabf18193072939515e22adb298388d';
+
+export function isSecretValue(value: unknown): value is { value: unknown } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<string, unknown>)[SECRET_SIGNATURE] === '1b47061264138c4ac30d75fd1eb44270'
+  );
+}
+
+/** `value` with every secret unwrapped, as a provider (or the policy engine) sees it. */
+export function revealed<T>(value: T): T {
+  if (isSecretValue(value)) return revealed(value.value) as T;
+  if (Array.isArray(value)) return value.map((item) => revealed(item as unknown)) as T;
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, revealed(item)])) as T;
+  }
+  return value;
 }
 
 function outputValue(value: unknown): Promise<unknown> {
@@ -189,13 +222,38 @@ function setStackConfig(
   pulumi.runtime.setAllConfig({ ...Object.fromEntries(projectKeys), ...otherNamespaces });
 }
 
-function recorded(args: pulumi.runtime.MockResourceArgs): RecordedResource {
+/** The register request as the mock monitor receives it: it holds the resource options the mocks are not shown. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getProtect(): boolean;
+}
+type RegisterResource = (request: RegisterRequest, callback: unknown) => unknown;
+
+/**
+ * Pulumi's mocks hand `newResource` the inputs but not the options; the request the mock monitor receives
+ * has them. Its `protect` flags are kept by type and name for `recorded` to pick up.
+ */
+function recordProtection(protections: Map<string, boolean>): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: RegisterResource };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (request, callback) => {
+    protections.set(`${request.getType()}::${request.getName()}`, request.getProtect());
+    return register(request, callback);
+  };
+}
+
+function recorded(
+  args: pulumi.runtime.MockResourceArgs,
+  protections: Map<string, boolean> = new Map(),
+): RecordedResource {
   return {
     type: args.type,
     name: args.name,
     inputs: args.inputs,
     provider: args.provider,
     custom: args.custom ?? true,
+    protect: protections.get(`${args.type}::${args.name}`) ?? false,
   };
 }
 
@@ -211,11 +269,12 @@ export async function runStack(
 ): Promise<StackRun> {
   const resources: RecordedResource[] = [];
   const invokes: string[] = [];
+  const protections = new Map<string, boolean>();
   setStackConfig(stack, overrides, otherNamespaces);
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        resources.push(recorded(args));
+        resources.push(recorded(args, protections));
         return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
       },
       call(args) {
@@ -227,6 +286,7 @@ export async function runStack(
     stack,
     false,
   );
+  recordProtection(protections);
   const program = (await import(path.join(ROOT, 'index.ts'))) as Record<string, unknown>;
   const outputs: Record<string, unknown> = {};
   const secretOutputs = new Set<string>();

@@ -1,6 +1,7 @@
 // Stack hpa (Pulumi.hpa.yaml) on the GKE cluster it creates: the user sets only gcpProject.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { assertDatabaseUrlFromSecret, assertInClusterDatabase } from './database-expectations';
 import {
   T,
   assertAppObjects,
@@ -84,5 +85,10 @@ describe('stack hpa (GKE)', () => {
 
   it('exports url, namespace, strategy, image and the secret kubeconfig', () => {
     assertExports(run, 'hpa', 'gourmetgram', true);
+  });
+
+  it('stores labels in PostgreSQL in the cluster, protected, its URL given to the classifier from a Secret', () => {
+    assertInClusterDatabase(run, { protect: true, namespace: 'gourmetgram' });
+    assertDatabaseUrlFromSecret(run, container(run).container);
   });
 });

@@ -1,6 +1,7 @@
 // Stack k8s (Pulumi.k8s.yaml) on the GKE cluster it creates: one pod on node port 32000, like the course.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { assertDatabaseUrlFromSecret, assertInClusterDatabase } from './database-expectations';
 import {
   T,
   assertAppObjects,
@@ -40,5 +41,10 @@ describe('stack k8s (GKE)', () => {
     assert.equal(run.outputs.url, `http://${FAKE_NODE_IP}:32000`);
     assert.ok(run.invokes.includes('gcp:compute/getInstance:getInstance'));
     assertExports(run, 'k8s', 'gourmetgram', true);
+  });
+
+  it('stores labels in PostgreSQL in the cluster, protected, its URL given to the classifier from a Secret', () => {
+    assertInClusterDatabase(run, { protect: true, namespace: 'gourmetgram' });
+    assertDatabaseUrlFromSecret(run, container(run).container);
   });
 });

@@ -2,6 +2,7 @@
 // classifier as a Serverless InferenceService that scales to zero.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { assertDatabaseUrlFromSecret, assertInClusterDatabase } from './database-expectations';
 import {
   DEFAULT_RESOURCES,
   T,
@@ -10,6 +11,7 @@ import {
   assertExports,
   assertProbes,
   assertValidPlatformObjects,
+  classifierObjects,
   envOf,
   platformObjects,
 } from './expectations';
@@ -32,7 +34,9 @@ describe('stack kserve (GKE, Serverless, KServe installed)', () => {
   });
 
   it('declares no Deployment, Service or HPA of its own: KServe makes them', () => {
-    for (const type of [T.deployment, T.service, T.hpa, T.pdb]) assert.equal(run.ofType(type).length, 0);
+    for (const type of [T.deployment, T.service, T.hpa, T.pdb]) {
+      assert.equal(classifierObjects(run, type).length, 0, type);
+    }
   });
 
   it('scales to zero when idle, and up to five pods on requests in flight', () => {
@@ -110,6 +114,11 @@ describe('stack kserve (GKE, Serverless, KServe installed)', () => {
   it("exports the url from the InferenceService's status", () => {
     assert.equal(run.outputs.url, fakeInferenceServiceUrl('gourmetgram', 'gourmetgram'));
     assertExports(run, 'kserve', 'gourmetgram', true);
+  });
+
+  it('gives the predictor the same DATABASE_URL Secret, of PostgreSQL in the cluster', () => {
+    assertInClusterDatabase(run, { protect: true, namespace: 'gourmetgram' });
+    assertDatabaseUrlFromSecret(run, isvc.spec.predictor.containers[0]);
   });
 
   it('passes the policy pack, predictor included', async () => {

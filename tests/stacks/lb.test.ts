@@ -1,6 +1,7 @@
 // Stack lb (Pulumi.lb.yaml) on the GKE cluster it creates: five fixed pods behind a load balancer.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { assertDatabaseUrlFromSecret, assertInClusterDatabase } from './database-expectations';
 import {
   T,
   assertAppObjects,
@@ -58,5 +59,10 @@ describe('stack lb (GKE)', () => {
 
   it('exports url, namespace, strategy, image and the secret kubeconfig', () => {
     assertExports(run, 'lb', 'gourmetgram', true);
+  });
+
+  it('stores labels in PostgreSQL in the cluster, protected, its URL given to the classifier from a Secret', () => {
+    assertInClusterDatabase(run, { protect: true, namespace: 'gourmetgram' });
+    assertDatabaseUrlFromSecret(run, container(run).container);
   });
 });

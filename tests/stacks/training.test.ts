@@ -2,7 +2,7 @@
 //   pulumi config set trainingEnabled true; pulumi config set modelSource volume; pulumi config set image ...
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DIGEST_REF, T, assertAppObjects, container, envOf } from './expectations';
+import { DIGEST_REF, T, assertAppObjects, classifierService, container, envOf } from './expectations';
 import { allViolations, asPolicyResource } from '../policy/run-policies';
 import { stackUnderTest } from './harness';
 
@@ -81,7 +81,7 @@ describe('training Job and model volume (dev stack)', () => {
 
   it('labels the training objects apart, so the Service never routes to them', () => {
     assertAppObjects(run, 'gourmetgram');
-    const serviceSelector = run.one(T.service).inputs.spec.selector;
+    const serviceSelector = classifierService(run).inputs.spec.selector;
     const jobPodLabels = run.one(T.job).inputs.spec.template.metadata.labels;
     const routed = Object.entries(serviceSelector).every(([k, v]) => jobPodLabels[k] === v);
     assert.equal(routed, false);

@@ -13,7 +13,21 @@ describe('component URNs (stack hpa)', () => {
     assert.deepEqual(components.sort(), [
       'gourmetgram:app:Classifier::classifier',
       'gourmetgram:app:ClassifierImage::classifier-image',
+      'gourmetgram:app:LabelDatabase::label-database',
       'gourmetgram:infra:GkeCluster::gourmetgram-hpa',
+    ]);
+  });
+
+  it("keeps the database component's children and their names: a new name would replace the database", () => {
+    const children = run.resources
+      .filter((r) => r.custom && r.name.startsWith('label-database'))
+      .map((r) => `${r.type}::${r.name}`)
+      .sort();
+    assert.deepEqual(children, [
+      'kubernetes:apps/v1:StatefulSet::label-database',
+      'kubernetes:core/v1:Secret::label-database',
+      'kubernetes:core/v1:Service::label-database',
+      'random:index/randomPassword:RandomPassword::label-database-password',
     ]);
   });
 
