@@ -270,7 +270,7 @@ function buildProgram(): Command {
     )
     .option('--no-view-jpeg', 'no JPEG round trip in the view (the default)')
     .addOption(new Option('--crop <mode>', 'square crop of the view').choices(CROP_MODES).default('cover'))
-    .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 10)
+    .option('--epochs <n>', 'passes over the training photos', positiveInt('--epochs'), 8)
     .option('--batch <n>', 'photos per step', positiveInt('--batch'), 64)
     .option('--lr <x>', 'peak learning rate of the new classifier layer', nonNegative('--lr'), 2e-3)
     .option(
