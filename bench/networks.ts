@@ -1,6 +1,6 @@
 /**
- * Milliseconds per photo of candidate networks on wasm, as the service runs them (one photo per call, the 64 px
- * view resized inside, with and without test-time flip): the latency column of the model card's trade-off table.
+ * Milliseconds per photo of candidate networks on wasm, as the service runs them (one photo per call, at a view
+ * of the network's own input size as model v4 has it, with and without test-time flip): the latency column of the model card's trade-off table.
  * The networks take turns round by round in one process, so a busy machine slows them alike and their ratios
  * stay fair; each cell is the median over rounds of each round's median.
  *
@@ -30,7 +30,7 @@ async function modelFolder(networkDir: string, testTimeFlip: boolean): Promise<s
     name: 'bench',
     version: '0',
     labels: [...FOOD11_LABELS],
-    view: { size: 64, crop: 'cover', jpegQuality: 75 },
+    view: { size: inputSize, crop: 'cover' },
     network: {
       path: 'network',
       architecture: path.basename(networkDir),
@@ -65,10 +65,11 @@ async function main(opts: { rounds: number; runs: number }, specs: string[]): Pr
       });
     }
   }
-  const photo = new Uint8Array(64 * 64 * 3).map((_, i) => (i * 31) % 256);
+  const photoFor = (size: number) => new Uint8Array(size * size * 3).map((_, i) => (i * 31) % 256);
   for (let round = 0; round < opts.rounds; round++) {
     for (const entry of entries) {
       // wasm compiles twice (a baseline tier, then the optimised one): warm-up calls reach the second.
+      const photo = photoFor(entry.classifier.view.size);
       const times = await timeRuns(opts.runs, round === 0 ? 20 : 3, () => entry.classifier.classify([photo]));
       entry.rounds.push(median(times));
     }
