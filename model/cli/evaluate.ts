@@ -6,6 +6,7 @@ import { defaultModelDir, initBackend, loadClassifier, type Classifier } from '.
 import {
   DatasetError,
   loadDataset,
+  setOf,
   type Dataset,
   type Layout,
   type Sample,
@@ -29,6 +30,7 @@ interface EvaluateOptions {
   reportDir?: string;
   batch: number;
   limit?: number;
+  sets?: string[];
 }
 
 /**
@@ -76,7 +78,9 @@ async function main(opts: EvaluateOptions): Promise<void> {
     validationDishPercent: opts.validationDishes,
     ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
   });
-  const { picked, what } = chooseSplit(dataset.samples, opts.split, dataset.layout);
+  // The split is made over every --data folder, as the training made it; --sets only narrows what is scored.
+  const inSets = opts.sets ? dataset.samples.filter((s) => opts.sets!.includes(setOf(s))) : dataset.samples;
+  const { picked, what } = chooseSplit(inSets, opts.split, dataset.layout);
   const samples = opts.limit
     ? picked.filter((_, i) => i % Math.ceil(picked.length / opts.limit!) === 0)
     : picked;
@@ -226,6 +230,10 @@ function buildProgram(): Command {
     .option('--report-dir <dir>', 'also write evaluation.md and evaluation.json here')
     .option('--batch <n>', 'photos per classify call', positiveInt('--batch'), 1)
     .option('--limit <n>', 'score an evenly spread subset of about n photos', positiveInt('--limit'))
+    .option(
+      '--sets <name...>',
+      'score only the photos of these --data folders (by folder name); the split is still made over all of them',
+    )
     .action((opts: EvaluateOptions) => main(opts));
 }
 

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { bundledTestPhoto, bytes, makeImage } from '../helpers/images';
 import { startServer, type RunningServer } from '../../tools/shared/service-process';
 import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
+import { defaultModelDir, readMetadata } from '../../model/src/index';
 
 // The service over HTTP with the real (shipped) model on the wasm backend.
 
@@ -60,13 +61,13 @@ describe('service over HTTP', () => {
     assert.match(other.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
   });
 
-  it('logs which TF.js backend, which network and which view run', () => {
+  it('logs which TF.js backend, which network and which view run', async () => {
     const ready = server.logs.find((l) => String(l.msg).startsWith('ready:'));
     assert.ok(ready, 'a ready log line');
     assert.equal(ready.tfjsBackend, 'wasm');
     assert.match(String(ready.architecture), /^mobilenet_v2_/);
     assert.equal(ready.engine, 'fused');
-    assert.equal((ready.view as { size: number }).size, 64);
+    assert.deepEqual(ready.view, (await readMetadata(defaultModelDir())).view);
   });
 
   it('serves the upload page, which works without JavaScript', async () => {
