@@ -84,6 +84,14 @@ const envSchema = z.object({
     .describe(
       'a request body must have arrived this long after the request began, else 408 and the connection is closed',
     ),
+  LINGER_MS: integer(0, 60_000)
+    .default(5000)
+    .describe(
+      'after refusing a body it has not read (408, 413, 503), the server keeps reading and discarding it for at most this long before closing, so the client reads the answer instead of a connection reset',
+    ),
+  LINGER_MAX_BYTES: integer(0)
+    .default(64 * 1024 * 1024)
+    .describe('at most this many bytes of a refused body are read and discarded while lingering'),
   HEADERS_TIMEOUT_MS: integer(100)
     .default(10_000)
     .describe(
@@ -195,6 +203,7 @@ function fromVariables(vars: z.infer<typeof envSchema>) {
     maxInflightUploadBytes: vars.MAX_INFLIGHT_UPLOAD_BYTES,
     bodyTimeoutMs: vars.BODY_TIMEOUT_MS,
     headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
+    linger: { maxMs: vars.LINGER_MS, maxBytes: vars.LINGER_MAX_BYTES },
     oipMaxImages: vars.OIP_MAX_IMAGES,
     sharpCacheMb: vars.SHARP_CACHE_MB,
     sharpConcurrency: vars.SHARP_CONCURRENCY,
