@@ -23,7 +23,12 @@ export interface DecodeRow {
   medianMs: Record<DecoderName, number>;
 }
 
-export async function photoLikeJpeg(source: Buffer, width: number, height: number): Promise<Buffer> {
+export async function photoLikeJpeg(
+  source: Buffer,
+  width: number,
+  height: number,
+  { progressive = false }: { progressive?: boolean } = {},
+): Promise<Buffer> {
   const scaled = await sharp(source).resize(width, height, { fit: 'fill' }).raw().toBuffer();
   // Deterministic noise (a fixed-seed LCG), ±8 levels: every run and every machine decodes the same bytes.
   let state = 12345;
@@ -32,7 +37,7 @@ export async function photoLikeJpeg(source: Buffer, width: number, height: numbe
     scaled[i] = Math.max(0, Math.min(255, scaled[i]! + (state >>> 28) - 8));
   }
   return sharp(scaled, { raw: { width, height, channels: 3 } })
-    .jpeg({ quality: 90 })
+    .jpeg({ quality: 90, progressive })
     .toBuffer();
 }
 

@@ -5,7 +5,8 @@ import { photoLikeJpeg } from './decoders';
 /**
  * Phone-size photos made from real ones: a real photo's content scaled up to a camera's pixel count (4:3), with the
  * decoders benchmark's sensor-like noise so the JPEG carries a phone photo's detail and size, not a smooth
- * upscale's. Made once into a cache folder (never committed: the sources are data) and reused by later runs.
+ * upscale's. Baseline JPEG, as cameras write it, or progressive, as many photos saved from the web or an editing
+ * app are (libjpeg decodes a progressive one whole, even when it is shrunk on load: it costs far more memory). Made once into a cache folder (never committed: the sources are data) and reused by later runs.
  */
 
 export const PHONE_SIZES = [
@@ -42,14 +43,16 @@ export async function phonePhotos(
   size: PhoneSize,
   count: number,
   cacheDir: string,
+  { progressive = false }: { progressive?: boolean } = {},
 ): Promise<string[]> {
   fs.mkdirSync(cacheDir, { recursive: true });
   const out: string[] = [];
   for (const source of spread(sources, count)) {
-    const name = `${path.basename(source, path.extname(source))}-${size.width}x${size.height}.jpg`;
+    const kind = progressive ? '-progressive' : '';
+    const name = `${path.basename(source, path.extname(source))}-${size.width}x${size.height}${kind}.jpg`;
     const file = path.join(cacheDir, name);
     if (!fs.existsSync(file)) {
-      const jpeg = await photoLikeJpeg(fs.readFileSync(source), size.width, size.height);
+      const jpeg = await photoLikeJpeg(fs.readFileSync(source), size.width, size.height, { progressive });
       fs.writeFileSync(`${file}.tmp`, jpeg);
       fs.renameSync(`${file}.tmp`, file);
     }

@@ -7,6 +7,7 @@ import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { BodyGuard } from './body-guard';
 import { oipBodyLimit, predictBodyLimit, type Config } from './config';
+import { DecodeMemory } from './decode-memory';
 import { OverloadedError, type Engine } from './engine';
 import { errorAnswer, type ErrorAnswer } from './error-answer';
 import { HttpError, toHttpError } from './http-error';
@@ -29,6 +30,7 @@ export interface AppDeps {
     | 'bodyTimeoutMs'
     | 'oipMaxImages'
     | 'linger'
+    | 'decodeMemoryBytes'
   >;
   engine: Engine;
   metrics: Metrics;
@@ -218,6 +220,7 @@ export function createApp(deps: AppDeps): express.Express {
     engine,
     { maxPixels: config.maxPixels, decoder: config.imageDecoder },
     { predicted: (label) => metrics.predictions.inc({ label }) },
+    new DecodeMemory(config.decodeMemoryBytes),
   );
   const answer = errorAnswer(config.linger);
   const bodies = guardBodies(config, metrics, answer);
