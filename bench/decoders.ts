@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { preprocessPhoto, type DecoderName } from '../model/src/preprocess';
+import { DEFAULT_MAX_PIXELS, preprocessPhoto, type DecoderName } from '../model/src/preprocess';
 import { median, timeRuns } from '../model/train/latency';
 
 /**
@@ -56,7 +56,7 @@ export async function benchDecode(source: Buffer, inputSize: number): Promise<De
       const times = await timeRuns(runs[decoder], 2, () =>
         preprocessPhoto(jpeg, {
           view: { size: inputSize, crop: 'cover', jpegQuality: 75 },
-          maxPixels: 40_000_000,
+          maxPixels: DEFAULT_MAX_PIXELS,
           decoder,
         }),
       );

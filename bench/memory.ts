@@ -5,8 +5,9 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { positiveInt } from '../model/cli/arguments';
 import { readMetadata } from '../model/src/metadata';
-import type { View } from '../model/src/preprocess';
+import { DEFAULT_MAX_PIXELS, decodeMemoryBytes, type View } from '../model/src/preprocess';
 import { median } from '../model/train/latency';
+import { loadConfig } from '../service/src/config';
 import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { loadAverage, mib, ms } from './format';
 import { jpegFiles, PHONE_SIZES, phonePhotos, spread, type PhoneSize } from './phone-photos';
@@ -28,6 +29,8 @@ import { markedSection, writeSection } from './report-sections';
  * Writes its section of bench/REPORT.md between the memory markers. Photos are data, never committed: --photos
  * names a folder of real JPEGs (searched recursively); the phone-size ones are cached under --cache.
  */
+
+const serviceDefaults = loadConfig({});
 
 const list = (option: string) => (value: string) => value.split(',').map((v) => positiveInt(option)(v));
 
@@ -164,11 +167,10 @@ async function measure(
     const client = async () => {
       while (next < photos.length) {
         const photo = photos[next++]!;
-        const res = await fetch(`${server.url}/predict`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'image/jpeg' },
-          body: Uint8Array.from(fs.readFileSync(photo)),
-        });
+        // A form with the field `file`, as the upload page and `curl -F` send it (multer reads it).
+        const form = new FormData();
+        form.append('file', new Blob([fs.readFileSync(photo)], { type: 'image/jpeg' }), path.basename(photo));
+        const res = await fetch(`${server.url}/predict`, { method: 'POST', body: form });
         await res.arrayBuffer();
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (++done % 25 === 0) samples.push({ photos: done, rss: rssBytes(pid) });
@@ -200,7 +202,9 @@ async function measure(
 
 interface DecodeCost {
   size: PhoneSize;
-  progressive?: boolean;
+  progressive: boolean;
+  /** what the service reserves for it from DECODE_MEMORY_BYTES */
+  counted: number;
   jpegBytes: number;
   view: View;
   medianMs: number;
@@ -235,7 +239,7 @@ function decodeCost(photo: string, size: PhoneSize, view: View, warmup: string, 
     medianMs: median(result.ms),
     addedPeak: result.addedPeakBytes,
     refusedByDefault: result.refusedByDefault,
-  } satisfies DecodeCost;
+  } satisfies Omit<DecodeCost, 'progressive' | 'counted'>;
 }
 
 const viewName = (view: View) =>
@@ -274,7 +278,66 @@ async function main() {
   const bytes = stream.map((p) => fs.statSync(p).size);
   const loadBefore = loadAverage();
 
+  const model = await readMetadata(path.join(REPO_ROOT, 'model/shipped'));
+  const views: View[] = [model.view, { size: 224, crop: 'cover' }];
+  const imageEnv = IMAGE_VARIANT.env;
+  const costs: DecodeCost[] = [];
+  for (const size of PHONE_SIZES) {
+    for (const progressive of [false, true]) {
+      const [photo] = await phonePhotos(originals, size, 1, opts.cache, { progressive });
+      for (const view of views) {
+        const counted = decodeMemoryBytes('jpeg', size.width * size.height, progressive);
+        const cost = { ...decodeCost(photo!, size, view, originals[0]!, imageEnv), progressive, counted };
+        console.log(
+          `decode ${size.label}${progressive ? ' progressive' : ''} → ${viewName(view)}: ${ms(cost.medianMs)}, peak +${mib(cost.addedPeak)}`,
+        );
+        costs.push(cost);
+      }
+    }
+  }
+
   const runs: Run[] = [];
+  const report = () => {
+    const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency.join(',')} --workers ${opts.workers.join(',')} --variants ${variants.map((v) => v.name).join(',')}`;
+    const kb = (n: number) => `${Math.round(n / 1024)} kB`;
+    const section = markedSection('memory', [
+      '## Memory on real photos of phone sizes',
+      `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs; load average`,
+      `${loadBefore} before and ${loadAverage()} after (a load above the CPU count means other work shared the machine).`,
+      `--photos was Food-101's \`photos/\` (../shared/data/food11/photos.tar.gz, ${originals.length} real photos of at most 384 px).`,
+      '',
+      `The compiled service (\`node dist/service/src/main.js\`, wasm) was sent ${stream.length} photos, POSTed to /predict as a form (as the upload page and \`curl -F\` send them): of every ten,`,
+      `seven real photos as they are, two at 3 MP and one at 12 MP made from real photos (bench/phone-photos.ts: a real`,
+      `photo scaled up with sensor-like noise, JPEG q90; ${mp3.length} distinct at 3 MP, ${mp12.length} at 12 MP, half of each`,
+      `baseline as cameras write them, half progressive as photos saved from the web or an app often are). JPEGs of`,
+      `${kb(Math.min(...bytes))}–${kb(Math.max(...bytes))}, median ${kb(median(bytes))}. A fresh process per row. RSS is VmRSS read every 25 photos: median`,
+      "and max over the samples from the 100th photo on; peak is the kernel's VmHWM over the whole run (it catches what",
+      'falls between samples); slope is the least-squares trend of the samples over the second half, per 1,000 photos',
+      '(flat after warm-up is about zero). Where the memory sits is /proc/<pid>/smaps at the end of the run.',
+      '',
+      '| workers | clients | allocator | idle | median | max | peak (VmHWM) | slope, 2nd half | at the end: wasm heaps | glibc brk heap | other anonymous | files | statuses | seconds |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      ...runs.map(
+        (r) =>
+          `| ${r.workers} | ${r.concurrency} | ${r.variant.describe}${r.allocator === (r.variant.env.LD_PRELOAD ? 'jemalloc' : 'glibc') ? '' : ` (**ran ${r.allocator}**)`} | ${mib(r.idle)} | ${mib(r.median)} | ${mib(r.sampledMax)} | **${mib(r.peak)}** | ${signedMib(r.slope)} | ${mib(r.breakdown.wasm)} | ${mib(r.breakdown.brk)} | ${mib(r.breakdown.anonymous)} | ${mib(r.breakdown.files)} | ${statusList(r.statuses)} | ${r.seconds.toFixed(0)} |`,
+      ),
+      '',
+      '### Decoding one photo, by size and view',
+      `\`preprocessPhoto\` (model/src/preprocess.ts, sharp) on one photo of each size made as above, in a process of its own`,
+      `per row (bench/decode-peak.ts, with the image's allocator setting: ${IMAGE_VARIANT.describe}): the median of ${opts.decodeRuns} decodes after one`,
+      'warm-up, and the resident memory decoding added at its peak over a baseline taken after decoding a small photo.',
+      `The shipped model's view (${viewName(model.view)}, model/shipped/metadata.json) beside a 224 px one.`,
+      '',
+      `| photo | JPEG | view | decode median | peak memory added | counted by decodeMemoryBytes | the service's defaults (MAX_PIXELS ${DEFAULT_MAX_PIXELS / 1e6} MP, DECODE_MEMORY_BYTES ${mib(serviceDefaults.decodeMemoryBytes)}) |`,
+      '|---|---|---|---|---|---|---|',
+      ...costs.map(
+        (c) =>
+          `| ${c.size.label} (${c.size.width}×${c.size.height})${c.progressive ? ', progressive' : ''} | ${kb(c.jpegBytes)} | ${viewName(c.view)} | ${ms(c.medianMs)} | ${mib(c.addedPeak, 1)} | ${mib(c.counted, 1)} | ${c.refusedByDefault ? '422 (over MAX_PIXELS)' : c.counted > serviceDefaults.decodeMemoryBytes ? '422 (over DECODE_MEMORY_BYTES)' : 'decoded'} |`,
+      ),
+    ]);
+    writeSection(opts.report, 'memory', section);
+    return section;
+  };
   for (const workers of opts.workers) {
     for (const concurrency of opts.concurrency) {
       for (const variant of variants) {
@@ -284,64 +347,13 @@ async function main() {
           `  median ${mib(run.median)}, peak ${mib(run.peak)}, slope ${signedMib(run.slope)}/1000 (${run.allocator}), ${statusList(run.statuses)}`,
         );
         runs.push(run);
+        // Written after every run, so a run cut short keeps what it measured.
+        report();
       }
     }
   }
 
-  const model = await readMetadata(path.join(REPO_ROOT, 'model/shipped'));
-  const views: View[] = [model.view, { size: 224, crop: 'cover' }];
-  const imageEnv = IMAGE_VARIANT.env;
-  const costs: DecodeCost[] = [];
-  for (const size of PHONE_SIZES) {
-    const [photo] = await phonePhotos(originals, size, 1, opts.cache);
-    for (const view of views) {
-      const cost = decodeCost(photo!, size, view, originals[0]!, imageEnv);
-      console.log(
-        `decode ${size.label} → ${viewName(view)}: ${ms(cost.medianMs)}, peak +${mib(cost.addedPeak)}`,
-      );
-      costs.push(cost);
-    }
-  }
-
-  const cmd = `node --import tsx bench/memory.ts --photos <dir> --count ${opts.count} --concurrency ${opts.concurrency.join(',')} --workers ${opts.workers.join(',')} --variants ${variants.map((v) => v.name).join(',')}`;
-  const kb = (n: number) => `${Math.round(n / 1024)} kB`;
-  const section = markedSection('memory', [
-    '## Memory on real photos of phone sizes',
-    `Written by \`${cmd}\` (bench/memory.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs; load average`,
-    `${loadBefore} before and ${loadAverage()} after (a load above the CPU count means other work shared the machine).`,
-    `--photos was Food-101's \`photos/\` (../shared/data/food11/photos.tar.gz, ${originals.length} real photos of at most 384 px).`,
-    '',
-    `The compiled service (\`node dist/service/src/main.js\`, wasm) was sent ${stream.length} photos, POSTed to /predict as the body: of every ten,`,
-    `seven real photos as they are, two at 3 MP and one at 12 MP made from real photos (bench/phone-photos.ts: a real`,
-    `photo scaled up with sensor-like noise, JPEG q90; ${mp3.length} distinct at 3 MP, ${mp12.length} at 12 MP, half of each`,
-    `baseline as cameras write them, half progressive as photos saved from the web or an app often are). JPEGs of`,
-    `${kb(Math.min(...bytes))}–${kb(Math.max(...bytes))}, median ${kb(median(bytes))}. A fresh process per row. RSS is VmRSS read every 25 photos: median`,
-    "and max over the samples from the 100th photo on; peak is the kernel's VmHWM over the whole run (it catches what",
-    'falls between samples); slope is the least-squares trend of the samples over the second half, per 1,000 photos',
-    '(flat after warm-up is about zero). Where the memory sits is /proc/<pid>/smaps at the end of the run.',
-    '',
-    '| workers | clients | allocator | idle | median | max | peak (VmHWM) | slope, 2nd half | at the end: wasm heaps | glibc brk heap | other anonymous | files | statuses | seconds |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...runs.map(
-      (r) =>
-        `| ${r.workers} | ${r.concurrency} | ${r.variant.describe}${r.allocator === (r.variant.env.LD_PRELOAD ? 'jemalloc' : 'glibc') ? '' : ` (**ran ${r.allocator}**)`} | ${mib(r.idle)} | ${mib(r.median)} | ${mib(r.sampledMax)} | **${mib(r.peak)}** | ${signedMib(r.slope)} | ${mib(r.breakdown.wasm)} | ${mib(r.breakdown.brk)} | ${mib(r.breakdown.anonymous)} | ${mib(r.breakdown.files)} | ${statusList(r.statuses)} | ${r.seconds.toFixed(0)} |`,
-    ),
-    '',
-    '### Decoding one photo, by size and view',
-    `\`preprocessPhoto\` (model/src/preprocess.ts, sharp) on one photo of each size made as above, in a process of its own`,
-    `per row (bench/decode-peak.ts, with the image's allocator setting: ${IMAGE_VARIANT.describe}): the median of ${opts.decodeRuns} decodes after one`,
-    'warm-up, and the resident memory decoding added at its peak over a baseline taken after decoding a small photo.',
-    `The shipped model's view (${viewName(model.view)}, model/shipped/metadata.json) beside a 224 px one.`,
-    '',
-    '| photo | JPEG | view | decode median | peak memory added | at the default MAX_PIXELS |',
-    '|---|---|---|---|---|---|',
-    ...costs.map(
-      (c) =>
-        `| ${c.size.label} (${c.size.width}×${c.size.height})${c.progressive ? ', progressive' : ''} | ${kb(c.jpegBytes)} | ${viewName(c.view)} | ${ms(c.medianMs)} | ${mib(c.addedPeak, 1)} | ${c.refusedByDefault ? '422 (over the budget)' : 'decoded'} |`,
-    ),
-  ]);
-  writeSection(opts.report, 'memory', section);
-  console.log(section);
+  console.log(report());
 }
 
 main().catch((err: Error) => {

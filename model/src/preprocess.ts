@@ -34,9 +34,11 @@ export type { View } from './metadata';
 
 /**
  * The pixel budget a photo is decoded under unless the caller sets one (the service's MAX_PIXELS default, and what
- * training and evaluation use): larger than any camera photo, smaller than a decompression bomb.
+ * training and evaluation use): a phone's 48, 50 or 64 MP photo (8000×6000, 8160×6144, 9248×6936), not a
+ * decompression bomb. What decoding holds is bounded apart (decodeMemoryBytes): a baseline JPEG this large is shrunk
+ * while it is decoded, about 10 MB at 48 MP (bench/REPORT.md).
  */
-export const DEFAULT_MAX_PIXELS = 40_000_000;
+export const DEFAULT_MAX_PIXELS = 64_200_000;
 
 export interface DecodeOptions {
   /** The model's view (its metadata's `view`). */

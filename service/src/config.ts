@@ -77,7 +77,7 @@ const envSchema = z.object({
   DECODE_MEMORY_BYTES: integer(1)
     .default(128 * 1024 * 1024)
     .describe(
-      'memory all photo decodes in progress may hold together, each counted from its header (a progressive JPEG about 3 bytes a pixel, a baseline one a fraction); a decode waits while the others hold too much; one larger than this runs alone',
+      'memory all photo decodes in progress may hold together, each counted from its header (a progressive JPEG about 3 bytes a pixel, PNG, WebP and GIF 4, a baseline JPEG a fraction); a decode waits while the others hold too much; a photo that alone needs more gets 422',
     ),
   MAX_INFLIGHT_UPLOAD_BYTES: integer(1)
     .default(64 * 1024 * 1024)

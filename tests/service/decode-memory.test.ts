@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { photoLikeJpeg } from '../../bench/decoders';
-import { decodeMemoryBytes } from '../../model/src/preprocess';
+import { decodeMemoryBytes, type DecodeError } from '../../model/src/preprocess';
 import { DecodeMemory } from '../../service/src/decode-memory';
 import { bundledTestPhoto, bytes } from '../helpers/images';
 import { startServer } from '../../tools/shared/service-process';
@@ -43,15 +43,13 @@ describe('the decode memory budget', () => {
     assert.equal(budget.inUse, 0);
   });
 
-  it('runs a decode larger than the whole budget alone', async () => {
-    const budget = new DecodeMemory(100);
-    const small = await budget.reserve(10);
-    let bigStarted = false;
-    const big = budget.reserve(1000).then((release) => ((bigStarted = true), release));
-    await tick();
-    assert.equal(bigStarted, false);
-    small();
-    (await big)();
+  it('refuses a decode larger than the whole budget before it starts', async () => {
+    const budget = new DecodeMemory(100 * 1024 * 1024);
+    await assert.rejects(budget.reserve(200 * 1024 * 1024), (err: DecodeError) => {
+      assert.equal(err.code, 'too_many_pixels');
+      assert.match(err.message, /200\.0 MB of memory, more than the 100\.0 MB/);
+      return true;
+    });
     assert.equal(budget.inUse, 0);
   });
 
