@@ -8,7 +8,7 @@ import { readMetadata } from '../model/src/metadata';
 import { DEFAULT_MAX_PIXELS, decodeMemoryBytes, type View } from '../model/src/preprocess';
 import { median } from '../model/train/latency';
 import { loadConfig } from '../service/src/config';
-import { COMPILED_SERVICE, REPO_ROOT, startServer } from '../tools/shared/service-process';
+import { COMPILED_SERVICE, IMAGE_MALLOC_ENV, REPO_ROOT, startServer } from '../tools/shared/service-process';
 import { loadAverage, mib, ms } from './format';
 import { jpegFiles, PHONE_SIZES, phonePhotos, spread, type PhoneSize } from './phone-photos';
 import { memoryBreakdown, peakRssBytes, rssBytes, type MemoryBreakdown } from './proc-usage';
@@ -81,8 +81,8 @@ const VARIANTS: Variant[] = [
   },
   {
     name: 'arenas2-mmap',
-    describe: 'glibc malloc, `MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072`',
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' },
+    describe: 'glibc malloc, `MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072` (the image since issue 19)',
+    env: IMAGE_MALLOC_ENV,
   },
   { name: 'jemalloc', describe: `jemalloc, \`LD_PRELOAD=${JEMALLOC}\``, env: { LD_PRELOAD: JEMALLOC } },
   {

@@ -5,13 +5,10 @@ import { photoLikeJpeg } from '../../bench/decoders';
 import { decodeMemoryBytes, type DecodeError } from '../../model/src/preprocess';
 import { DecodeMemory } from '../../service/src/decode-memory';
 import { bundledTestPhoto, bytes } from '../helpers/images';
-import { startServer } from '../../tools/shared/service-process';
+import { IMAGE_MALLOC_ENV, startServer } from '../../tools/shared/service-process';
 
 // Issue 19: a progressive JPEG is decoded whole (about 3 bytes a pixel even when shrunk on load), so decodes in
 // parallel could hold hundreds of MB; DECODE_MEMORY_BYTES bounds what they hold together.
-
-/** The allocator settings service/Dockerfile sets: freed decode buffers go back to the system at once. */
-const IMAGE_MALLOC = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -62,7 +59,9 @@ describe('the decode memory budget', () => {
     if (!fs.existsSync('/proc/self/clear_refs')) return t.skip('needs Linux /proc to read peak memory');
     const photo = await photoLikeJpeg(bundledTestPhoto(), 4000, 3000, { progressive: true });
     const peakAddedMb = async (budgetBytes: number) => {
-      const server = await startServer({ env: { DECODE_MEMORY_BYTES: String(budgetBytes), WORKERS: '1', ...IMAGE_MALLOC } });
+      const server = await startServer({
+        env: { DECODE_MEMORY_BYTES: String(budgetBytes), WORKERS: '1', ...IMAGE_MALLOC_ENV },
+      });
       try {
         const pid = server.proc.pid!;
         const kb = (field: string) =>
