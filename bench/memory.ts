@@ -73,7 +73,7 @@ interface Variant {
 }
 
 const VARIANTS: Variant[] = [
-  { name: 'glibc', describe: 'glibc malloc, default arenas (as `npm start` runs)', env: {} },
+  { name: 'glibc', describe: 'glibc malloc, default arenas (as `npm start` ran before issue 19)', env: {} },
   {
     name: 'arenas2',
     describe: 'glibc malloc, `MALLOC_ARENA_MAX=2` (the image before issue 19)',
@@ -83,6 +83,11 @@ const VARIANTS: Variant[] = [
     name: 'arenas2-mmap',
     describe: 'glibc malloc, `MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072` (the image since issue 19)',
     env: IMAGE_MALLOC_ENV,
+  },
+  {
+    name: 'image-decode64',
+    describe: 'as the image, with `DECODE_MEMORY_BYTES=67108864` (64 MiB) instead of its default',
+    env: { ...IMAGE_MALLOC_ENV, DECODE_MEMORY_BYTES: String(64 * 1024 * 1024) },
   },
   { name: 'jemalloc', describe: `jemalloc, \`LD_PRELOAD=${JEMALLOC}\``, env: { LD_PRELOAD: JEMALLOC } },
   {

@@ -38,11 +38,12 @@ export function peakRssBytes(pid: number): number {
 
 /**
  * Where a process's resident memory sits, by the kind of mapping that holds it (/proc/<pid>/smaps):
- * - `wasm`: WebAssembly memories (TF.js's wasm heap in each worker). V8 reserves each one as a contiguous
- *   region of several GiB (the memory plus its guard pages), which no other mapping in a Node process comes near;
+ * - `wasm`: WebAssembly memories (TF.js's wasm heap in each worker). V8 reserves each as its accessible pages
+ *   followed by a guard region of several GiB that is never accessible; no other mapping in a Node process has a
+ *   guard that large (glibc's arenas reserve 64 MiB at most);
  * - `brk`: the [heap] segment, glibc's main malloc arena;
  * - `anonymous`: every other anonymous mapping: the V8 heaps of all threads, glibc's per-thread arenas,
- *   jemalloc's extents, and large allocations mmapped on their own (libvips' pixel buffers, Node Buffers);
+ *   jemalloc's extents, and large allocations mapped on their own (libvips' pixel buffers, Node Buffers);
  * - `files`: mapped files (node, libvips, the wasm binary's code).
  */
 export interface MemoryBreakdown {
@@ -52,40 +53,40 @@ export interface MemoryBreakdown {
   files: number;
 }
 
-const WASM_RESERVATION = 4 * 1024 ** 3;
+const WASM_GUARD = 1024 ** 3;
 
 export function memoryBreakdown(pid: number): MemoryBreakdown {
   const out: MemoryBreakdown = { wasm: 0, brk: 0, anonymous: 0, files: 0 };
   const text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
-  // Adjacent anonymous mappings make one region (a wasm memory is split by its protections).
-  let region = { end: -1, size: 0, rss: 0 };
-  const closeRegion = () => {
-    if (region.size >= WASM_RESERVATION) out.wasm += region.rss;
-    else out.anonymous += region.rss;
-    region = { end: -1, size: 0, rss: 0 };
-  };
-  let current: { start: number; end: number; name: string } | undefined;
+  const mappings: { start: number; end: number; perms: string; name: string; rss: number }[] = [];
   for (const line of text.split('\n')) {
-    const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    const header = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (header) {
-      current = { start: parseInt(header[1]!, 16), end: parseInt(header[2]!, 16), name: header[3]! };
+      mappings.push({
+        start: parseInt(header[1]!, 16),
+        end: parseInt(header[2]!, 16),
+        perms: header[3]!,
+        name: header[4]!,
+        rss: 0,
+      });
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (!rss || !current) continue;
-    const bytes = Number(rss[1]) * 1024;
-    if (current.name === '') {
-      if (current.start !== region.end) closeRegion();
-      region.end = current.end;
-      region.size += current.end - current.start;
-      region.rss += bytes;
-      continue;
-    }
-    closeRegion();
-    if (current.name === '[heap]') out.brk += bytes;
-    else if (current.name.startsWith('/')) out.files += bytes;
-    else out.anonymous += bytes; // [stack], [anon:…] and the like
+    if (rss && mappings.length > 0) mappings.at(-1)!.rss = Number(rss[1]) * 1024;
   }
-  closeRegion();
+  mappings.forEach((m, i) => {
+    const next = mappings[i + 1];
+    if (m.name === '[heap]') out.brk += m.rss;
+    else if (m.name.startsWith('/')) out.files += m.rss;
+    else if (
+      m.name === '' &&
+      next?.name === '' &&
+      next.start === m.end &&
+      next.perms.startsWith('---') &&
+      next.end - next.start >= WASM_GUARD
+    )
+      out.wasm += m.rss;
+    else out.anonymous += m.rss;
+  });
   return out;
 }
