@@ -35,7 +35,8 @@ interface Tracked {
   movedAt: number;
 }
 
-const hasBody = (req: Request) =>
+/** Whether the request carries a body (a bodiless request is complete only after its handler's first tick). */
+export const hasBody = (req: Request) =>
   req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
 export class BodyGuard {

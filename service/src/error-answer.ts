@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
+import { hasBody } from './body-guard';
 import type { HttpError } from './http-error';
 import { errorPage, wantsHtml } from './views';
 
@@ -64,7 +65,7 @@ export function errorAnswer(linger: LingerLimits): ErrorAnswer {
       return;
     }
     res.status(error.status).set(error.headers);
-    if (!req.complete || error.headers.Connection === 'close') {
+    if ((hasBody(req) && !req.complete) || error.headers.Connection === 'close') {
       res.set('Connection', 'close');
       lingerOnClose(req.socket, linger);
     }

@@ -176,6 +176,12 @@ describe('refusals a browser can read, and lingering close', () => {
     assert.ok(end.ms < LINGER_MS + 5000, `closed after ${end.ms.toFixed(0)} ms (LINGER_MS ${LINGER_MS})`);
   });
 
+  it('an error for a request without a body keeps the connection alive (only an unread body closes it)', async () => {
+    const missing = await fetch(`${server.url}/nowhere`, { headers: { Accept: BROWSER_ACCEPT } });
+    assertErrorPage(404, await read(missing), /Nothing at GET \/nowhere/);
+    assert.equal(missing.headers.get('connection'), 'keep-alive');
+  });
+
   it('probes answered throughout, and a photo is still classified', async () => {
     assert.equal((await fetch(`${server.metricsUrl}/healthz`)).status, 200);
     const ok = await fetch(`${server.url}/predict`, {
