@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { preprocessPhoto, type DecoderName } from '../model/src/preprocess';
+import { DEFAULT_MAX_PIXELS, preprocessPhoto, type DecoderName } from '../model/src/preprocess';
 import { median, timeRuns } from '../model/train/latency';
 
 /**
@@ -23,7 +23,12 @@ export interface DecodeRow {
   medianMs: Record<DecoderName, number>;
 }
 
-export async function photoLikeJpeg(source: Buffer, width: number, height: number): Promise<Buffer> {
+export async function photoLikeJpeg(
+  source: Buffer,
+  width: number,
+  height: number,
+  { progressive = false }: { progressive?: boolean } = {},
+): Promise<Buffer> {
   const scaled = await sharp(source).resize(width, height, { fit: 'fill' }).raw().toBuffer();
   // Deterministic noise (a fixed-seed LCG), ±8 levels: every run and every machine decodes the same bytes.
   let state = 12345;
@@ -32,7 +37,7 @@ export async function photoLikeJpeg(source: Buffer, width: number, height: numbe
     scaled[i] = Math.max(0, Math.min(255, scaled[i]! + (state >>> 28) - 8));
   }
   return sharp(scaled, { raw: { width, height, channels: 3 } })
-    .jpeg({ quality: 90 })
+    .jpeg({ quality: 90, progressive })
     .toBuffer();
 }
 
@@ -51,7 +56,7 @@ export async function benchDecode(source: Buffer, inputSize: number): Promise<De
       const times = await timeRuns(runs[decoder], 2, () =>
         preprocessPhoto(jpeg, {
           view: { size: inputSize, crop: 'cover', jpegQuality: 75 },
-          maxPixels: 40_000_000,
+          maxPixels: DEFAULT_MAX_PIXELS,
           decoder,
         }),
       );

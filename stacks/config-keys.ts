@@ -187,11 +187,11 @@ const podResourceKeys = {
     'CPU request per pod (what the scheduler reserves and the HPA measures against).',
   ),
   cpuLimit: cpu('1').describe('CPU limit per pod (one inference worker keeps about one core busy).'),
-  memoryRequest: memory('320Mi').describe(
-    'Memory request per pod (bench/memory.ts measured at most 240 MiB resident on real photos with one worker, plus the 64 MiB upload budget).',
+  memoryRequest: memory('336Mi').describe(
+    'Memory request per pod: the median resident memory bench/memory.ts measured with one worker and 8 clients on real photos of phone sizes (263 MiB, bench/REPORT.md), plus the upload budget (MAX_INFLIGHT_UPLOAD_BYTES, 64 MiB), rounded up.',
   ),
   memoryLimit: memory('512Mi').describe(
-    'Memory limit per pod (the service targets at most 300 MB resident).',
+    "Memory limit per pod: bench/memory.ts's peak with one worker and 8 clients (288 MiB, bench/REPORT.md) plus the whole upload budget (64 MiB) and the whole decode budget (DECODE_MEMORY_BYTES, 128 MiB), rounded up; with workers: 2, 576Mi (peak 378 MiB).",
   ),
 };
 

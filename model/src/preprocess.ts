@@ -34,9 +34,11 @@ export type { View } from './metadata';
 
 /**
  * The pixel budget a photo is decoded under unless the caller sets one (the service's MAX_PIXELS default, and what
- * training and evaluation use): larger than any camera photo, smaller than a decompression bomb.
+ * training and evaluation use): a phone's 48, 50 or 64 MP photo (8000×6000, 8160×6144, 9248×6936), not a
+ * decompression bomb. What decoding holds is bounded apart (decodeMemoryBytes): a baseline JPEG this large is shrunk
+ * while it is decoded, about 10 MB at 48 MP (bench/REPORT.md).
  */
-export const DEFAULT_MAX_PIXELS = 40_000_000;
+export const DEFAULT_MAX_PIXELS = 64_200_000;
 
 export interface DecodeOptions {
   /** The model's view (its metadata's `view`). */
@@ -44,6 +46,23 @@ export interface DecodeOptions {
   /** Images with more pixels than this (width × height) are refused before they are decoded. */
   maxPixels: number;
   decoder: DecoderName;
+  /**
+   * Called once the header is read and before a pixel is decoded, with what the decoding will hold at its peak
+   * (decodeMemoryBytes); resolves with the release once that memory may be spent (the service's decode budget).
+   * sharp only: jimp decodes in the service's workers, one photo at a time each.
+   */
+  reserveMemory?(bytes: number): Promise<() => void>;
+}
+
+/**
+ * What decoding a photo to a view holds at its peak, from its header (bench/memory.ts measures it by size and
+ * kind; bench/REPORT.md): a baseline JPEG is shrunk while it is decoded (libjpeg scales by up to 8 a side), a
+ * fraction of a byte a pixel; a progressive JPEG keeps every DCT coefficient of the whole image until its last scan
+ * (about 3 bytes a pixel, shrunk or not); PNG, WebP and GIF are decoded at full size (at most 4 bytes a pixel).
+ */
+export function decodeMemoryBytes(format: ImageFormat, pixels: number, progressive: boolean): number {
+  const perPixel = format === 'jpeg' ? (progressive ? 3.2 : 0.3) : 4;
+  return Math.ceil(pixels * perPixel) + 2 * 1024 * 1024;
 }
 
 export interface DecodedImage {
@@ -180,6 +199,9 @@ async function decodeWithSharp(buf: Buffer, format: ImageFormat, opts: DecodeOpt
   const swapsAxes = (meta.orientation ?? 1) >= 5;
 
   const { size } = opts.view;
+  const release = await opts.reserveMemory?.(
+    decodeMemoryBytes(format, rawWidth * rawHeight, meta.isProgressive === true),
+  );
   try {
     const decoded = sharp(buf, input)
       .rotate() // EXIF auto-orientation: phones store portraits sideways
@@ -196,6 +218,8 @@ async function decodeWithSharp(buf: Buffer, format: ImageFormat, opts: DecodeOpt
     };
   } catch (err) {
     throw mapSharpError(err, format, opts.maxPixels);
+  } finally {
+    release?.();
   }
 }
 

@@ -7,15 +7,17 @@ import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { BodyGuard } from './body-guard';
 import { oipBodyLimit, predictBodyLimit, type Config } from './config';
+import { DecodeMemory } from './decode-memory';
 import { OverloadedError, type Engine } from './engine';
-import { toHttpError } from './http-error';
+import { errorAnswer, type ErrorAnswer } from './error-answer';
+import { HttpError, toHttpError } from './http-error';
 import type { Metrics } from './metrics';
 import { createOipRouter } from './oip';
 import { createPredictRouter, PHOTO_ROUTES } from './predict-routes';
 import { Predictor } from './prediction';
 import type { Lifecycle } from './shutdown';
 import { createUploadReceiver, megabytes, photoTooLargeMessage } from './upload';
-import { errorPage, uploadPage, wantsHtml } from './views';
+import { uploadPage } from './views';
 
 /** The routes. Everything they use is handed in, so a test or main.ts decides what runs behind them. */
 export interface AppDeps {
@@ -27,6 +29,8 @@ export interface AppDeps {
     | 'maxInflightUploadBytes'
     | 'bodyTimeoutMs'
     | 'oipMaxImages'
+    | 'linger'
+    | 'decodeMemoryBytes'
   >;
   engine: Engine;
   metrics: Metrics;
@@ -66,7 +70,11 @@ function timeRequests(metrics: Metrics): express.RequestHandler {
  * given security headers, keeps each one cheap, so the event loop stays free for the probes. admit() still
  * decides for the requests that pass.
  */
-function shedWhenOverloaded(engine: Engine, lifecycle: Lifecycle): express.RequestHandler {
+function shedWhenOverloaded(
+  engine: Engine,
+  lifecycle: Lifecycle,
+  answer: ErrorAnswer,
+): express.RequestHandler {
   return (req, res, next) => {
     const photoRoute = PHOTO_ROUTES.some((r) => r.method === req.method && r.path === req.path);
     if (!photoRoute || lifecycle.draining) {
@@ -80,10 +88,7 @@ function shedWhenOverloaded(engine: Engine, lifecycle: Lifecycle): express.Reque
         next();
         return;
       }
-      const http = toHttpError(err);
-      res.status(http.status).set(http.headers);
-      if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
-      else res.json({ error: http.message, code: http.code });
+      answer(req, res, toHttpError(err));
       return;
     }
     next();
@@ -141,7 +146,7 @@ const securityHeaders = () =>
   });
 
 /** Budgets for bodies before a route reads one (body-guard.ts), per protocol. */
-function guardBodies(config: AppDeps['config'], metrics: Metrics): BodyGuard {
+function guardBodies(config: AppDeps['config'], metrics: Metrics, answer: ErrorAnswer): BodyGuard {
   const { maxUploadBytes } = config;
   const isOip = (path: string) => path.startsWith('/v2/');
   return new BodyGuard({
@@ -155,6 +160,7 @@ function guardBodies(config: AppDeps['config'], metrics: Metrics): BodyGuard {
     onRefused: (reason) => {
       if (reason === 'upload_budget') metrics.rejections.inc({ reason });
     },
+    answer,
   });
 }
 
@@ -187,23 +193,23 @@ function healthRoutes(status: () => ServiceStatus): express.Router {
   return router;
 }
 
-function notFound(req: Request, res: Response): void {
-  const message = `Nothing at ${req.method} ${req.path}: upload a photo at / or POST it to /predict.`;
-  if (wantsHtml(req)) res.status(404).type('html').send(errorPage(404, message));
-  else res.status(404).json({ error: message, code: 'not_found' });
+function notFound(req: Request, _res: Response, next: NextFunction): void {
+  next(
+    new HttpError(
+      404,
+      'not_found',
+      `Nothing at ${req.method} ${req.path}: upload a photo at / or POST it to /predict.`,
+    ),
+  );
 }
 
-function answerError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
-  const http = toHttpError(err);
-  // Client errors are already logged by pino-http with the request; only our failures need the stack.
-  if (http.status >= 500 && http.code === 'internal') req.log.error({ err }, 'request failed');
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.status(http.status).set(http.headers);
-  if (wantsHtml(req)) res.type('html').send(errorPage(http.status, http.message));
-  else res.json({ error: http.message, code: http.code, requestId: req.id });
+function answerErrors(answer: ErrorAnswer): express.ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const http = toHttpError(err);
+    // Client errors are already logged by pino-http with the request; only our failures need the stack.
+    if (http.status >= 500 && http.code === 'internal') req.log.error({ err }, 'request failed');
+    answer(req, res, http);
+  };
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -214,8 +220,10 @@ export function createApp(deps: AppDeps): express.Express {
     engine,
     { maxPixels: config.maxPixels, decoder: config.imageDecoder },
     { predicted: (label) => metrics.predictions.inc({ label }) },
+    new DecodeMemory(config.decodeMemoryBytes),
   );
-  const bodies = guardBodies(config, metrics);
+  const answer = errorAnswer(config.linger);
+  const bodies = guardBodies(config, metrics, answer);
   lifecycle.onDrain(() => bodies.startDrain());
 
   const app = express();
@@ -223,7 +231,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
 
   app.use(timeRequests(metrics));
-  app.use(shedWhenOverloaded(engine, lifecycle));
+  app.use(shedWhenOverloaded(engine, lifecycle, answer));
   app.use(logRequests(deps.logger));
   app.use(securityHeaders());
   app.use(lifecycle.middleware);
@@ -257,6 +265,6 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   app.use(notFound);
-  app.use(answerError);
+  app.use(answerErrors(answer));
   return app;
 }

@@ -1,12 +1,14 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { ErrorAnswer } from './error-answer';
+import { HttpError } from './http-error';
 
 /**
  * Budgets for request bodies, applied before any route reads one: a declared length over the route's limit is
  * answered 413 without reading a byte; the bytes all uploads in progress may hold together are bounded (503
  * once they are spent); every body must have arrived by a deadline (408); and while the server drains, an
  * upload that has stopped moving is answered at once instead of holding the drain to its deadline.
- * Each refusal closes the connection: otherwise Node would go on reading (and discarding) the body to keep
- * the connection alive, which is exactly the work the refusal is meant to spare.
+ * Each refusal is answered by `answer` (error-answer.ts: the error page or JSON), which closes the connection after
+ * a bounded lingering read, so the client reads the refusal instead of a connection reset.
  */
 
 export type BodyRefusal = 'too_large' | 'upload_budget' | 'body_timeout' | 'draining_stalled';
@@ -22,6 +24,8 @@ export interface BodyGuardOptions {
   /** during a drain, an upload that received nothing for this long is cut off */
   drainStallMs?: number;
   onRefused?(reason: BodyRefusal): void;
+  /** writes a refusal */
+  answer: ErrorAnswer;
 }
 
 interface Tracked {
@@ -31,7 +35,8 @@ interface Tracked {
   movedAt: number;
 }
 
-const hasBody = (req: Request) =>
+/** Whether the request carries a body (a bodiless request is complete only after its handler's first tick). */
+export const hasBody = (req: Request) =>
   req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
 export class BodyGuard {
@@ -55,13 +60,14 @@ export class BodyGuard {
     const declared =
       req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
     if (declared !== undefined && declared > limit) {
-      this.refuse(res, 'too_large', 413, this.options.tooLargeMessage(req.path, limit));
+      this.refuse(req, res, 'too_large', 413, this.options.tooLargeMessage(req.path, limit));
       return;
     }
     // A chunked body does not say how long it is: it may be as long as the route allows.
     const reserve = declared ?? limit;
     if (this.reservedBytes + reserve > this.options.budgetBytes) {
       this.refuse(
+        req,
         res,
         'upload_budget',
         503,
@@ -77,6 +83,7 @@ export class BodyGuard {
       if (req.complete) return;
       const seconds = Math.round(this.options.bodyTimeoutMs / 100) / 10;
       this.refuse(
+        req,
         res,
         'body_timeout',
         408,
@@ -106,6 +113,7 @@ export class BodyGuard {
           t.movedAt = now;
         } else if (now - t.movedAt >= stallMs) {
           this.refuse(
+            t.req,
             t.res,
             'draining_stalled',
             503,
@@ -120,6 +128,7 @@ export class BodyGuard {
   }
 
   private refuse(
+    req: Request,
     res: Response,
     reason: BodyRefusal,
     status: number,
@@ -127,16 +136,6 @@ export class BodyGuard {
     headers: Record<string, string> = {},
   ): void {
     this.options.onRefused?.(reason);
-    const socket = res.req.socket;
-    if (res.headersSent) {
-      socket.destroy();
-      return;
-    }
-    res
-      .status(status)
-      .set({ ...headers, Connection: 'close' })
-      .json({ error: message, code: reason });
-    // Whatever the route was still reading fails with the closed socket; nothing more is read.
-    res.once('finish', () => socket.destroy());
+    this.options.answer(req, res, new HttpError(status, reason, message, headers));
   }
 }

@@ -74,6 +74,11 @@ const envSchema = z.object({
     .default(10 * 1024 * 1024)
     .describe('larger uploads get 413'),
   MAX_PIXELS: integer(1).default(DEFAULT_MAX_PIXELS).describe('larger images get 422 (decompression bombs)'),
+  DECODE_MEMORY_BYTES: integer(1)
+    .default(128 * 1024 * 1024)
+    .describe(
+      'memory all photo decodes in progress may hold together, each counted from its header (a progressive JPEG about 3 bytes a pixel, PNG, WebP and GIF 4, a baseline JPEG a fraction); a decode waits while the others hold too much; a photo that alone needs more gets 422',
+    ),
   MAX_INFLIGHT_UPLOAD_BYTES: integer(1)
     .default(64 * 1024 * 1024)
     .describe(
@@ -84,6 +89,14 @@ const envSchema = z.object({
     .describe(
       'a request body must have arrived this long after the request began, else 408 and the connection is closed',
     ),
+  LINGER_MS: integer(0, 60_000)
+    .default(5000)
+    .describe(
+      'after refusing a body it has not read (408, 413, 503), the server keeps reading and discarding it for at most this long before closing, so the client reads the answer instead of a connection reset',
+    ),
+  LINGER_MAX_BYTES: integer(0)
+    .default(16 * 1024 * 1024)
+    .describe('at most this many bytes of a refused body are read and discarded while lingering'),
   HEADERS_TIMEOUT_MS: integer(100)
     .default(10_000)
     .describe(
@@ -192,9 +205,11 @@ function fromVariables(vars: z.infer<typeof envSchema>) {
     imageDecoder: vars.IMAGE_DECODER,
     maxUploadBytes: vars.MAX_UPLOAD_BYTES,
     maxPixels: vars.MAX_PIXELS,
+    decodeMemoryBytes: vars.DECODE_MEMORY_BYTES,
     maxInflightUploadBytes: vars.MAX_INFLIGHT_UPLOAD_BYTES,
     bodyTimeoutMs: vars.BODY_TIMEOUT_MS,
     headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
+    linger: { maxMs: vars.LINGER_MS, maxBytes: vars.LINGER_MAX_BYTES },
     oipMaxImages: vars.OIP_MAX_IMAGES,
     sharpCacheMb: vars.SHARP_CACHE_MB,
     sharpConcurrency: vars.SHARP_CONCURRENCY,

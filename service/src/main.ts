@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
-import sharp from 'sharp';
 import { createApp, serviceStatus } from './app';
 import { assetsDir, TEST_PHOTO } from './assets';
 import { ConfigError, loadConfig, type Config } from './config';
 import { Engine } from './engine';
 import { startInternalServer } from './internal-server';
 import { createMetrics } from './metrics';
+import { applySharpSettings } from './sharp-settings';
 import { Lifecycle } from './shutdown';
 
 /**
@@ -30,11 +30,6 @@ function readConfig(): Config {
 
 const config = readConfig();
 const logger = pino({ level: config.logLevel, base: { service: 'gourmetgram' } });
-// What holds memory on a stream of real photos (bench/memory.ts measures it): libvips' operation cache keeps
-// recent decodes that no later upload reuses, and each libvips thread working on a photo brings its own
-// buffers (and, under glibc, its own malloc arena). Requests already decode in parallel on the thread pool.
-sharp.cache(config.sharpCacheMb > 0 ? { memory: config.sharpCacheMb, files: 0, items: 100 } : false);
-if (config.sharpConcurrency > 0) sharp.concurrency(config.sharpConcurrency);
 const metrics = createMetrics();
 
 const engine = new Engine({
@@ -124,8 +119,9 @@ startInternalServer({
 );
 
 const loadStarted = Date.now();
-engine
-  .start()
+// Photos are decoded only once the model is ready, so libvips' settings are in place before the first one.
+applySharpSettings(config)
+  .then(() => engine.start())
   .then((model) => {
     const { info } = model;
     metrics.modelInfo.set(

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { preprocessPhoto, preprocessPixels, type ImageFormat } from '../../model/src/preprocess';
+import type { DecodeMemory } from './decode-memory';
 import { NotReadyError, type Admission, type ClassifyResult, type Engine } from './engine';
 import type { Decoding, ModelDescription } from './worker-protocol';
 
@@ -67,6 +68,8 @@ export class Predictor {
     private readonly engine: Engine,
     private readonly decoding: Decoding,
     private readonly observer: PredictorObserver = {},
+    /** bounds what the decodes on this thread hold together (sharp); none: unbounded */
+    private readonly decodeMemory?: DecodeMemory,
   ) {}
 
   /** The model being served; NotReadyError until one is loaded and a worker can take work. */
@@ -142,6 +145,7 @@ export class Predictor {
     const { rgb, decodeMs, width, height, format } = await preprocessPhoto(input.photo, {
       view: model.view,
       ...this.decoding,
+      ...(this.decodeMemory ? { reserveMemory: this.decodeMemory.reserve } : {}),
     });
     return { rgb, decodeMs, photo: { width, height, format } };
   }

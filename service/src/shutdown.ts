@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import { HttpError } from './http-error';
 
 /**
  * Graceful shutdown. On SIGTERM readiness turns false (Kubernetes stops routing here), the listener stops
@@ -40,10 +41,18 @@ export class Lifecycle {
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
     if (this.draining && !PROBES.has(req.path)) {
       this.onRejected();
-      res.status(503).set({ 'Retry-After': '1', Connection: 'close' }).json({
-        error: 'The server is shutting down; retry and another instance will answer.',
-        code: 'draining',
-      });
+      // The app's error handler answers it (the error page for a browser) and closes the connection.
+      next(
+        new HttpError(
+          503,
+          'draining',
+          'The server is shutting down; retry and another instance will answer.',
+          {
+            'Retry-After': '1',
+            Connection: 'close',
+          },
+        ),
+      );
       return;
     }
     this.inFlight++;

@@ -58,12 +58,13 @@ export function uploadPage(m: UploadPageModel): string {
     'Classify a food photo',
     `<h1>Classify a food photo</h1>
 ${m.ready ? '' : '<p class="notice">The model is still loading: a photo sent now may be refused for a few seconds.</p>'}
-<form id="upload" method="post" action="/predict" enctype="multipart/form-data">
+<form id="upload" method="post" action="/predict" enctype="multipart/form-data" data-max-bytes="${m.maxUploadBytes}">
   <label id="drop" class="drop" for="file">
     <span class="hint">Choose a photo or drop it here (JPEG, PNG, WebP or GIF, up to ${mb} MB)</span>
     <img id="preview" alt="" hidden>
     <input id="file" type="file" name="file" accept="${ACCEPT_ATTRIBUTE}" required>
   </label>
+  <p id="status" class="status" role="status" aria-live="polite" hidden></p>
   <button type="submit">Classify</button>
 </form>
 ${m.classes.length ? `<p class="classes">Classes: ${m.classes.map(escapeHtml).join(', ')}.</p>` : ''}

@@ -15,7 +15,7 @@ describe('configuration', () => {
     assert.equal(c.tfjsBackend, 'auto');
     assert.equal(c.imageDecoder, 'sharp');
     assert.equal(c.maxUploadBytes, 10 * 1024 * 1024);
-    assert.equal(c.maxPixels, 40_000_000);
+    assert.equal(c.maxPixels, 64_200_000);
     assert.equal(c.queueMaxWaitMs, 2000);
     assert.equal(c.batchMaxSize, 1);
     assert.equal(c.batchMaxWaitMs, 0);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { bundledTestPhoto, bytes, makeImage } from '../helpers/images';
+import { rawRequest } from '../helpers/raw-http';
 import { startServer, type RunningServer } from '../../tools/shared/service-process';
 
 // What an attacker or a careless client can send, each case a defect found against the service (issue 12):
@@ -19,41 +19,6 @@ function memory(pid: number): { peakMb: number; rssMb: number } | undefined {
   } catch {
     return undefined;
   }
-}
-
-interface RawExchange {
-  socket: net.Socket;
-  /** everything the server sent, once it closed the connection (or the wait ran out) */
-  closed: Promise<{ text: string; ms: number; closedByServer: boolean }>;
-  /** the first bytes of the server's answer, as soon as they come */
-  firstAnswer: Promise<{ text: string; ms: number }>;
-}
-
-/** A hand-driven HTTP/1.1 exchange: the head and whatever body the test chooses to send, when it chooses. */
-function rawRequest(port: number, head: string, waitMs = 15_000): RawExchange {
-  const started = performance.now();
-  const socket = net.connect(port, '127.0.0.1');
-  let text = '';
-  let answered: (v: { text: string; ms: number }) => void;
-  const firstAnswer = new Promise<{ text: string; ms: number }>((r) => (answered = r));
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => {
-    text += d;
-    answered({ text, ms: performance.now() - started });
-  });
-  const closed = new Promise<{ text: string; ms: number; closedByServer: boolean }>((resolve) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ text, ms: performance.now() - started, closedByServer: false });
-    }, waitMs);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ text, ms: performance.now() - started, closedByServer: true });
-    });
-    socket.on('error', () => undefined);
-  });
-  socket.write(head);
-  return { socket, closed, firstAnswer };
 }
 
 /** Liveness as a kubelet sees it: answered within a second, or not at all. */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeJpeg } from '../helpers/images';
-import { startServer, type RunningServer } from '../../tools/shared/service-process';
+import { IMAGE_MALLOC_ENV, startServer, type RunningServer } from '../../tools/shared/service-process';
 import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
 
 /**
@@ -471,6 +471,19 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
     assert.deepEqual(image.expose, ['3000', '9464']);
     assert.match(image.healthcheck ?? '', /\/healthz/);
     assert.deepEqual(image.cmd, ['node', 'dist/service/src/main.js']);
+  });
+
+  it("runs glibc's malloc as bench/memory.ts chose it, and npm start does too", () => {
+    for (const [name, value] of Object.entries(IMAGE_MALLOC_ENV)) {
+      assert.equal(image.env[name], value, `ENV ${name} in the runtime stage`);
+    }
+    const start = (
+      JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as {
+        scripts: Record<string, string>;
+      }
+    ).scripts.start!;
+    for (const [name, value] of Object.entries(IMAGE_MALLOC_ENV))
+      assert.ok(start.includes(`${name}=${value} `), start);
   });
 
   it('installs only the service workspace’s production dependencies: no Pulumi, no dev-only package', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { bundledTestPhoto, bytes, makeImage } from '../helpers/images';
-import { startServer, type RunningServer } from '../../tools/shared/service-process';
+import { IMAGE_MALLOC_ENV, startServer, type RunningServer } from '../../tools/shared/service-process';
 
 // Nothing leaks per request: the worker's live tensor count is exactly the same after many requests (good and
 // bad), and the process's resident memory levels off instead of growing with the request count.
@@ -22,7 +22,7 @@ describe('leaks', () => {
     // glibc gives each libvips thread its own malloc arena, and freed memory there is returned late: RSS then
     // creeps for hundreds of requests with no leak at all. Two arenas (what the image sets, as sharp advises)
     // make the curve flatten within the warm-up, so what remains is a real leak.
-    server = await startServer({ env: { WORKERS: '1', MALLOC_ARENA_MAX: '2' } });
+    server = await startServer({ env: { WORKERS: '1', ...IMAGE_MALLOC_ENV } });
   });
   after(async () => {
     await server.stop();

@@ -19,6 +19,15 @@ export const TEST_ENV: Record<string, string> = {
   LOG_LEVEL: 'info',
 };
 
+/**
+ * glibc's malloc as the image runs it (service/Dockerfile's ENV, and `npm start`): bench/memory.ts chose it over
+ * glibc's defaults and jemalloc; the memory tests run with it. The image test checks that both say the same.
+ */
+export const IMAGE_MALLOC_ENV: Record<string, string> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+};
+
 export interface StartOptions {
   /** added to TEST_ENV (and the parent's PATH/HOME); a value of '' removes a TEST_ENV entry */
   env?: Record<string, string>;
