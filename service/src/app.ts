@@ -9,6 +9,8 @@ import { BodyGuard } from './body-guard';
 import { oipBodyLimit, predictBodyLimit, type Config } from './config';
 import { OverloadedError, type Engine } from './engine';
 import { toHttpError } from './http-error';
+import type { Labels } from './labels/labels';
+import { createLabelRouter } from './labels/routes';
 import type { Metrics } from './metrics';
 import { createOipRouter } from './oip';
 import { createPredictRouter, PHOTO_ROUTES } from './predict-routes';
@@ -27,6 +29,7 @@ export interface AppDeps {
     | 'maxInflightUploadBytes'
     | 'bodyTimeoutMs'
     | 'oipMaxImages'
+    | 'labels'
   >;
   engine: Engine;
   metrics: Metrics;
@@ -35,6 +38,8 @@ export interface AppDeps {
   assetsDir: string;
   /** the bundled photo GET /test classifies */
   testPhoto: Buffer;
+  /** the labels store (LABELS=on): predictions get an id, /labels and /accuracy answer */
+  labels?: Labels;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -235,13 +240,24 @@ export function createApp(deps: AppDeps): express.Express {
     const classes = engine.model?.labels.map((l) => l.name) ?? [];
     res.type('html').send(uploadPage({ classes, maxUploadBytes: config.maxUploadBytes, ready: isReady() }));
   });
+  const { labels } = deps;
   app.use(
     createPredictRouter({
       predictor,
       uploads: createUploadReceiver(config.maxUploadBytes),
       testPhoto: deps.testPhoto,
+      ...(labels
+        ? {
+            labelling: {
+              labels,
+              sampleRate: config.labels.sampleRate,
+              pendingMinutes: Math.round(config.labels.pendingMs / 60_000),
+            },
+          }
+        : {}),
     }),
   );
+  if (labels) app.use(createLabelRouter({ labels, model: () => engine.model }));
   app.use(
     '/v2',
     createOipRouter({
