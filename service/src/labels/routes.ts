@@ -1,7 +1,7 @@
 import express, { Router } from 'express';
 import { NotReadyError } from '../engine';
 import { HttpError } from '../http-error';
-import { rank } from '../prediction';
+import { rank, round } from '../prediction';
 import { wantsHtml } from '../views';
 import type { ModelDescription } from '../worker-protocol';
 import type { Labels } from './labels';
@@ -79,7 +79,7 @@ export function createLabelRouter({ labels, model }: LabelRouteDeps): Router {
       for (const l of served.labels) probabilities[l.index] = stored.probabilities[l.id] ?? 0;
       const top = rank(served, probabilities).slice(0, 3);
       const predicted = nameOf(stored.predicted);
-      const confidence = stored.probabilities[stored.predicted] ?? 0;
+      const confidence = round(stored.probabilities[stored.predicted] ?? 0, 4);
       if (wantsHtml(req)) {
         res.type('html').send(
           labelledPage({
