@@ -101,6 +101,25 @@ export class LabelStore {
    */
   async label(id: string, label: string, now: Date, pendingMs: number): Promise<LabelOutcome> {
     const notBefore = new Date(now.getTime() - pendingMs);
+    // Twice at most: a prediction another replica writes between the UPDATE and the look-up is labelled then.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const labelled = await this.updateLabel(id, label, now, notBefore);
+      if (labelled) return { status: 'labelled', prediction: labelled };
+      const found = await this.db.query<{ created_at: Date }>('SELECT created_at FROM predictions WHERE id = $1', [
+        id,
+      ]);
+      if (found.length === 0) return { status: 'unknown' };
+      if (found[0]!.created_at < notBefore) return { status: 'expired' };
+    }
+    return { status: 'unknown' };
+  }
+
+  private async updateLabel(
+    id: string,
+    label: string,
+    now: Date,
+    notBefore: Date,
+  ): Promise<LabelledPrediction | undefined> {
     const rows = await this.db.query<{
       id: string;
       held_out: boolean;
@@ -109,35 +128,28 @@ export class LabelStore {
       predicted: string;
       probabilities: Record<string, number>;
       label: string;
-      label_requests: number;
       previous_label: string | null;
     }>(
       `UPDATE predictions p SET label = $2, labelled_at = $3, label_requests = p.label_requests + 1
        FROM (SELECT id, label AS previous_label FROM predictions WHERE id = $1 FOR UPDATE) old
        WHERE p.id = old.id AND p.created_at >= $4
        RETURNING p.id, p.held_out, p.model_name, p.model_version, p.predicted, p.probabilities, p.label,
-         p.label_requests, old.previous_label`,
+         old.previous_label`,
       [id, label, now, notBefore],
     );
     const row = rows[0];
-    if (row) {
-      return {
-        status: 'labelled',
-        prediction: {
-          id: row.id,
-          heldOut: row.held_out,
-          modelName: row.model_name,
-          modelVersion: row.model_version,
-          predicted: row.predicted,
-          probabilities: row.probabilities,
-          label: row.label,
-          first: row.previous_label === null,
-          previousLabel: row.previous_label,
-        },
-      };
-    }
-    const exists = await this.db.query('SELECT 1 FROM predictions WHERE id = $1', [id]);
-    return exists.length > 0 ? { status: 'expired' } : { status: 'unknown' };
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      heldOut: row.held_out,
+      modelName: row.model_name,
+      modelVersion: row.model_version,
+      predicted: row.predicted,
+      probabilities: row.probabilities,
+      label: row.label,
+      first: row.previous_label === null,
+      previousLabel: row.previous_label,
+    };
   }
 
   /** The labelled predictions, counted by model version, kind, predicted class and label (a few hundred rows). */
