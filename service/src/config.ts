@@ -147,12 +147,12 @@ const envSchema = z.object({
   LABEL_SAMPLE_RATE: fraction
     .default(0.05)
     .describe(
-      'the share of uploads from the page that are held out: the result page asks the user for the category before it shows the model\'s answer (JSON clients opt in with `?heldOut=1`)',
+      "the share of uploads from the page that are held out: the result page asks the user for the category before it shows the model's answer (JSON clients opt in with `?heldOut=1`)",
     ),
   LABEL_PENDING_MINUTES: integer(1, 7 * 24 * 60)
     .default(60)
     .describe(
-      "how long an unlabelled prediction (its record and a 512 px copy of its photo) waits for a label; then it is deleted",
+      'how long an unlabelled prediction (its record and a 512 px copy of its photo) waits for a label; then it is deleted',
     ),
   LABEL_RETENTION_DAYS: integer(1, 100 * 365)
     .default(365)

@@ -60,7 +60,8 @@ export interface PredictRouteDeps {
  */
 function wantsHeldOut(req: Request, labelling: NonNullable<PredictRouteDeps['labelling']>): boolean {
   const asked = req.query.heldOut;
-  if (asked === undefined) return wantsHtml(req) && (labelling.random ?? Math.random)() < labelling.sampleRate;
+  if (asked === undefined)
+    return wantsHtml(req) && (labelling.random ?? Math.random)() < labelling.sampleRate;
   if (typeof asked === 'string' && /^(1|true)$/i.test(asked)) return true;
   if (typeof asked === 'string' && /^(0|false)$/i.test(asked)) return false;
   throw new HttpError(400, 'bad_held_out', 'heldOut must be 1, true, 0 or false.');
@@ -116,14 +117,21 @@ async function respond(
   const classes = classChoices(result.model);
   if (!wantsHtml(req)) {
     if (askFirst) {
-      const answer: HeldOutPrediction = { id, heldOut: true, timings: prediction.timings, model: prediction.model };
+      const answer: HeldOutPrediction = {
+        id,
+        heldOut: true,
+        timings: prediction.timings,
+        model: prediction.model,
+      };
       res.json(answer);
     } else res.json(id ? { ...prediction, id } : prediction);
     return;
   }
   if (askFirst && labelling) {
     const photoUrl = `data:image/jpeg;base64,${(await scalePhoto(labelling.photo)).toString('base64')}`;
-    res.type('html').send(heldOutPage({ id, photoUrl, classes, pendingMinutes: labelling.deps.pendingMinutes }));
+    res
+      .type('html')
+      .send(heldOutPage({ id, photoUrl, classes, pendingMinutes: labelling.deps.pendingMinutes }));
     return;
   }
   const image = result.images[0]!;

@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type RunningServer } from '../../tools/shared/service-process';
 import { makeJpeg } from '../helpers/images';
-import {
-  accuracy,
-  CLASS_IDS,
-  labelWithRetry,
-  postLabel,
-  predictJson,
-} from '../helpers/labels-client';
+import { accuracy, CLASS_IDS, labelWithRetry, postLabel, predictJson } from '../helpers/labels-client';
 import { postgresMissing, startPostgres, type PostgresServer } from '../helpers/postgres';
 
 // Two service processes (replicas) sharing one real PostgreSQL server: labels taken by either replica for
@@ -102,13 +96,15 @@ describe('labels with two replicas on one PostgreSQL', { skip: postgresMissing()
     for (const cls of CLASS_IDS) {
       const i = rows.classes.indexOf(cls);
       const sent = [...expected.values()].filter((l) => l === cls).length;
-      const had = startRows ? startRows.matrix[startRows.classes.indexOf(cls)]!.reduce((a, b) => a + b, 0) : 0;
+      const had = startRows
+        ? startRows.matrix[startRows.classes.indexOf(cls)]!.reduce((a, b) => a + b, 0)
+        : 0;
       assert.equal(rows.matrix[i]!.reduce((a, b) => a + b, 0) - had, sent, cls);
     }
     console.log(`# ${CLIENTS * ROUNDS} labels, ${retries} retries after 503s while the database restarted`);
   });
 
-  it("keeps every label when a replica is killed outright, and the restarted replica sees them", async () => {
+  it('keeps every label when a replica is killed outright, and the restarted replica sees them', async () => {
     const [a, b] = replicas as [RunningServer, RunningServer];
     const before = await accuracy(b.url);
     const held = await predictJson(a.url, await makeJpeg(200, 200, 300), true);

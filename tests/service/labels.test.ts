@@ -120,9 +120,24 @@ describe('labels through the service (embedded store)', () => {
     const cases: { body: string | URLSearchParams; type?: string; status: number; code: RegExp }[] = [
       { body: '{"id": ', type: 'application/json', status: 400, code: /bad_json/ },
       { body: '{}', type: 'application/json', status: 400, code: /bad_label_request/ },
-      { body: JSON.stringify({ id, label: 3 }), type: 'application/json', status: 400, code: /bad_label_request/ },
-      { body: JSON.stringify({ id: 'nope', label: 'Soup' }), type: 'application/json', status: 400, code: /bad_id/ },
-      { body: JSON.stringify({ id, label: 'Pizza' }), type: 'application/json', status: 400, code: /bad_label/ },
+      {
+        body: JSON.stringify({ id, label: 3 }),
+        type: 'application/json',
+        status: 400,
+        code: /bad_label_request/,
+      },
+      {
+        body: JSON.stringify({ id: 'nope', label: 'Soup' }),
+        type: 'application/json',
+        status: 400,
+        code: /bad_id/,
+      },
+      {
+        body: JSON.stringify({ id, label: 'Pizza' }),
+        type: 'application/json',
+        status: 400,
+        code: /bad_label/,
+      },
       { body: `id=${id}&label=Soup`, type: 'text/plain', status: 400, code: /bad_label_request/ },
       {
         body: JSON.stringify({ id, label: 'Soup', pad: 'x'.repeat(8000) }),
@@ -149,7 +164,10 @@ describe('labels through the service (embedded store)', () => {
       assert.match(text, c.code);
     }
     const pizza = await postLabel(server.url, id!, 'Pizza');
-    assert.match(((await pizza.json()) as { error: string }).error, /Bread, Dairy-product, .*Vegetable-Fruit/);
+    assert.match(
+      ((await pizza.json()) as { error: string }).error,
+      /Bread, Dairy-product, .*Vegetable-Fruit/,
+    );
     // an id made just now that no replica has stored: maybe still on its way, so "retry" rather than 404
     const fresh = await postLabel(server.url, newPredictionId(), 'Soup');
     assert.equal(fresh.status, 503);
@@ -177,7 +195,10 @@ describe('labels through the service (embedded store)', () => {
     assert.equal(model.heldOut.correct, correct);
     assert.ok(model.heldOut.ci95 && model.heldOut.ci95.low <= model.heldOut.accuracy!);
     assert.ok(model.heldOut.ci95.high >= model.heldOut.accuracy! && model.heldOut.ci95.high <= 1);
-    assert.equal(model.heldOut.confusion.matrix.flat().reduce((a, b) => a + b, 0), heldOut.length);
+    assert.equal(
+      model.heldOut.confusion.matrix.flat().reduce((a, b) => a + b, 0),
+      heldOut.length,
+    );
     const page = await (await fetch(`${server.url}/accuracy`, { headers: { Accept: 'text/html' } })).text();
     assert.match(page, new RegExp(`<strong id="labels-total">${labelled.size}</strong>`));
     assert.match(page, /confusion-0/);

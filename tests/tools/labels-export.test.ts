@@ -32,7 +32,10 @@ describe('npm run labels -- export, then evaluate', () => {
     let live;
     const heldOutIds: string[] = [];
     try {
-      const photos = [bundledTestPhoto(), ...(await Promise.all([1, 2, 3, 4, 5, 6].map((s) => makeJpeg(320, 240, s))))];
+      const photos = [
+        bundledTestPhoto(),
+        ...(await Promise.all([1, 2, 3, 4, 5, 6].map((s) => makeJpeg(320, 240, s)))),
+      ];
       for (const [i, photo] of photos.entries()) {
         // half the users agree with the model (learnt from an ordinary prediction of the same photo, which
         // nobody labels), half name another class: an accuracy strictly between 0 and 1 to reproduce
@@ -53,12 +56,26 @@ describe('npm run labels -- export, then evaluate', () => {
     }
 
     const heldOutDir = path.join(tmp, 'heldout');
-    const exported = runTsx('tools/labels/main.ts', ['export', '--out', heldOutDir, '--kind', 'heldout', '--data-dir', dataDir]);
+    const exported = runTsx('tools/labels/main.ts', [
+      'export',
+      '--out',
+      heldOutDir,
+      '--kind',
+      'heldout',
+      '--data-dir',
+      dataDir,
+    ]);
     assert.equal(exported.status, 0, exported.out);
     assert.match(exported.out, /7 labelled photos \(heldout\)/);
-    const files = fs.readdirSync(heldOutDir).flatMap((c) => fs.readdirSync(path.join(heldOutDir, c)).map((f) => `${c}/${f}`));
+    const files = fs
+      .readdirSync(heldOutDir)
+      .flatMap((c) => fs.readdirSync(path.join(heldOutDir, c)).map((f) => `${c}/${f}`));
     assert.equal(files.length, heldOutIds.length);
-    for (const id of heldOutIds) assert.ok(files.some((f) => f.endsWith(`/${id}.jpg`)), id);
+    for (const id of heldOutIds)
+      assert.ok(
+        files.some((f) => f.endsWith(`/${id}.jpg`)),
+        id,
+      );
     const dataset = loadDataset([heldOutDir], { validationPercent: 15 });
     assert.deepEqual(
       dataset.labels.map((l) => l.id),
@@ -67,7 +84,13 @@ describe('npm run labels -- export, then evaluate', () => {
     );
     assert.equal(dataset.samples.length, heldOutIds.length);
 
-    const all = runTsx('tools/labels/main.ts', ['export', '--out', path.join(tmp, 'all'), '--data-dir', dataDir]);
+    const all = runTsx('tools/labels/main.ts', [
+      'export',
+      '--out',
+      path.join(tmp, 'all'),
+      '--data-dir',
+      dataDir,
+    ]);
     assert.match(all.out, /9 labelled photos \(all\)/);
 
     const reportDir = path.join(tmp, 'evaluation');

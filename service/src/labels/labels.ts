@@ -40,9 +40,14 @@ const WAIT_FOR_WRITE_MS = 3_000;
 const RETRY_AFTER_S = '5';
 
 const unavailable = (why: string) =>
-  new HttpError(503, 'labels_unavailable', `The labels store is unavailable (${why}); please retry shortly.`, {
-    'Retry-After': RETRY_AFTER_S,
-  });
+  new HttpError(
+    503,
+    'labels_unavailable',
+    `The labels store is unavailable (${why}); please retry shortly.`,
+    {
+      'Retry-After': RETRY_AFTER_S,
+    },
+  );
 
 export class Labels {
   private store?: LabelStore;
@@ -121,15 +126,13 @@ export class Labels {
   private startSweeper(): void {
     const every = this.options.sweepEveryMs ?? Math.min(60_000, this.options.pendingMs / 4);
     const sweep = () => {
-      this.store
-        ?.sweep(new Date(this.now()), this.options.pendingMs, this.options.retentionMs)
-        .then(
-          (deleted) => {
-            if (deleted.pending + deleted.labelled > 0)
-              this.options.observer?.log?.('info', 'labels store swept', deleted);
-          },
-          (err: Error) => this.options.observer?.log?.('warn', 'labels sweep failed', { err: err.message }),
-        );
+      this.store?.sweep(new Date(this.now()), this.options.pendingMs, this.options.retentionMs).then(
+        (deleted) => {
+          if (deleted.pending + deleted.labelled > 0)
+            this.options.observer?.log?.('info', 'labels store swept', deleted);
+        },
+        (err: Error) => this.options.observer?.log?.('warn', 'labels sweep failed', { err: err.message }),
+      );
     };
     sweep();
     const timer = setInterval(sweep, every);
@@ -191,7 +194,11 @@ export class Labels {
         { 'Retry-After': '1' },
       );
     }
-    throw new HttpError(404, 'unknown_prediction', `No prediction ${id} waits for a label (unknown or expired).`);
+    throw new HttpError(
+      404,
+      'unknown_prediction',
+      `No prediction ${id} waits for a label (unknown or expired).`,
+    );
   }
 
   async accuracy(knownClasses: readonly string[]): Promise<AccuracyReport> {

@@ -170,15 +170,22 @@ export class PendingWriter {
         }
         try {
           await this.options.write(
-            ready.map(({ upload: { original: _original, ...record }, photo }) => ({ ...record, photo: photo! })),
+            ready.map(({ upload: { original: _original, ...record }, photo }) => ({
+              ...record,
+              photo: photo!,
+            })),
           );
         } catch (err) {
           this.options.observer?.storeUp?.(false);
-          this.options.observer?.log?.('warn', 'labels store unavailable; pending predictions kept for a retry', {
-            err: (err as Error).message,
-            queued: this.queue.length,
-            retryMs,
-          });
+          this.options.observer?.log?.(
+            'warn',
+            'labels store unavailable; pending predictions kept for a retry',
+            {
+              err: (err as Error).message,
+              queued: this.queue.length,
+              retryMs,
+            },
+          );
           await this.pause(retryMs);
           retryMs = Math.min(retryMs * 2, max);
           continue;

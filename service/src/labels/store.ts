@@ -39,9 +39,7 @@ export interface LabelledPrediction {
 }
 
 export type LabelOutcome =
-  | { status: 'labelled'; prediction: LabelledPrediction }
-  | { status: 'unknown' }
-  | { status: 'expired' };
+  { status: 'labelled'; prediction: LabelledPrediction } | { status: 'unknown' } | { status: 'expired' };
 
 /** How many labelled predictions share a model version, a kind, a predicted class and a label. */
 export interface TallyRow {
@@ -105,9 +103,10 @@ export class LabelStore {
     for (let attempt = 0; attempt < 2; attempt++) {
       const labelled = await this.updateLabel(id, label, now, notBefore);
       if (labelled) return { status: 'labelled', prediction: labelled };
-      const found = await this.db.query<{ created_at: Date }>('SELECT created_at FROM predictions WHERE id = $1', [
-        id,
-      ]);
+      const found = await this.db.query<{ created_at: Date }>(
+        'SELECT created_at FROM predictions WHERE id = $1',
+        [id],
+      );
       if (found.length === 0) return { status: 'unknown' };
       if (found[0]!.created_at < notBefore) return { status: 'expired' };
     }
@@ -181,7 +180,11 @@ export class LabelStore {
    * Deletes what may no longer be kept: predictions nobody labelled within the pending window (their photos
    * were never the user's to give) and labelled ones older than the retention period.
    */
-  async sweep(now: Date, pendingMs: number, retentionMs: number): Promise<{ pending: number; labelled: number }> {
+  async sweep(
+    now: Date,
+    pendingMs: number,
+    retentionMs: number,
+  ): Promise<{ pending: number; labelled: number }> {
     const pending = await this.db.query(
       'DELETE FROM predictions WHERE label IS NULL AND created_at < $1 RETURNING 1',
       [new Date(now.getTime() - pendingMs)],
