@@ -1,83 +1,14 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { freePort } from '../../tools/shared/service-process';
+import { postgresInstalled } from '../../tools/shared/postgres-server';
+
+export { startPostgres, type PostgresServer } from '../../tools/shared/postgres-server';
 
 /**
- * A throwaway PostgreSQL server on loopback for the labels tests: Debian's `postgresql` package (.ci/run
- * installs it), a cluster made with initdb in a temporary folder, started and stopped with pg_ctl. PostgreSQL
- * refuses to run as root, so as root the cluster belongs to the `postgres` user the package creates.
- * Without the binaries the tests skip with a message, except under CI, where that is a failure.
+ * Why the PostgreSQL tests cannot run here, or undefined when they can: they skip with this message on a machine
+ * without Debian's postgresql, but under CI (CI=true, which .ci/run sets after installing it) that is a failure.
  */
-
-export interface PostgresServer {
-  url: string;
-  port: number;
-  /** pg_ctl stop -m fast: connections are cut, as in a crash or a failover */
-  stop(): void;
-  start(): void;
-  /** stops the server and removes its folder */
-  destroy(): void;
-}
-
-function findBinaries(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!fs.existsSync(root)) return undefined;
-  const versions = fs
-    .readdirSync(root)
-    .filter((v) => fs.existsSync(path.join(root, v, 'bin', 'pg_ctl')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] ? path.join(root, versions[0], 'bin') : undefined;
-}
-
-/** Why the PostgreSQL tests cannot run here, or undefined when they can. Under CI they must. */
 export function postgresMissing(): string | undefined {
-  if (findBinaries()) return undefined;
+  if (postgresInstalled()) return undefined;
   const why = 'PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)';
   if (process.env.CI === 'true') throw new Error(`${why}: under CI the PostgreSQL tests must run.`);
   return why;
-}
-
-export async function startPostgres(): Promise<PostgresServer> {
-  const bin = findBinaries();
-  if (!bin) throw new Error('PostgreSQL binaries not found under /usr/lib/postgresql');
-  const asRoot = process.getuid?.() === 0;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-postgres-'));
-  const data = path.join(dir, 'data');
-  if (asRoot) execFileSync('chown', ['postgres:postgres', dir]);
-  const run = (cmd: string, args: string[]) => {
-    const [file, argv] = asRoot
-      ? ['runuser', ['-u', 'postgres', '--', path.join(bin, cmd), ...args]]
-      : [path.join(bin, cmd), args];
-    const result = spawnSync(file, argv, { encoding: 'utf8', cwd: dir });
-    if (result.status !== 0) {
-      throw new Error(`${cmd} ${args.join(' ')} failed: ${result.stderr || result.stdout}`);
-    }
-  };
-  run('initdb', ['-D', data, '-U', 'gourmetgram', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-  const port = await freePort();
-  // Only loopback, a socket in the cluster's own folder, and no fsync: a test server, fast and private.
-  const options = `-h 127.0.0.1 -p ${port} -k ${dir} -F -c max_connections=50`;
-  const start = () => run('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', 'start']);
-  const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
-  start();
-  run('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'gourmetgram', 'labels']);
-  let destroyed = false;
-  return {
-    url: `postgres://gourmetgram@127.0.0.1:${port}/labels`,
-    port,
-    stop,
-    start,
-    destroy() {
-      if (destroyed) return;
-      destroyed = true;
-      try {
-        stop();
-      } catch {
-        // already stopped
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
