@@ -32,7 +32,13 @@ const program = new Command()
   .option('--report <file>', 'report to write the section into', path.join(REPO_ROOT, 'bench/REPORT.md'))
   .option('--no-write', 'print the section only')
   .parse();
-const opts = program.opts<{ requests: number; clients: number; photo: string; report: string; write: boolean }>();
+const opts = program.opts<{
+  requests: number;
+  clients: number;
+  photo: string;
+  report: string;
+  write: boolean;
+}>();
 
 interface Setting {
   name: string;
