@@ -87,6 +87,21 @@ export interface AccuracyAnswer {
   }[];
 }
 
+/**
+ * Waits until the service's labels store is open: it opens in the background (the service is ready without
+ * it), so a test that labels at once would otherwise meet the 503 a user would retry.
+ */
+export async function labelsOpen(url: string, timeoutMs = 120_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${url}/accuracy`).catch(() => undefined);
+    await res?.body?.cancel();
+    if (res?.status === 200) return;
+    if (Date.now() > until) assert.fail(`the labels store did not open within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function accuracy(url: string): Promise<AccuracyAnswer> {
   const res = await fetch(`${url}/accuracy`);
   assert.equal(res.status, 200, await res.clone().text());

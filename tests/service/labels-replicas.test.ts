@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type RunningServer } from '../../tools/shared/service-process';
 import { makeJpeg } from '../helpers/images';
-import { accuracy, CLASS_IDS, labelWithRetry, postLabel, predictJson } from '../helpers/labels-client';
+import {
+  accuracy,
+  CLASS_IDS,
+  labelsOpen,
+  labelWithRetry,
+  postLabel,
+  predictJson,
+} from '../helpers/labels-client';
 import { postgresMissing, startPostgres, type PostgresServer } from '../helpers/postgres';
 
 // Two service processes (replicas) sharing one real PostgreSQL server: labels taken by either replica for
@@ -20,6 +27,7 @@ describe('labels with two replicas on one PostgreSQL', { skip: postgresMissing()
   before(async () => {
     db = await startPostgres();
     replicas.push(...(await Promise.all([startServer({ env: envFor() }), startServer({ env: envFor() })])));
+    await Promise.all(replicas.map((r) => labelsOpen(r.url)));
   });
   after(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
@@ -113,6 +121,7 @@ describe('labels with two replicas on one PostgreSQL', { skip: postgresMissing()
     const survivor = await accuracy(b.url);
     assert.equal(survivor.labelsTotal, before.labelsTotal + 1);
     replicas[0] = await startServer({ env: envFor() });
+    await labelsOpen(replicas[0].url);
     assert.equal((await accuracy(replicas[0].url)).labelsTotal, survivor.labelsTotal);
   });
 });

@@ -10,6 +10,7 @@ import { bundledTestPhoto, bytes, makeJpeg } from '../helpers/images';
 import {
   accuracy,
   CLASS_IDS,
+  labelsOpen,
   labelWithRetry,
   postLabel,
   predictJson,
@@ -51,6 +52,7 @@ describe('labels through the service (embedded store)', () => {
 
   before(async () => {
     server = await startServer({ env });
+    await labelsOpen(server.url);
   });
   after(async () => {
     await server?.stop();
@@ -222,6 +224,7 @@ describe('labels through the service (embedded store)', () => {
     const before = await accuracy(server.url);
     assert.equal(await server.stop(), 0);
     server = await startServer({ env });
+    await labelsOpen(server.url);
     const after = await accuracy(server.url);
     assert.equal(after.labelsTotal, before.labelsTotal);
     assert.deepEqual(after.models, before.models);

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { loadDataset } from '../../model/train/dataset';
 import { REPO_ROOT, startServer } from '../../tools/shared/service-process';
 import { bundledTestPhoto, makeJpeg } from '../helpers/images';
-import { accuracy, CLASS_IDS, labelWithRetry, predictJson } from '../helpers/labels-client';
+import { accuracy, CLASS_IDS, labelsOpen, labelWithRetry, predictJson } from '../helpers/labels-client';
 
 // The data flywheel end to end on the embedded store: users label photos through the service, `npm run labels
 // -- export` writes them as <dir>/<Class>/<id>.jpg, training's dataset reader takes that layout as it is, and
@@ -32,6 +32,7 @@ describe('npm run labels -- export, then evaluate', () => {
     let live;
     const heldOutIds: string[] = [];
     try {
+      await labelsOpen(server.url);
       const photos = [
         bundledTestPhoto(),
         ...(await Promise.all([1, 2, 3, 4, 5, 6].map((s) => makeJpeg(320, 240, s)))),

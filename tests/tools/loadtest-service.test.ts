@@ -9,7 +9,7 @@ import { LATENCY_COLUMNS } from '../../tools/loadtest/stage-tally';
 import { parseSiegeLog, SIEGE_LOG_HEADER } from '../../tools/shared/siege-log';
 import { startServer, type RunningServer } from '../../tools/shared/service-process';
 import { bundledTestPhoto } from '../helpers/images';
-import { labelWithRetry, predictJson, type AccuracyAnswer } from '../helpers/labels-client';
+import { labelsOpen, labelWithRetry, predictJson, type AccuracyAnswer } from '../helpers/labels-client';
 
 interface RouteCounts {
   byStatus: Map<string, number>;
@@ -110,6 +110,7 @@ describe('load test against a service that takes labels', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gg-load-labels-'));
     const server = await startServer({ env: { LABELS: 'on', LABEL_DATA_DIR: dataDir } });
     try {
+      await labelsOpen(server.url);
       const held = await predictJson(server.url, bundledTestPhoto(), true);
       await labelWithRetry(server.url, held.id!, 'Soup');
       const outDir = join(dataDir, 'run');

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { serviceScript, startThread } from '../threads';
+import type { EmbeddedReply, EmbeddedRequest } from './embedded-thread';
 
 /**
  * The two PostgreSQLs the labels store runs on, behind one small interface: a server named by DATABASE_URL
@@ -129,18 +130,47 @@ function isAlive(pid: number): boolean {
   }
 }
 
+type Call =
+  { kind: 'query'; sql: string; params?: unknown[] } | { kind: 'script'; sql: string } | { kind: 'close' };
+
 function embeddedDatabase(dataDir: string): Database {
   const folder = path.resolve(dataDir);
   const unlock = lockFolder(folder);
-  const db = new PGlite(path.join(folder, 'pgdata'));
+  // PGlite runs in a thread of its own (embedded-thread.ts): its statements and its start never block requests.
+  const thread = startThread(serviceScript('labels/embedded-thread'), { dir: path.join(folder, 'pgdata') });
+  const waiting = new Map<number, { resolve(rows: unknown[]): void; reject(err: Error): void }>();
+  let failed: Error | undefined;
+  let next = 0;
+  const failAll = (err: Error) => {
+    failed ??= err;
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  };
+  thread.on('message', (reply: EmbeddedReply) => {
+    const w = waiting.get(reply.id);
+    waiting.delete(reply.id);
+    if ('error' in reply) w?.reject(new Error(reply.error));
+    else w?.resolve(reply.rows);
+  });
+  thread.on('error', failAll);
+  thread.on('exit', (code) => failAll(new Error(`the embedded labels store's thread exited (code ${code})`)));
+  const call = (request: Call) =>
+    new Promise<unknown[]>((resolve, reject) => {
+      if (failed) {
+        reject(failed);
+        return;
+      }
+      const id = ++next;
+      waiting.set(id, { resolve, reject });
+      thread.postMessage({ ...request, id } as EmbeddedRequest);
+    });
   const query: Query = async <R extends Row>(sql: string, params?: unknown[]) =>
-    (await db.query<R>(sql, params)).rows;
-  // One connection in all: PGlite runs one statement at a time, so a session is the database itself (start-up
-  // runs the migrations before anything else queries).
+    (await call({ kind: 'query', sql, params })) as R[];
+  // One connection in all, whose statements the thread runs in order: a session is the database itself.
   const session: Session = {
     query,
     script: async (sql) => {
-      await db.exec(sql);
+      await call({ kind: 'script', sql });
     },
   };
   return {
@@ -148,8 +178,9 @@ function embeddedDatabase(dataDir: string): Database {
     withSession: (work) => work(session),
     async close() {
       try {
-        await db.close();
+        if (!failed) await call({ kind: 'close' });
       } finally {
+        await thread.terminate();
         unlock();
       }
     },
