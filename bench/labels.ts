@@ -20,8 +20,8 @@ import { markedSection, writeSection } from './report-sections';
 /**
  * Does labelling slow a prediction? (issue 20.) One service per setting, side by side, each with one worker:
  * labels off; on, with the embedded PGlite; on, with a PostgreSQL server; and on, with that server stopped. The
- * requests go round-robin over them (one to each in turn, `--clients` at once per service), so machine noise
- * falls on all alike. Reports the client-side latency of POST /predict (JSON) per setting and the services'
+ * requests go round-robin over them (one to each in turn, in a new random order each round, `--clients` at once
+ * per service), so machine noise falls on all alike. Reports the client-side latency of POST /predict (JSON) per setting and the services'
  * resident memory at the end. Writes its section of bench/REPORT.md between the labels markers.
  */
 
@@ -82,7 +82,10 @@ async function main() {
     // warm-up: the first requests of each service pay for lazy initialisation
     for (const s of settings) for (let i = 0; i < 10; i++) await predict(s.server.url, photo);
     for (let done = 0; done < opts.requests; done += opts.clients) {
-      for (const s of settings) {
+      // A new order every round: the work a service does after answering (scaling, writing) overlaps whichever
+      // service is measured next, so no setting may always come after the same one.
+      const order = [...settings].sort(() => Math.random() - 0.5);
+      for (const s of order) {
         const batch = Array.from({ length: Math.min(opts.clients, opts.requests - done) }, () =>
           predict(s.server.url, photo).then(
             (t) => s.latencies.push(t),
@@ -101,7 +104,7 @@ async function main() {
       `Written by \`node --import tsx bench/labels.ts --requests ${opts.requests} --clients ${opts.clients}\``,
       `(bench/labels.ts) on ${new Date().toISOString()}, on ${os.cpus().length} CPUs, load average ${loadAverage()} at the end.`,
       `\`${path.relative(REPO_ROOT, command.at(-1)!)}\` (WORKERS=1, wasm), one process per setting, side by side; POST /predict of`,
-      `${path.basename(opts.photo)} (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) as JSON, ${opts.clients} at a time per setting, round-robin over the settings after 10 warm-up requests each.`,
+      `${path.basename(opts.photo)} (${Math.round(fs.statSync(opts.photo).size / 1024)} kB) as JSON, ${opts.clients} at a time per setting, round-robin over the settings in a new random order each round, after 10 warm-up requests each.`,
       'With labels on, each prediction is queued for the store (its photo scaled to 512 px and written after the answer).',
       '',
       '| setting | predictions | failed | p50 | p90 | p99 | RSS at the end |',

@@ -37,6 +37,8 @@ export const MIGRATIONS: readonly Migration[] = [
         label_requests integer NOT NULL DEFAULT 0,
         CHECK ((label IS NULL) = (labelled_at IS NULL))
       );
+      -- a JPEG does not compress: storing it as it is spares the server a useless compression pass per photo
+      ALTER TABLE predictions ALTER COLUMN photo SET STORAGE EXTERNAL;
       -- what the sweeper deletes: unlabelled predictions past the pending window, labelled ones past retention
       CREATE INDEX predictions_pending ON predictions (created_at) WHERE label IS NULL;
       CREATE INDEX predictions_labelled ON predictions (labelled_at) WHERE label IS NOT NULL;
