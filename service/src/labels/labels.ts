@@ -162,6 +162,14 @@ export class Labels {
         new Promise<'late'>((r) => setTimeout(() => r('late'), WAIT_FOR_WRITE_MS).unref()),
       ]);
       if (waited === 'late') throw unavailable('its prediction is not written yet');
+      if (waited === 'dropped') {
+        // It will never be in the store (label_pending_dropped_total says why): retrying cannot help.
+        throw new HttpError(
+          404,
+          'not_stored',
+          `Prediction ${id} could not be stored, so it cannot be labelled.`,
+        );
+      }
     }
     const store = this.store;
     if (!store) throw unavailable('not open yet');
