@@ -11,6 +11,8 @@ import { DecodeMemory } from './decode-memory';
 import { OverloadedError, type Engine } from './engine';
 import { errorAnswer, type ErrorAnswer } from './error-answer';
 import { HttpError, toHttpError } from './http-error';
+import type { Labels } from './labels/labels';
+import { createLabelRouter } from './labels/routes';
 import type { Metrics } from './metrics';
 import { createOipRouter } from './oip';
 import { createPredictRouter, PHOTO_ROUTES } from './predict-routes';
@@ -31,6 +33,7 @@ export interface AppDeps {
     | 'oipMaxImages'
     | 'linger'
     | 'decodeMemoryBytes'
+    | 'labels'
   >;
   engine: Engine;
   metrics: Metrics;
@@ -39,6 +42,8 @@ export interface AppDeps {
   assetsDir: string;
   /** the bundled photo GET /test classifies */
   testPhoto: Buffer;
+  /** the labels store (LABELS=on): predictions get an id, /labels and /accuracy answer */
+  labels?: Labels;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -243,13 +248,24 @@ export function createApp(deps: AppDeps): express.Express {
     const classes = engine.model?.labels.map((l) => l.name) ?? [];
     res.type('html').send(uploadPage({ classes, maxUploadBytes: config.maxUploadBytes, ready: isReady() }));
   });
+  const { labels } = deps;
   app.use(
     createPredictRouter({
       predictor,
       uploads: createUploadReceiver(config.maxUploadBytes),
       testPhoto: deps.testPhoto,
+      ...(labels
+        ? {
+            labelling: {
+              labels,
+              sampleRate: config.labels.sampleRate,
+              pendingMinutes: Math.round(config.labels.pendingMs / 60_000),
+            },
+          }
+        : {}),
     }),
   );
+  if (labels) app.use(createLabelRouter({ labels, model: () => engine.model }));
   app.use(
     '/v2',
     createOipRouter({

@@ -32,6 +32,13 @@ const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+/** A share from 0 to 1 (0.05, 1, 0). */
+const fraction = z
+  .string()
+  .trim()
+  .regex(/^(0(\.\d+)?|1(\.0*)?|\.\d+)$/, 'must be a number from 0 to 1')
+  .transform(Number);
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const envSchema = z.object({
@@ -128,6 +135,46 @@ const envSchema = z.object({
     .describe(
       'a model folder (`metadata.json` + `network/`) that `npm run train` wrote; default: the shipped model (`model/shipped`)',
     ),
+  LABELS: z
+    .enum(['on', 'off'])
+    .default('on')
+    .describe(
+      '`on`: every prediction from `POST /predict` gets an `id` a user can label (`POST /labels`) and waits in the labels store; `off`: nothing is stored, no `id`, `/labels` and `/accuracy` answer 404',
+    ),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional()
+    .describe(
+      'the labels store: a PostgreSQL server (`postgres://user:password@host:5432/db`); any number of replicas may share it. Unset: an embedded PostgreSQL (PGlite) in `LABEL_DATA_DIR`, for one process',
+    ),
+  LABEL_DATA_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .default('.data/labels')
+    .describe(
+      "the embedded store's folder when `DATABASE_URL` is unset (relative to the working directory); one process at a time",
+    ),
+  LABEL_SAMPLE_RATE: fraction
+    .default(0.05)
+    .describe(
+      "the share of uploads from the page that are held out: the result page asks the user for the category before it shows the model's answer (JSON clients opt in with `?heldOut=1`)",
+    ),
+  LABEL_PENDING_MINUTES: integer(1, 7 * 24 * 60)
+    .default(60)
+    .describe(
+      'how long an unlabelled prediction (its record and a 512 px copy of its photo) waits for a label; then it is deleted',
+    ),
+  LABEL_RETENTION_DAYS: integer(1, 100 * 365)
+    .default(365)
+    .describe('a labelled photo and its record are deleted this long after the label'),
+  LABEL_QUEUE_MAX_MB: integer(1, 4096)
+    .default(32)
+    .describe(
+      'photos waiting to be written to the store, summed; past it a prediction is answered without an `id` (counted in `label_pending_dropped_total{reason="queue_full"}`), so a slow or stopped database never slows a prediction',
+    ),
 });
 
 /** Every variable the service reads, with its default (when it has one) and meaning: docs/interfaces.md's table. */
@@ -156,6 +203,8 @@ export function oipBodyLimit(maxUploadBytes: number): number {
   return Math.ceil(maxUploadBytes / 3) * 4 + FORM_OVERHEAD_BYTES;
 }
 
+const SECRET_VARIABLES = new Set(['DATABASE_URL']);
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -172,7 +221,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '?');
-      return `${name}=${JSON.stringify(present[name] ?? '')}: ${issue.message}`;
+      // A database URL holds its password: the message names the variable, never its value.
+      const shown = SECRET_VARIABLES.has(name) ? '…' : JSON.stringify(present[name] ?? '');
+      return `${name}=${shown}: ${issue.message}`;
     });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
@@ -219,5 +270,14 @@ function fromVariables(vars: z.infer<typeof envSchema>) {
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     logLevel: vars.LOG_LEVEL,
     modelDir: vars.MODEL_DIR,
+    labels: {
+      enabled: vars.LABELS === 'on',
+      databaseUrl: vars.DATABASE_URL,
+      dataDir: vars.LABEL_DATA_DIR,
+      sampleRate: vars.LABEL_SAMPLE_RATE,
+      pendingMs: vars.LABEL_PENDING_MINUTES * 60_000,
+      retentionMs: vars.LABEL_RETENTION_DAYS * 24 * 3_600_000,
+      queueMaxBytes: vars.LABEL_QUEUE_MAX_MB * 1024 * 1024,
+    },
   };
 }

@@ -7,6 +7,7 @@ import { assetsDir, TEST_PHOTO } from './assets';
 import { ConfigError, loadConfig, type Config } from './config';
 import { Engine } from './engine';
 import { startInternalServer } from './internal-server';
+import { Labels } from './labels/labels';
 import { createMetrics } from './metrics';
 import { applySharpSettings } from './sharp-settings';
 import { Lifecycle } from './shutdown';
@@ -53,6 +54,31 @@ const engine = new Engine({
     log: (level, msg, fields) => logger[level](fields ?? {}, msg),
   },
 });
+const labels = config.labels.enabled
+  ? new Labels({
+      database: { url: config.labels.databaseUrl, dataDir: config.labels.dataDir },
+      pendingMs: config.labels.pendingMs,
+      retentionMs: config.labels.retentionMs,
+      queueMaxBytes: config.labels.queueMaxBytes,
+      observer: {
+        queueBytes: (bytes) => metrics.labelQueueBytes.set(bytes),
+        dropped: (reason) => metrics.labelDropped.inc({ reason }),
+        written: (n) => metrics.labelWritten.inc(n),
+        storeUp: (up) => metrics.labelStoreUp.set(up ? 1 : 0),
+        labelled: (p) =>
+          metrics.labels.inc({
+            kind: p.heldOut ? 'heldout' : 'correction',
+            model: p.modelName,
+            version: p.modelVersion,
+            class: p.label,
+            result: p.label === p.predicted ? 'right' : 'wrong',
+          }),
+        log: (level, msg, fields) => logger[level](fields ?? {}, msg),
+      },
+    })
+  : undefined;
+// In the background: the service classifies (and /readyz says ready) whether or not the store answers.
+void labels?.start();
 const lifecycle = new Lifecycle(() => metrics.rejections.inc({ reason: 'draining' }));
 const assets = assetsDir();
 
@@ -64,6 +90,7 @@ const app = createApp({
   lifecycle,
   assetsDir: assets,
   testPhoto: fs.readFileSync(path.join(assets, TEST_PHOTO)),
+  ...(labels ? { labels } : {}),
 });
 
 const server = http.createServer(
@@ -157,7 +184,10 @@ const shutdown = (signal: string) => {
   void lifecycle.shutdown(
     {
       server,
-      closeEngine: () => engine.close(),
+      closeEngine: async () => {
+        // Predictions still queued for the labels store get a moment to reach it before the process exits.
+        await Promise.all([engine.close(), labels?.close(Math.min(2000, config.shutdownTimeoutMs / 4))]);
+      },
       log: (level, msg, fields) => logger[level](fields ?? {}, msg),
       exit: (code) => process.exit(code),
     },

@@ -14,6 +14,11 @@ export interface Metrics {
   predictions: client.Counter<'label'>;
   modelInfo: client.Gauge<'name' | 'version' | 'architecture' | 'tfjs_backend'>;
   workerTensors: client.Gauge<'worker'>;
+  labels: client.Counter<'kind' | 'model' | 'version' | 'class' | 'result'>;
+  labelQueueBytes: client.Gauge;
+  labelDropped: client.Counter<'reason'>;
+  labelWritten: client.Counter;
+  labelStoreUp: client.Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -66,6 +71,33 @@ export function createMetrics(): Metrics {
       name: 'inference_worker_tensors',
       help: 'Live TF.js tensors in each worker thread after its last job: steady when nothing leaks.',
       labelNames: ['worker'],
+      registers: [registry],
+    }),
+    labels: new client.Counter({
+      name: 'labels_total',
+      help: "Predictions labelled by users (first label only: a replaced label is not counted again), by kind (heldout: asked before the model's answer was shown; correction), model version, the user's class, and whether the model was right.",
+      labelNames: ['kind', 'model', 'version', 'class', 'result'],
+      registers: [registry],
+    }),
+    labelQueueBytes: new client.Gauge({
+      name: 'label_pending_queue_bytes',
+      help: 'Photos of predictions waiting to be written to the labels store, in bytes (bounded by LABEL_QUEUE_MAX_MB).',
+      registers: [registry],
+    }),
+    labelDropped: new client.Counter({
+      name: 'label_pending_dropped_total',
+      help: 'Predictions not written to the labels store: queue_full (answered without an id), expired (the store was down for the whole pending window), photo (could not be scaled), shutdown.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    labelWritten: new client.Counter({
+      name: 'label_pending_written_total',
+      help: 'Predictions written to the labels store to wait for a label.',
+      registers: [registry],
+    }),
+    labelStoreUp: new client.Gauge({
+      name: 'label_store_up',
+      help: 'Whether the last operation on the labels store succeeded (1) or not (0).',
       registers: [registry],
     }),
   };

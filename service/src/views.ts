@@ -15,7 +15,7 @@ const ACCEPT_ATTRIBUTE = Object.values(IMAGE_FORMATS)
   .map((f) => f.mediaType)
   .join(',');
 
-const escapeHtml = (s: string) =>
+export const escapeHtml = (s: string) =>
   s.replace(
     /[&<>"']/g,
     (c) =>
@@ -24,9 +24,9 @@ const escapeHtml = (s: string) =>
       ],
   );
 
-const percent = (x: number) => `${(x * 100).toFixed(1)} %`;
+export const percent = (x: number) => `${(x * 100).toFixed(1)} %`;
 
-function layout(title: string, body: string): string {
+export function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -78,6 +78,8 @@ export interface ResultPageModel {
   photoUrl: string;
   /** the photo as it arrived */
   photo: { width: number; height: number; format: ImageFormat };
+  /** HTML (already escaped) under the result: the labels' "wrong category? fix it" form */
+  labelling?: string;
 }
 
 export function resultPage(m: ResultPageModel): string {
@@ -108,6 +110,7 @@ ${rows}
 <tr><td>total</td><td class="num">${p.timings.totalMs} ms</td></tr>
 </table>
 <p class="model">${escapeHtml(p.model.name)} ${escapeHtml(p.model.version)}</p>
+${m.labelling ?? ''}
 <p><a href="/" class="button">Classify another photo</a></p>`,
   );
 }

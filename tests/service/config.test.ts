@@ -96,6 +96,13 @@ describe('configuration', () => {
     [{ OIP_MAX_IMAGES: '0' }, 'OIP_MAX_IMAGES'],
     [{ LIVENESS_STALL_MS: '10' }, 'LIVENESS_STALL_MS'],
     [{ SHARP_CONCURRENCY: 'many' }, 'SHARP_CONCURRENCY'],
+    [{ LABELS: 'yes' }, 'LABELS'],
+    [{ DATABASE_URL: 'mysql://db/labels' }, 'DATABASE_URL'],
+    [{ LABEL_SAMPLE_RATE: '1.5' }, 'LABEL_SAMPLE_RATE'],
+    [{ LABEL_SAMPLE_RATE: '5%' }, 'LABEL_SAMPLE_RATE'],
+    [{ LABEL_PENDING_MINUTES: '0' }, 'LABEL_PENDING_MINUTES'],
+    [{ LABEL_RETENTION_DAYS: 'forever' }, 'LABEL_RETENTION_DAYS'],
+    [{ LABEL_QUEUE_MAX_MB: '0' }, 'LABEL_QUEUE_MAX_MB'],
   ];
   for (const [env, name] of bad) {
     it(`names ${name} when ${JSON.stringify(env)}`, () => {
@@ -105,6 +112,40 @@ describe('configuration', () => {
       );
     });
   }
+
+  it('has the documented labels settings, and reads them (issue 20)', () => {
+    assert.deepEqual(loadConfig({}).labels, {
+      enabled: true,
+      databaseUrl: undefined,
+      dataDir: '.data/labels',
+      sampleRate: 0.05,
+      pendingMs: 60 * 60_000,
+      retentionMs: 365 * 24 * 3_600_000,
+      queueMaxBytes: 32 * 1024 * 1024,
+    });
+    const c = loadConfig({
+      LABELS: 'off',
+      DATABASE_URL: 'postgresql://gg:secret@db:5432/labels',
+      LABEL_DATA_DIR: '/data/labels',
+      LABEL_SAMPLE_RATE: '1',
+      LABEL_PENDING_MINUTES: '5',
+      LABEL_RETENTION_DAYS: '30',
+      LABEL_QUEUE_MAX_MB: '8',
+    }).labels;
+    assert.deepEqual(
+      [c.enabled, c.databaseUrl, c.dataDir, c.sampleRate, c.pendingMs, c.retentionMs, c.queueMaxBytes],
+      [false, 'postgresql://gg:secret@db:5432/labels', '/data/labels', 1, 300_000, 30 * 86_400_000, 8 << 20],
+    );
+    assert.equal(loadConfig({ LABEL_SAMPLE_RATE: '0' }).labels.sampleRate, 0);
+    assert.equal(loadConfig({ LABEL_SAMPLE_RATE: '.25' }).labels.sampleRate, 0.25);
+  });
+
+  it('never prints the database URL, which holds a password', () => {
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'mysql://gg:hunter2@db/labels' }),
+      (err: Error) => err.message.includes('DATABASE_URL=') && !err.message.includes('hunter2'),
+    );
+  });
 
   it('names every bad variable at once', () => {
     assert.throws(() => loadConfig({ PORT: 'x', WORKERS: 'y' }), /PORT=.*WORKERS=/);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeJpeg } from '../helpers/images';
 import { IMAGE_MALLOC_ENV, startServer, type RunningServer } from '../../tools/shared/service-process';
+import { labelsOpen, labelWithRetry } from '../helpers/labels-client';
 import { FOOD11_DISPLAY_NAMES } from '../helpers/food11';
 
 /**
@@ -347,7 +348,11 @@ function run(
 // ---------------------------------------------------------------------------------------------------------------
 // Running the image's command
 
-function startImage(st: StageResult, waitReady: boolean): Promise<RunningServer> {
+function startImage(
+  st: StageResult,
+  waitReady: boolean,
+  env: Record<string, string> = {},
+): Promise<RunningServer> {
   assert.ok(st.cmd && st.cmd.length > 0, 'the image has a CMD');
   const cwd = path.join(st.root, st.workdir);
   const [exe, ...argv] = st.cmd;
@@ -359,6 +364,7 @@ function startImage(st: StageResult, waitReady: boolean): Promise<RunningServer>
     env: {
       ...Object.fromEntries(Object.entries(st.env).map(([k, v]) => [k, v.replaceAll(st.workdir, cwd)])),
       TFJS_BACKEND: '',
+      ...env,
     },
     waitReady,
     timeoutMs: 180_000,
@@ -541,7 +547,11 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
   });
 
   it("starts with the image's CMD, becomes ready, serves the page and classifies a photo", async (t) => {
-    const server = await startImage(image, true);
+    // Labels on, in the embedded store (a folder of the "container"): PGlite and its thread must be in the image.
+    const server = await startImage(image, true, {
+      LABELS: 'on',
+      LABEL_DATA_DIR: path.join(image.root, 'tmp', 'labels'),
+    });
     try {
       const ready = server.logs.find((l) => String(l.msg).startsWith('ready:'));
       assert.ok(ready, 'the ready log names the network it runs');
@@ -555,9 +565,12 @@ describe('the container image (service/Dockerfile), assembled without Docker', {
       );
       const res = await fetch(`${server.url}/predict`, { method: 'POST', body: form });
       assert.equal(res.status, 200, await res.clone().text());
-      const body = (await res.json()) as { label: string; confidence: number };
+      const body = (await res.json()) as { label: string; confidence: number; id: string };
       assert.ok(FOOD11_DISPLAY_NAMES.includes(body.label), `a Food-11 class, got ${body.label}`);
       assert.ok(body.confidence > 0 && body.confidence <= 1);
+      await labelsOpen(server.url);
+      const { answer } = await labelWithRetry(server.url, body.id, 'Soup');
+      assert.equal(answer.kind, 'correction');
 
       const bundled = await fetch(`${server.url}/test`);
       assert.equal(bundled.status, 200, 'GET /test classifies the photo bundled in the image');

@@ -24,5 +24,7 @@ it('lists every environment variable with the default loadConfig applies', () =>
   assert.match(table, new RegExp(`\\| \`PORT\` \\| \`${String(config.port)}\` \\|`));
   assert.match(table, new RegExp(`\\| \`QUEUE_MAX_WAIT_MS\` \\| \`${String(config.queueMaxWaitMs)}\` \\|`));
   assert.match(table, /\| `WORKERS` \| — \|/);
-  assert.equal(table.split('\n').length - 2, 24);
+  assert.match(table, /\| `DATABASE_URL` \| — \|/);
+  assert.match(table, /\| `LABEL_SAMPLE_RATE` \| `0\.05` \|/);
+  assert.equal(table.split('\n').length - 2, 31);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +8,8 @@ import { runLoadTest } from '../../tools/loadtest/run-load-test';
 import { LATENCY_COLUMNS } from '../../tools/loadtest/stage-tally';
 import { parseSiegeLog, SIEGE_LOG_HEADER } from '../../tools/shared/siege-log';
 import { startServer, type RunningServer } from '../../tools/shared/service-process';
+import { bundledTestPhoto } from '../helpers/images';
+import { labelsOpen, labelWithRetry, predictJson, type AccuracyAnswer } from '../helpers/labels-client';
 
 interface RouteCounts {
   byStatus: Map<string, number>;
@@ -59,6 +61,8 @@ describe('load test against the real service on 127.0.0.1 (wasm, one worker, the
     });
     const after = await scrapeTestRoute(server.metricsUrl);
     assert.equal(result.stagesRun, 2);
+    // labels off (the test servers' default): /accuracy is 404, so the run has no live accuracy to save
+    assert.equal(existsSync(join(outDir, 'accuracy.json')), false);
 
     const siegeText = readFileSync(join(outDir, 'siege.log'), 'utf8');
     assert.ok(siegeText.startsWith(SIEGE_LOG_HEADER));
@@ -98,5 +102,32 @@ describe('load test against the real service on 127.0.0.1 (wasm, one worker, the
 
     const meta = JSON.parse(readFileSync(join(outDir, 'run.json'), 'utf8'));
     assert.equal(meta.modelInfo?.tfjs_backend, 'wasm', 'run.json records the model the service reported');
+  });
+});
+
+describe('load test against a service that takes labels', () => {
+  it("saves the service's live accuracy with the run, for the report", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gg-load-labels-'));
+    const server = await startServer({ env: { LABELS: 'on', LABEL_DATA_DIR: dataDir } });
+    try {
+      await labelsOpen(server.url);
+      const held = await predictJson(server.url, bundledTestPhoto(), true);
+      await labelWithRetry(server.url, held.id!, 'Soup');
+      const outDir = join(dataDir, 'run');
+      await runLoadTest({
+        url: server.url,
+        path: '/test',
+        profile: { name: 'second', stages: [{ users: 1, delaySeconds: 0.2, durationSeconds: 1 }] },
+        outDir,
+        timeoutMs: 30_000,
+        keepAlive: false,
+      });
+      const saved = JSON.parse(readFileSync(join(outDir, 'accuracy.json'), 'utf8')) as AccuracyAnswer;
+      assert.equal(saved.labelsTotal, 1);
+      assert.equal(saved.models[0]!.heldOut.n, 1);
+    } finally {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import sharp from 'sharp';
-import { readModelAccuracy } from '../../tools/report/accuracy';
+import { readLiveAccuracy, readModelAccuracy } from '../../tools/report/accuracy';
 import { writeReport } from '../../tools/report/main';
 import { readRun } from '../../tools/report/read-run';
 import { summariseRun } from '../../tools/report/summary';
@@ -62,6 +62,21 @@ describe('report arithmetic on the fixture runs (answers worked by hand in fixtu
     assert.equal(s.accuracy_source, '3 test:food11');
   });
 
+  it("k8s: the live accuracy of the version that ran, from the service's /accuracy saved with the run", () => {
+    const run = readRun(join(RUNS, 'k8s'));
+    const live = readLiveAccuracy(join(RUNS, 'k8s', 'accuracy.json'), run.modelInfo);
+    const s = summariseRun(run, null, live);
+    // version 2 ran: its 41 of 50 held-out labels, not version 3's 8 of 10
+    close(s.live_accuracy, 0.82, 'live accuracy');
+    assert.equal(s.live_accuracy_n, 50);
+    close(s.live_accuracy_low, 0.6920394632569922, 'Wilson low');
+    // without run.json's version: the version with the most labels; none saved: n/a
+    assert.equal(readLiveAccuracy(join(RUNS, 'k8s', 'accuracy.json'), null)?.version, '2');
+    assert.equal(readLiveAccuracy(join(RUNS, 'hpa', 'accuracy.json'), null), null);
+    assert.equal(readLiveAccuracy(join(RUNS, 'k8s', 'accuracy.json'), { version: '9' }), null);
+    assert.equal(readLiveAccuracy(join(RUNS, 'README.md'), null), null);
+  });
+
   it('a missing or unreadable model card gives n/a accuracy, not a crash', () => {
     assert.equal(readModelAccuracy(join(FIXTURES, 'no-such-metadata.json'), null), null);
     assert.equal(readModelAccuracy(join(RUNS, 'README.md'), null), null);
@@ -82,6 +97,8 @@ describe('report output', () => {
     assert.match(md, /\| resp time \(s\) \| 0\.706 \| 0\.641 \|/);
     assert.match(md, /\| replicas \(mean\) \| 1\.00 \| 2\.25 \|/);
     assert.match(md, /\| accuracy \| n\/a \| 68\.5 % \|/);
+    assert.match(md, /\| live accuracy \(held-out\) \| 82\.0 % \| n\/a \|/);
+    assert.match(md, /\| live accuracy 95 % CI \| 69\.2 % – 90\.2 %, n = 50 \| n\/a \|/);
     assert.match(md, /\| model served \| gourmetgram-food11 2 \(mobilenet_v2_0\.35, wasm\) \| n\/a \|/);
     assert.doesNotMatch(md, /did not use the same load profile/);
 

@@ -53,6 +53,10 @@ export class RunDirWriter {
     return row;
   }
 
+  liveAccuracy(report: unknown): void {
+    writeFileSync(join(this.dir, RUN_FILES.liveAccuracy), JSON.stringify(report, null, 2) + '\n');
+  }
+
   meta(meta: object): void {
     writeFileSync(join(this.dir, RUN_FILES.meta), JSON.stringify(meta, null, 2) + '\n');
   }

@@ -1,7 +1,7 @@
 import type { Profile } from './profile';
 import { RunDirWriter } from './run-dir-writer';
 import { StageTally, type LatencyRow, type RequestOutcome } from './stage-tally';
-import { hostHeaders, parseBaseUrl, preflight, readModelInfo, targetPath } from './target';
+import { hostHeaders, parseBaseUrl, preflight, readLiveAccuracy, readModelInfo, targetPath } from './target';
 import { runStage } from './virtual-users';
 
 export interface LoadTestOptions {
@@ -94,6 +94,8 @@ export async function runLoadTest(options: LoadTestOptions): Promise<LoadTestRes
   } finally {
     result.interrupted = options.interrupt?.aborted ?? false;
     files.meta({ ...meta, endedAt: new Date().toISOString(), interrupted: result.interrupted });
+    const live = await readLiveAccuracy(base, headers);
+    if (live) files.liveAccuracy(live);
     await files.close();
   }
   return result;

@@ -112,3 +112,24 @@ export async function readModelInfo(
     return null;
   }
 }
+
+/**
+ * The service's live accuracy (GET /accuracy: users' held-out labels per model version), saved with the run so
+ * the report can put it beside response time and resources. Best effort: null when the service has labels off,
+ * its store is down, or it is not GourmetGram.
+ */
+export async function readLiveAccuracy(base: URL, headers: Record<string, string>): Promise<unknown> {
+  try {
+    const res = await request(new URL(targetPath(base, '/accuracy'), base.origin).href, {
+      headers: { ...headers, Accept: 'application/json' },
+      headersTimeout: 5000,
+      bodyTimeout: 5000,
+    });
+    const body: unknown = await res.body.json().catch(() => null);
+    return res.statusCode === 200 && typeof body === 'object' && body !== null && 'labelsTotal' in body
+      ? body
+      : null;
+  } catch {
+    return null;
+  }
+}

@@ -44,3 +44,52 @@ export function readModelAccuracy(
     source: `${typeof meta.version === 'string' ? meta.version : 'model'} ${first[0]}`,
   };
 }
+
+/** The live accuracy a run saved (GET /accuracy as its load test ended), for the model version that ran. */
+export interface LiveAccuracy {
+  value: number;
+  low: number;
+  high: number;
+  /** held-out labels it rests on */
+  n: number;
+  version: string;
+}
+
+interface AccuracyJson {
+  models?: {
+    version?: unknown;
+    heldOut?: { n?: unknown; accuracy?: unknown; ci95?: { low?: unknown; high?: unknown } | null };
+  }[];
+}
+
+/**
+ * The held-out accuracy of the version the run's service reported (run.json's model_info), else of the version
+ * with the most labels. Read defensively like the model card: anything missing or malformed → null ("n/a").
+ */
+export function readLiveAccuracy(
+  file: string,
+  modelInfo: Record<string, string> | null,
+): LiveAccuracy | null {
+  if (!existsSync(file)) return null;
+  let report: AccuracyJson;
+  try {
+    report = JSON.parse(readFileSync(file, 'utf8')) as AccuracyJson;
+  } catch {
+    return null;
+  }
+  const candidates = (Array.isArray(report.models) ? report.models : [])
+    .map((m) => ({
+      version: typeof m.version === 'string' ? m.version : '',
+      n: typeof m.heldOut?.n === 'number' ? m.heldOut.n : 0,
+      value: m.heldOut?.accuracy,
+      low: m.heldOut?.ci95?.low,
+      high: m.heldOut?.ci95?.high,
+    }))
+    .filter(
+      (m): m is LiveAccuracy =>
+        m.n > 0 && typeof m.value === 'number' && typeof m.low === 'number' && typeof m.high === 'number',
+    )
+    .sort((a, b) => b.n - a.n);
+  const wanted = modelInfo?.version;
+  return (wanted !== undefined ? candidates.find((m) => m.version === wanted) : candidates[0]) ?? null;
+}

@@ -8,9 +8,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
-import { readModelAccuracy } from './accuracy';
+import { readLiveAccuracy, readModelAccuracy } from './accuracy';
 import { latencyChartSpec, renderPng, resourcesChartSpec } from './charts';
 import { readRun, type Run } from './read-run';
+import { RUN_FILES } from '../shared/run-files';
 import { markdownTable, SUMMARY_COLUMNS, summariseRun, type RunSummary } from './summary';
 
 export interface ReportOptions {
@@ -40,6 +41,13 @@ function runNotes(runs: Run[], summaries: RunSummary[], modelCard: string): stri
   if (shapes.size > 1) {
     notes.push('the runs did not use the same load profile (stages differ): compare their figures with care');
   }
+  for (const s of summaries) {
+    if (!Number.isFinite(s.live_accuracy)) {
+      notes.push(
+        `${s.run}: live accuracy n/a (no ${RUN_FILES.liveAccuracy} with held-out labels for the version that ran)`,
+      );
+    }
+  }
   if (summaries.every((s) => !Number.isFinite(s.accuracy))) {
     notes.push(`accuracy n/a: no accuracy figure in ${modelCard}`);
   }
@@ -53,7 +61,9 @@ function comparisonMarkdown(summaries: RunSummary[], notes: string[]): string {
     '\nTransaction rate = ΣOKAY / Σ elapsed; response time = Σ(OKAY × Resp Time) / ΣOKAY (siege log). ' +
     'p50/p99 over every successful request; errors = failed / all requests; resource figures are means over ' +
     'the monitor samples taken while the load ran. Accuracy from the model card ' +
-    `(${summaries.map((s) => `${s.run}: ${s.accuracy_source || 'n/a'}`).join(', ')}).\n` +
+    `(${summaries.map((s) => `${s.run}: ${s.accuracy_source || 'n/a'}`).join(', ')}); live accuracy: the ` +
+    "service's GET /accuracy as the load test ended (users' held-out labels for the version that ran, " +
+    '95 % Wilson interval).\n' +
     (notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '') +
     '\n![replicas and CPU](resources.png)\n\n![latency per stage](latency.png)\n'
   );
@@ -92,7 +102,13 @@ export async function writeReport(options: ReportOptions): Promise<ReportFiles> 
   if (duplicate)
     throw new Error(`two run directories are both named "${duplicate}"; the table needs distinct names`);
 
-  const summaries = runs.map((run) => summariseRun(run, readModelAccuracy(options.modelCard, run.modelInfo)));
+  const summaries = runs.map((run) =>
+    summariseRun(
+      run,
+      readModelAccuracy(options.modelCard, run.modelInfo),
+      readLiveAccuracy(join(run.dir, RUN_FILES.liveAccuracy), run.modelInfo),
+    ),
+  );
   mkdirSync(options.outDir, { recursive: true });
   const notes = runNotes(runs, summaries, options.modelCard);
   const markdown = comparisonMarkdown(summaries, notes);

@@ -1,5 +1,5 @@
 import { ascending, mean, percentile } from '../../model/train/latency';
-import type { ModelAccuracy } from './accuracy';
+import type { LiveAccuracy, ModelAccuracy } from './accuracy';
 import type { ResourceRecord, Run } from './read-run';
 
 /** One strategy's line in the comparison table. NaN = not measured (printed "n/a"). */
@@ -28,6 +28,11 @@ export interface RunSummary {
   mem_use_KB: number;
   accuracy: number;
   accuracy_source: string;
+  /** held-out accuracy from users' labels (the run's accuracy.json), its 95 % Wilson interval and sample size */
+  live_accuracy: number;
+  live_accuracy_low: number;
+  live_accuracy_high: number;
+  live_accuracy_n: number;
   /** what the service said it ran (run.json): name version (architecture, TF.js backend) */
   model: string;
 }
@@ -42,7 +47,11 @@ export function samplesDuringLoad(run: Run): ResourceRecord[] {
 
 const present = (values: (number | null)[]) => values.filter((v): v is number => v !== null);
 
-export function summariseRun(run: Run, accuracy: ModelAccuracy | null): RunSummary {
+export function summariseRun(
+  run: Run,
+  accuracy: ModelAccuracy | null,
+  live: LiveAccuracy | null = null,
+): RunSummary {
   const duration = run.siege.reduce((sum, entry) => sum + entry.elapsedSeconds, 0);
   const okay = run.siege.reduce((sum, entry) => sum + entry.okay, 0);
   const okaySeconds = run.siege.reduce((sum, entry) => sum + entry.okay * entry.respTimeSeconds, 0);
@@ -69,6 +78,10 @@ export function summariseRun(run: Run, accuracy: ModelAccuracy | null): RunSumma
     mem_use_KB: mean(present(samples.map((s) => s.memUseKB))),
     accuracy: accuracy?.value ?? NaN,
     accuracy_source: accuracy?.source ?? '',
+    live_accuracy: live?.value ?? NaN,
+    live_accuracy_low: live?.low ?? NaN,
+    live_accuracy_high: live?.high ?? NaN,
+    live_accuracy_n: live?.n ?? NaN,
     model: run.modelInfo
       ? `${run.modelInfo.name ?? '?'} ${run.modelInfo.version ?? '?'} (${run.modelInfo.architecture ?? '?'}, ${run.modelInfo.tfjs_backend ?? '?'})`
       : '',
@@ -99,7 +112,14 @@ const TABLE: Column[] = [
   { key: 'mem_req_KB', title: 'mem req (MiB)', format: (v) => (v / 1024).toFixed(0) },
   { key: 'mem_use_KB', title: 'mem used (MiB)', format: (v) => (v / 1024).toFixed(0) },
   { key: 'accuracy', title: 'accuracy', format: percent },
+  { key: 'live_accuracy', title: 'live accuracy (held-out)', format: percent },
 ];
+
+/** "[low – high], n = …" for the live accuracy, n/a without it. */
+function liveInterval(s: RunSummary): string {
+  if (!Number.isFinite(s.live_accuracy)) return 'n/a';
+  return `${percent(s.live_accuracy_low)} – ${percent(s.live_accuracy_high)}, n = ${s.live_accuracy_n}`;
+}
 
 function cell(summary: RunSummary, column: Column): string {
   const v = summary[column.key] as number;
@@ -113,6 +133,7 @@ export function markdownTable(summaries: RunSummary[]): string {
   const lines = TABLE.map(
     (column) => `| ${column.title} | ${summaries.map((summary) => cell(summary, column)).join(' | ')} |`,
   );
+  lines.push(`| live accuracy 95 % CI | ${summaries.map(liveInterval).join(' | ')} |`);
   lines.push(`| model served | ${summaries.map((s) => s.model || 'n/a').join(' | ')} |`);
   return [header, rule, ...lines].join('\n') + '\n';
 }
@@ -136,5 +157,9 @@ export const SUMMARY_COLUMNS: (keyof RunSummary)[] = [
   'mem_use_KB',
   'accuracy',
   'accuracy_source',
+  'live_accuracy',
+  'live_accuracy_low',
+  'live_accuracy_high',
+  'live_accuracy_n',
   'model',
 ];

@@ -1,5 +1,5 @@
 /**
- * A run directory holds one strategy's measurements: the load test writes the first four, the monitor is pointed
+ * A run directory holds one strategy's measurements: the load test writes the first four and the last, the monitor is pointed
  * at the fifth (`--out <run dir>/resources.csv`), and the report reads them all back.
  */
 export const RUN_FILES = {
@@ -13,4 +13,6 @@ export const RUN_FILES = {
   meta: 'run.json',
   /** the monitor's samples */
   resources: 'resources.csv',
+  /** the service's GET /accuracy (live accuracy from users' held-out labels) as the load test ended */
+  liveAccuracy: 'accuracy.json',
 } as const;

@@ -17,6 +17,8 @@ export const TEST_ENV: Record<string, string> = {
   TFJS_BACKEND: 'wasm',
   WORKERS: '1',
   LOG_LEVEL: 'info',
+  // The labels store is off unless a test is about it: each process on PGlite needs a folder of its own.
+  LABELS: 'off',
 };
 
 /**
