@@ -98,9 +98,9 @@ describe('npm run labels -- export, then evaluate', () => {
     const evaluated = runTsx('model/cli/evaluate.ts', ['--data', heldOutDir, '--report-dir', reportDir]);
     assert.equal(evaluated.status, 0, evaluated.out);
     const report = JSON.parse(fs.readFileSync(path.join(reportDir, 'evaluation.json'), 'utf8')) as {
-      reports: Record<string, { accuracy: number }>;
+      looks: Record<string, Record<string, { accuracy: number }>>;
     };
-    const offline = Object.values(report.reports)[0]!.accuracy;
+    const offline = Object.values(report.looks['as-is']!)[0]!.accuracy;
     assert.ok(live.accuracy! > 0 && live.accuracy! < 1, `a telling accuracy: ${live.accuracy}`);
     // The export holds the photos as kept (512 px JPEG), so the model sees what the service saw, re-encoded.
     assert.equal(offline, live.accuracy, `evaluate ${offline} vs /accuracy ${live.accuracy}`);
