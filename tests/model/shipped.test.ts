@@ -28,7 +28,7 @@ describe('the shipped model', () => {
   it('is the default model folder and describes its view, its network and its base', () => {
     assert.equal(defaultModelDir(), shipped);
     assert.equal(meta.labels.length, 11);
-    assert.deepEqual(meta.view, { size: 64, crop: 'cover', jpegQuality: 75 });
+    assert.deepEqual(meta.view, { size: 224, crop: 'cover' });
     assert.match(meta.network.architecture, /^mobilenet_v2_/);
     assert.match(meta.base.licence, /Apache-2\.0/);
   });
