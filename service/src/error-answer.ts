@@ -23,8 +23,11 @@ export interface LingerLimits {
   maxBytes: number;
 }
 
-/** How often a lingering socket's byte count is checked (the HTTP parser reads it natively, without events). */
-const LINGER_POLL_MS = 50;
+/**
+ * How often a lingering socket's byte count is checked (the HTTP parser reads it natively, without events): a fast
+ * client may send what the link carries in this long beyond LINGER_MAX_BYTES (on loopback, a few MB).
+ */
+const LINGER_POLL_MS = 10;
 
 /**
  * Node ends a `Connection: close` answer with socket.destroySoon(): FIN, then close as soon as the FIN is out, which
