@@ -18,6 +18,7 @@ What it writes (under --out):
 
 import argparse
 import base64
+import hashlib
 import json
 import math
 import os
@@ -592,8 +593,6 @@ class FrozenFeatures:
         # earlier one with the same recipe keeps the earlier copies and adds the rest.
         key = json.dumps([cache.index.get("key"), args.base, args.freeze_blocks, args.input_size, args.augment,
                           args.faults, args.seed])
-        import hashlib
-
         self.dir = os.path.join(args.out, "features-" + hashlib.sha256(key.encode()).hexdigest()[:12])
         os.makedirs(self.dir, exist_ok=True)
         with torch.no_grad():
