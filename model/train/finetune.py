@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Fine-tunes a whole MobileNetV2 on the tensor cache that `npm run train` writes, and exports it as a TF.js
-layers model the service runs.
+"""Fine-tunes a MobileNetV2 (the whole network, or the layers above --freeze-blocks) on the tensor cache that
+`npm run train` writes, and exports it as a TF.js layers model the service runs.
 
 Training only: the product never imports this file. `npm run train` calls it; run by hand it takes the same
 flags (`--help`). It needs PyTorch (Debian's python3-torch 1.13 or pip's torch) and numpy, nothing else.
@@ -14,6 +14,8 @@ What it writes (under --out):
   network/reference.json                     inputs and PyTorch's probabilities, so TF.js can be checked against it
   training.json                              the recipe and the validation accuracy after every epoch
   checkpoint.pt                              resumable state (deleted only by hand)
+  features-<key>/                            with --feature-copies: the frozen layers' output per stored view
+                                             (float16, resumable; deleted only by hand)
 """
 
 import argparse
