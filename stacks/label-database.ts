@@ -10,7 +10,7 @@ import { CloudSqlDatabase, type CloudSqlPlacement } from './cloud-sql';
 import type { DatabaseConfig } from './config';
 import { pinned } from './image';
 import { APP_NAME, appLabels, selectorLabels } from './kubernetes-labels';
-import { containerSecurityContext, tmpMount, tmpVolume } from './pod';
+import { containerSecurityContext, podSecurityContextFor, tmpMount, tmpVolume } from './pod';
 import {
   DATABASE_PORT,
   PG_ISREADY,
@@ -29,15 +29,6 @@ import type { SecretKeyRef } from './workload';
 export const DATABASE_URL_KEY = 'url';
 const PASSWORD_KEY = 'password';
 export const POSTGRES_CONTAINER = 'postgres';
-
-export const postgresPodSecurityContext: k8s.types.input.core.v1.PodSecurityContext = {
-  runAsNonRoot: true,
-  runAsUser: POSTGRES_UID,
-  runAsGroup: POSTGRES_UID,
-  // The volume (and the socket folder) become writable by postgres's group.
-  fsGroup: POSTGRES_UID,
-  seccompProfile: { type: 'RuntimeDefault' },
-};
 
 export interface LabelDatabaseArgs {
   config: DatabaseConfig;
@@ -205,7 +196,7 @@ function statefulSetSpec(parts: StatefulSetParts) {
       metadata: { labels },
       spec: {
         automountServiceAccountToken: false,
-        securityContext: postgresPodSecurityContext,
+        securityContext: podSecurityContextFor(POSTGRES_UID),
         // The fast shutdown above, then a margin.
         terminationGracePeriodSeconds: 60,
         containers: [postgresContainer(parts)],

@@ -6,14 +6,21 @@ import type * as k8s from '@pulumi/kubernetes';
 /** The image's `node` user (uid 1000). Numeric, because runAsNonRoot cannot verify a user given by name. */
 export const APP_UID = 1000;
 
-export const podSecurityContext: k8s.types.input.core.v1.PodSecurityContext = {
-  runAsNonRoot: true,
-  runAsUser: APP_UID,
-  runAsGroup: APP_UID,
-  // Volumes (the model PVC) become writable by the app's group.
-  fsGroup: APP_UID,
-  seccompProfile: { type: 'RuntimeDefault' },
-};
+/**
+ * A pod run as one non-root uid, whose volumes (the model PVC, the database's claim) become writable by that uid's
+ * group.
+ */
+export function podSecurityContextFor(uid: number): k8s.types.input.core.v1.PodSecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: uid,
+    runAsGroup: uid,
+    fsGroup: uid,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+export const podSecurityContext = podSecurityContextFor(APP_UID);
 
 export const containerSecurityContext: k8s.types.input.core.v1.SecurityContext = {
   allowPrivilegeEscalation: false,
