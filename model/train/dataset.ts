@@ -26,8 +26,8 @@ export interface SplitOptions {
 }
 
 /**
- * A dish no more than this share of its class in its data folder may be left out whole: leaving out Tom Yum would
- * leave Soup with almost no full-resolution photo to learn from, so a class's main dishes are split by photo.
+ * A dish no more than this share of its class (over every --data folder) may be left out whole: leaving out Tom Yum
+ * would leave Soup with almost no full-resolution photo to learn from, so a class's main dishes are split by photo.
  */
 const MAX_HELD_OUT_DISH_SHARE = 0.3;
 
@@ -128,18 +128,19 @@ function capped(files: string[], maxPerClass: number | undefined): string[] {
  * every set and no class loses its main dishes.
  */
 function heldOutDishes(photos: { file: string; label: number }[], percent: number): Set<string> {
-  const perDish = new Map<string, number>();
-  const perClass = new Map<number, number>();
-  for (const { file, label } of photos) {
-    const key = `${label}:${dishOf(file)}`;
-    perDish.set(key, (perDish.get(key) ?? 0) + 1);
-    perClass.set(label, (perClass.get(label) ?? 0) + 1);
-  }
   const held = new Set<string>();
   if (percent <= 0) return held;
-  for (const [key, count] of perDish) {
-    const label = Number(key.slice(0, key.indexOf(':')));
-    const dish = key.slice(key.indexOf(':') + 1);
+  const dishes = new Map<string, { dish: string; label: number; count: number }>();
+  const perClass = new Map<number, number>();
+  for (const { file, label } of photos) {
+    const dish = dishOf(file);
+    const key = `${label}:${dish}`;
+    const entry = dishes.get(key) ?? { dish, label, count: 0 };
+    entry.count++;
+    dishes.set(key, entry);
+    perClass.set(label, (perClass.get(label) ?? 0) + 1);
+  }
+  for (const [key, { dish, label, count }] of dishes) {
     if (count <= MAX_HELD_OUT_DISH_SHARE * perClass.get(label)! && hashPercent(`dish:${dish}`) < percent)
       held.add(key);
   }

@@ -37,18 +37,28 @@ export async function predictSamples(
  * seven repositories), the dishes left out of training whole, and, with more than one group, all photos.
  */
 export function reportGroups(samples: Sample[]): Map<string, number[]> {
-  const groups = new Map<string, number[]>();
-  const add = (key: string, i: number) => groups.set(key, [...(groups.get(key) ?? []), i]);
-  samples.forEach((s, i) => add(setOf(s), i));
-  const sources = new Map<string, number[]>();
-  samples.forEach((s, i) => sources.set(sourceOf(s), [...(sources.get(sourceOf(s)) ?? []), i]));
-  for (const [source, idx] of sources) if (!groups.has(source)) groups.set(source, idx);
-  samples.forEach((s, i) => s.unseenDish && add('unseen dishes', i));
+  const groups = indexBy(samples, setOf);
+  for (const [source, idx] of indexBy(samples, sourceOf)) if (!groups.has(source)) groups.set(source, idx);
+  for (const [key, idx] of indexBy(samples, (s) => (s.unseenDish ? 'unseen dishes' : undefined)))
+    groups.set(key, idx);
   if (groups.size > 1)
     groups.set(
       'all',
       samples.map((_, i) => i),
     );
+  return groups;
+}
+
+/** The samples' positions by a key of each (those without a key are left out), in order of first appearance. */
+function indexBy(samples: Sample[], keyOf: (s: Sample) => string | undefined): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  samples.forEach((s, i) => {
+    const key = keyOf(s);
+    if (key === undefined) return;
+    const list = groups.get(key);
+    if (list) list.push(i);
+    else groups.set(key, [i]);
+  });
   return groups;
 }
 
