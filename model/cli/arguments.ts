@@ -19,3 +19,17 @@ export const nonNegative = (option: string) => (value: string) => {
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${option} must be a number ≥ 0.`);
   return n;
 };
+
+export const fraction = (option: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1)
+    throw new InvalidArgumentError(`${option} must be a number from 0 to 1.`);
+  return n;
+};
+
+export const wholeNumberUpTo = (option: string, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new InvalidArgumentError(`${option} must be a whole number from 0 to ${max}.`);
+  return n;
+};

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   initBackend,
   loadClassifier,
@@ -21,7 +21,7 @@ import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
 import { predictSamples, reportsByGroup } from '../train/scoring';
 import { buildTensorCache } from '../train/tensor-cache';
-import { nonNegative, positiveInt, wholeNumber } from './arguments';
+import { fraction, nonNegative, positiveInt, wholeNumber, wholeNumberUpTo } from './arguments';
 import { runCli } from './run-cli';
 
 /**
@@ -33,6 +33,8 @@ import { runCli } from './run-cli';
 const MODEL_NAME = 'gourmetgram-food11';
 const BALANCES = ['class-source', 'none'] as const;
 type Balance = (typeof BALANCES)[number];
+/** MobileNetV2's inverted-residual blocks: what --freeze-blocks counts (finetune.py's SCHEDULE). */
+const MOBILENET_V2_BLOCKS = 17;
 
 interface TrainOptions {
   data: string[];
@@ -185,6 +187,12 @@ async function scoreValidation(
 
 async function main(opts: TrainOptions): Promise<void> {
   const started = Date.now();
+  if (opts.featureCopies > 0 && opts.freezeBlocks === 0) {
+    // Said before the tensor cache is built, which takes minutes; finetune.py would refuse it only then.
+    throw new InvalidArgumentError(
+      "--feature-copies stores the frozen layers' output: give --freeze-blocks too (or --feature-copies 0).",
+    );
+  }
   const dataset = loadDataset(opts.data, {
     validationPercent: opts.validationPercent,
     validationDishPercent: opts.validationDishes,
@@ -288,7 +296,7 @@ function buildProgram(): Command {
     .option(
       '--faults <share>',
       'share of training views given phone-photo faults (tilt, 64 px look, blur, low light, noise, JPEG)',
-      nonNegative('--faults'),
+      fraction('--faults'),
       0.5,
     )
     .addOption(
@@ -302,7 +310,7 @@ function buildProgram(): Command {
     .option(
       '--freeze-blocks <n>',
       'the stem and the first n of the 17 inverted-residual blocks keep their ImageNet weights',
-      wholeNumber('--freeze-blocks'),
+      wholeNumberUpTo('--freeze-blocks', MOBILENET_V2_BLOCKS),
       10,
     )
     .option(

@@ -265,6 +265,14 @@ describe('the training and evaluation CLIs refuse a wrong number before any work
     ['train', '--seed', '-1', /--seed must be a whole number ≥ 0/],
     ['train', '--validation-percent', 'ten', /--validation-percent must be a number ≥ 0/],
     ['evaluate', '--validation-percent', '-5', /--validation-percent must be a number ≥ 0/],
+    ['train', '--faults', '1.5', /--faults must be a number from 0 to 1/],
+    ['train', '--freeze-blocks', '18', /--freeze-blocks must be a whole number from 0 to 17/],
+    [
+      'train',
+      '--freeze-blocks',
+      '0',
+      /--feature-copies stores the frozen layers' output: give --freeze-blocks too/,
+    ],
   ];
   for (const [script, option, value, message] of cases) {
     it(`${script} ${option} ${value}`, async () => {
