@@ -26,6 +26,7 @@ interface EvaluateOptions {
   validationPercent: number;
   validationDishes: number;
   maxPerClass?: number;
+  validationSources?: string[];
   look: Look[];
   reportDir?: string;
   batch: number;
@@ -77,6 +78,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
     validationPercent: opts.validationPercent,
     validationDishPercent: opts.validationDishes,
     ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
+    ...(opts.validationSources ? { validationSources: opts.validationSources } : {}),
   });
   // The split is made over every --data folder, as the training made it; --sets only narrows what is scored.
   const inSets = opts.sets ? dataset.samples.filter((s) => opts.sets!.includes(setOf(s))) : dataset.samples;
@@ -217,6 +219,10 @@ function buildProgram(): Command {
       '--max-per-class <n>',
       'the cap on photos of a class per --data folder the training used',
       positiveInt('--max-per-class'),
+    )
+    .option(
+      '--validation-sources <source...>',
+      'the sources the training left out whole (with --split validation): scored as "unseen sources"',
     )
     .addOption(
       new Option(

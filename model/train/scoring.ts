@@ -34,12 +34,15 @@ export async function predictSamples(
 
 /**
  * The groups a validation photo is reported in: its data folder, its source where a folder has several (`full`'s
- * seven repositories), the dishes left out of training whole, and, with more than one group, all photos.
+ * repositories), the dishes left out of training whole, the sources left out whole, and, with more than one group,
+ * all photos.
  */
 export function reportGroups(samples: Sample[]): Map<string, number[]> {
   const groups = indexBy(samples, setOf);
   for (const [source, idx] of indexBy(samples, sourceOf)) if (!groups.has(source)) groups.set(source, idx);
   for (const [key, idx] of indexBy(samples, (s) => (s.unseenDish ? 'unseen dishes' : undefined)))
+    groups.set(key, idx);
+  for (const [key, idx] of indexBy(samples, (s) => (s.unseenSource ? 'unseen sources' : undefined)))
     groups.set(key, idx);
   if (groups.size > 1)
     groups.set(
