@@ -11,7 +11,10 @@ does FastViT's ImageNet normalisation itself.
                                                                    backbone README's check: 68.5 %)
   fastvit.py --export <model.onnx> <out dir> [--classes 11]        TF.js layers: FastViT's pooled features, a new
                                                                    (untrained) softmax layer; reference.json beside
-  fastvit.py --self-test                                           a tiny synthetic graph against hand arithmetic
+  fastvit.py --export-two-branch <model.onnx> <mobilenet base> <out dir>
+                                                                   MobileNetV2 and FastViT, maps concatenated,
+                                                                   one (untrained) softmax layer
+  fastvit.py --self-test <out dir>                                 a tiny synthetic graph against hand arithmetic
 """
 
 import argparse
@@ -62,6 +65,8 @@ class OnnxNet(nn.Module):
                 self.constants[outputs[0]] = nh.to_array(a["value"])
         gemm = [n for n in self.nodes if n[0] == "Gemm"]
         self.feature_name = gemm[-1][1][0] if gemm else None
+        gap = [n for n in self.nodes if n[0] == "GlobalAveragePool"]
+        self.map_name = gap[-1][1][0] if gap else None
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1))
 
@@ -142,6 +147,34 @@ class OnnxNet(nn.Module):
     def features(self, x):
         """The pooled features (N, C) of RGB bytes 0..255."""
         return self.run(self.normalise(x), stop=self.feature_name).flatten(1)
+
+    def feature_map(self, x):
+        """The last feature map before the global pooling (N, C, H, W) of RGB bytes 0..255."""
+        return self.run(self.normalise(x), stop=self.map_name)
+
+
+class TwoBranch(nn.Module):
+    """MobileNetV2 (finetune.py's) and FastViT side by side on the same view, their last feature maps (both 7×7 at
+    224 px) concatenated, pooled and one softmax layer: the network item 4 of issue 23 asks about. Concatenating
+    the maps before one pooling is the same as concatenating the pooled features, and keeps the export in the
+    GlobalAveragePooling2D → Dense shape the service's loader expects."""
+
+    def __init__(self, mobilenet, fast, classes, dropout=0.0):
+        super().__init__()
+        self.mobilenet, self.fastvit = mobilenet, fast
+        self.input_size = mobilenet.input_size
+        self.features = mobilenet.features + int(fast.weight(
+            next(n for n in fast.nodes if n[0] == "Gemm")[1][1]).shape[1])
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.features, classes)
+
+    def feature_map(self, x):
+        x = self.mobilenet.resize(x)
+        a = self.mobilenet.top(self.mobilenet.blocks(self.mobilenet.stem(x / 127.5 - 1)))
+        return torch.cat([a, self.fastvit.feature_map(x)], dim=1)
+
+    def forward(self, x):
+        return self.classifier(self.dropout(self.feature_map(x).mean(dim=(2, 3))))
 
 
 def load(path):
@@ -357,6 +390,48 @@ def emit_fastvit(net, kg, x, prefix="fv_"):
     raise ValueError("the graph has no GlobalAveragePool")
 
 
+def emit_mobilenet(model, kg, x, prefix="mn_"):
+    """finetune.py's MobileNetV2 into `kg` as finetune.export_tfjs lays it out (batch norms folded, 'same'
+    padding as the network pads), up to its last ReLU6'd feature map; returns that layer's name."""
+    import finetune
+
+    count = [0]
+
+    def conv(m, x):
+        count[0] += 1
+        k, b = finetune.folded(m)
+        name = f"{prefix}{'depthwise' if m.depthwise else 'conv'}_{count[0]}"
+        y = kg.conv(name, x, k, b, m.stride, m.depthwise, "same")
+        return kg.add("ReLU", f"{name}_relu", {"max_value": 6.0}, [y]) if m.relu else y
+
+    x = conv(model.stem, x)
+    for i, block in enumerate(model.blocks):
+        y = x
+        for u in block.units:
+            y = conv(u, y)
+        x = kg.add("Add", f"{prefix}add_{i}", {}, [x, y]) if block.residual else y
+    return conv(model.top, x)
+
+
+def export_two_branch(net, out_dir):
+    """A TwoBranch network as one TF.js layers model: both branches from one input, their maps concatenated,
+    GlobalAveragePooling2D, Dense(softmax)."""
+    kg = KerasGraph()
+    size = net.input_size
+    kg.input_size = size
+    x = kg.add("InputLayer", "input", {"batch_input_shape": [None, size, size, 3], "dtype": "float32",
+                                       "sparse": False}, [])
+    a = emit_mobilenet(net.mobilenet, kg, x)
+    b = emit_fastvit(net.fastvit, kg, normalisation_layer(kg, x))
+    both = kg.add("Concatenate", "branches", {"axis": -1}, [a, b])
+    pool = kg.add("GlobalAveragePooling2D", "pool", {"data_format": "channels_last"}, [both])
+    kg.add("Dense", "logits", {"units": net.classifier.out_features, "activation": "softmax", "use_bias": True},
+           [pool])
+    kg.weights.append(("logits/kernel", _np(net.classifier.weight).T))
+    kg.weights.append(("logits/bias", _np(net.classifier.bias)))
+    kg.write(out_dir, ["logits"], size)
+
+
 def normalisation_layer(kg, x, name="fv_normalise"):
     """x / 127.5 - 1 (the service's scaling) to ((x + 1) / 2 - mean) / std, per channel: a 1x1 depthwise conv."""
     mean, std = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
@@ -437,6 +512,24 @@ def check(onnx_path, cache_dir, photos, threads):
             for name, inp in (("imagenet", net.normalise(x)), ("[-1,1]", x / 127.5 - 1), ("[0,1]", x / 255)):
                 right[name] += int((net.run(inp).argmax(1) == y).sum())
     print(json.dumps({"photos": len(picks), **{k: round(100 * r / len(picks), 1) for k, r in right.items()}}))
+
+
+def export_two_branch_command(onnx_path, base, out_dir, classes):
+    """Both backbones, an untrained (random) softmax layer, and a reference.json of PyTorch's answers."""
+    import finetune
+
+    weights, _ = finetune.read_tfjs(base)
+    torch.manual_seed(0)
+    mobilenet = finetune.MobileNetV2(finetune.conv_units(weights), classes, 224, 0.0)
+    net = TwoBranch(mobilenet, load(onnx_path), classes).eval()
+    export_two_branch(net, out_dir)
+    views = reference_views(4, 224)
+    with torch.no_grad():
+        x = torch.from_numpy(views).permute(0, 3, 1, 2).float()
+        feats = net.feature_map(x).mean(dim=(2, 3))
+        p = F.softmax(net(x), dim=1)
+    write_reference(out_dir, views, p.numpy(), feats.numpy())
+    print(json.dumps({"out": out_dir, "features": int(feats.shape[1]), "classes": classes}))
 
 
 def export_command(onnx_path, out_dir, classes, input_size):
@@ -566,6 +659,8 @@ def main(argv):
     p.add_argument("--check", nargs=2, metavar=("ONNX", "CACHE"))
     p.add_argument("--export", nargs=2, metavar=("ONNX", "OUT"))
     p.add_argument("--self-test", metavar="OUT")
+    p.add_argument("--export-two-branch", nargs=3, metavar=("ONNX", "MOBILENET_BASE", "OUT"),
+                   help="MobileNetV2 (a TF.js base, as finetune.py --base takes) beside FastViT, one softmax layer")
     p.add_argument("--photos", type=int, default=400)
     p.add_argument("--classes", type=int, default=11)
     p.add_argument("--input-size", type=int, default=224)
@@ -576,6 +671,8 @@ def main(argv):
         check(args.check[0], args.check[1], args.photos, args.threads)
     elif args.export:
         export_command(args.export[0], args.export[1], args.classes, args.input_size)
+    elif args.export_two_branch:
+        export_two_branch_command(*args.export_two_branch, args.classes)
     elif args.self_test:
         self_test(args.self_test)
     else:
