@@ -3,7 +3,9 @@
  * convolution before it and every ReLU/ReLU6 fused into that convolution. On wasm the separate BatchNorm kernels
  * cost about as much as the convolutions themselves (tf.profile of MobileNetV2-0.35 at 224 px: FusedBatchNorm 39 ms
  * of ~90 ms), so folding them is the largest speed-up available without touching the weights' meaning.
- * Layers it does not know make it decline (returns undefined) and the caller uses TF.js layers instead.
+ * Besides MobileNetV2's layers it runs FastViT's (model/train/fastvit.py: a squeeze-excite gate is AveragePooling2D and
+ * Multiply) and a two-branch network's Concatenate. Layers it does not know make it decline (returns undefined) and
+ * the caller uses TF.js layers instead.
  */
 import * as tf from '@tensorflow/tfjs';
 import { inboundLayerNames, type FunctionalConfig } from './topology';

@@ -66,7 +66,10 @@ export async function referenceDiff(dir: string): Promise<ReferenceDiff> {
       const config = findFunctionalConfig(artifacts.modelTopology);
       const dense = config.output_layers[0]![0];
       const pool = inboundLayerNames(config.layers.find((l) => l.name === dense)!)[0]!;
-      const sub = tf.model({ inputs: model.inputs, outputs: model.getLayer(pool).output as tf.SymbolicTensor });
+      const sub = tf.model({
+        inputs: model.inputs,
+        outputs: model.getLayer(pool).output as tf.SymbolicTensor,
+      });
       const f = sub.predict(x) as tf.Tensor2D;
       features = maxAbsDiff(reference.features, f);
       f.dispose();
