@@ -124,7 +124,7 @@ def macro(pred, truth):
     return float(np.mean([(pred[truth == c] == c).mean() for c in np.unique(truth)]))
 
 
-def train_head(x, y, classes, seed, epochs, threads):
+def train_head(x, y, classes, seed, epochs, threads, batch=1024):
     """A linear softmax layer on standardised features, classes weighted to balance, feature dropout 0.3
     (the recipe of the probes in ../shared/MODEL-NOTES.md)."""
     torch.manual_seed(seed)
@@ -134,13 +134,14 @@ def train_head(x, y, classes, seed, epochs, threads):
     weight = counts.sum() / (classes * counts.clamp(min=1))
     head = torch.nn.Linear(x.shape[1], classes)
     opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-4)
-    steps = epochs * ((len(y) + 255) // 256)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    # Few, large steps: on a shared machine a step's fixed cost, not its arithmetic, is what a probe pays.
+    steps = epochs * ((len(y) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=steps)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         perm = torch.randperm(len(y), generator=gen)
-        for b in range(0, len(y), 256):
-            i = perm[b:b + 256]
+        for b in range(0, len(y), batch):
+            i = perm[b:b + batch]
             loss = F.cross_entropy(head(F.dropout(x[i], 0.3)), y[i], weight=weight)
             opt.zero_grad()
             loss.backward()
@@ -208,7 +209,7 @@ def main(argv):
     p.add_argument("--backbone", nargs="*", default=[])
     p.add_argument("--set", nargs="*", default=[])
     p.add_argument("--seeds", type=int, nargs="*", default=[1, 2])
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lowres-train", type=int, default=270)
     p.add_argument("--lowres-validation", type=int, default=2500)
     p.add_argument("--batch", type=int, default=64)
