@@ -181,7 +181,7 @@ def score(args):
                    **{g: round(100 * macro(pred[i], y[i]), 1) for g, i in groups.items()}}
             rows.append(row)
             log("scored", **row)
-    out = os.path.join(args.out, "scores.json")
+    out = os.path.join(args.out, args.scores)
     previous = json.load(open(out)) if os.path.exists(out) else []
     keep = [r for r in previous if (r["features"], r["seed"]) not in {(r2["features"], r2["seed"]) for r2 in rows}]
     json.dump(keep + rows, open(out, "w"), indent=1)
@@ -214,6 +214,8 @@ def main(argv):
     p.add_argument("--lowres-validation", type=int, default=2500)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scores", default="scores.json", help="file under --out the rows are added to (one per "
+                   "concurrent run)")
     p.add_argument("--onnx", help="FastViT's model.onnx, for <name>-probs feature sets")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
