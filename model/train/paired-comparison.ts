@@ -212,12 +212,18 @@ export interface Verdict {
  * The promotion rule, on mean per-class recall: better on the unseen dishes and the unseen sources (those of them
  * that were scored; where neither was, photos scored whole, on all of them), the difference above 0 and its
  * interval's lower end above `margin`; and significantly worse (the interval's upper end below 0) on no other group.
+ * With `mustImprove` false (a second look at the same photos, e.g. as phone photos) every group need only be no worse.
  */
-export function promotionVerdict(groups: Record<string, GroupComparison>, margin: number): Verdict {
+export function promotionVerdict(
+  groups: Record<string, GroupComparison>,
+  margin: number,
+  options: { mustImprove: boolean } = { mustImprove: true },
+): Verdict {
   const names = Object.keys(groups);
   if (names.length === 0) throw new Error('no groups to decide on');
   const unseen = MUST_IMPROVE.filter((g) => g in groups) as string[];
-  const mustImprove = unseen.length > 0 ? unseen : [names.includes('all') ? 'all' : names[0]!];
+  const fallback = unseen.length > 0 ? unseen : [names.includes('all') ? 'all' : names[0]!];
+  const mustImprove = options.mustImprove ? fallback : [];
   const checks = names.map((group): GateCheck => {
     const { difference, interval } = groups[group]!.meanRecall;
     const better = mustImprove.includes(group);
@@ -231,7 +237,7 @@ export function promotionVerdict(groups: Record<string, GroupComparison>, margin
   });
   // The groups that must improve lead, so the verdict reads in the order it was decided.
   checks.sort((a, b) => Number(b.rule === 'better') - Number(a.rule === 'better'));
-  const worseClasses = [...new Set([...mustImprove, 'all'])]
+  const worseClasses = [...new Set([...fallback, 'all'])]
     .filter((group) => group in groups)
     .flatMap((group) =>
       groups[group]!.classes.filter((k) => k.interval[1] < 0).map((k) => `${group}: ${k.name}`),

@@ -183,6 +183,16 @@ describe('the promotion verdict', () => {
     );
   });
 
+  it('asks only "not worse" of every group in a further look', () => {
+    const v = promotionVerdict({ 'unseen dishes': n, all: n }, 0, { mustImprove: false });
+    assert.equal(v.promoted, true);
+    assert.deepEqual(
+      v.checks.map((c) => c.rule),
+      ['not worse', 'not worse'],
+    );
+    assert.equal(promotionVerdict({ 'unseen dishes': l }, 0, { mustImprove: false }).promoted, false);
+  });
+
   it('asks the improvement to clear the margin', () => {
     assert.equal(decide({ 'unseen dishes': w }, 0.2).promoted, true);
     assert.equal(decide({ 'unseen dishes': w }, 0.45).promoted, false);
