@@ -298,9 +298,18 @@ export function verdictToMarkdown(verdict: Verdict, names: { baseline: string; c
         : `must not be significantly worse (interval's upper end ≥ 0)`;
     return `- ${mark}: ${c.group} ${rule}: mean per-class recall ${points(c.difference)} points (${range(c.interval)}).`;
   };
+  // Every source is a group, so the groups that merely held their ground are one line; what decided is one each.
+  const held = verdict.checks.filter((c) => c.rule === 'not worse' && c.passed);
+  const heldLine =
+    held.length > 0
+      ? [
+          `- pass: not significantly worse (interval's upper end ≥ 0) on ${held.map((c) => c.group).join(', ')}.`,
+        ]
+      : [];
   const worse =
     verdict.worseClasses.length > 0
       ? ['', `Classes significantly worse (they do not decide): ${verdict.worseClasses.join('; ')}.`]
       : [];
-  return [head, '', ...verdict.checks.map(line), ...worse].join('\n');
+  const decided = verdict.checks.filter((c) => !held.includes(c)).map(line);
+  return [head, '', ...decided, ...heldLine, ...worse].join('\n');
 }

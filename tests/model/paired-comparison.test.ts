@@ -237,5 +237,9 @@ describe('the promotion verdict', () => {
       md,
       /- FAIL: lowres must not be significantly worse .*: mean per-class recall -40\.0 points/,
     );
+    const passed = verdictToMarkdown(decide({ 'unseen dishes': w, lowres: n, all: w }), names);
+    assert.match(passed, /\*\*Verdict: promote v5\*\* over v4\./);
+    assert.match(passed, /- pass: unseen dishes must be better .*: mean per-class recall \+40\.0 points/);
+    assert.match(passed, /- pass: not significantly worse \(interval's upper end ≥ 0\) on lowres, all\.$/m);
   });
 });
