@@ -192,6 +192,39 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     }
   });
 
+  it('fits the head on frozen features first, trains the first epochs at --small-input-size, and exports at --input-size', async () => {
+    const smallOut = path.join(root, 'small');
+    const result = await cli('train', [
+      ...['--data', data, '--base', base, '--out', smallOut, '--cache-dir', path.join(root, 'cache')],
+      ...['--input-size', '32', '--view-size', String(view.size), '--epochs', '3', '--batch', '8'],
+      ...['--validation-percent', '30', '--threads', '1', '--latency-runs', '3'],
+      ...['--freeze-blocks', '0', '--feature-copies', '0', '--faults', '0.5'],
+      ...['--small-input-size', '24', '--small-epochs', '2', '--epoch-photos', '40', '--probe-head', '20'],
+      ...['--eval-photos', '5'],
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /"msg": "probe head", "photos": 20, "input_size": 24/);
+    const epochs = [
+      ...result.stdout.matchAll(/"msg": "epoch", "epoch": (\d), "seconds": [\d.]+, "input_size": (\d+)/g),
+    ];
+    assert.deepEqual(
+      epochs.map((m) => [Number(m[1]), Number(m[2])]),
+      [
+        [1, 24],
+        [2, 24],
+        [3, 32],
+      ],
+    );
+    const record = JSON.parse(await fs.readFile(path.join(smallOut, 'training.json'), 'utf8')) as {
+      inputSize: number;
+      history: { validation: { all: { photos: number } } }[];
+    };
+    assert.equal(record.inputSize, 32);
+    // The epochs are scored on the 5 photos of --eval-photos; the exported network on all of them.
+    assert.equal(record.history[0]!.validation.all.photos, 5);
+    assert.equal((await readMetadata(smallOut)).network.inputSize, 32);
+  });
+
   it('says what is missing when the base is not there', async () => {
     const result = await modelCli('train', ['--data', data, '--base', path.join(root, 'nope'), '--out', out]);
     assert.equal(result.code, 2);
@@ -254,6 +287,14 @@ describe('the training and evaluation CLIs refuse a wrong number before any work
       '--freeze-blocks',
       '0',
       /--feature-copies stores the frozen layers' output: give --freeze-blocks too/,
+    ],
+    ['train', '--small-epochs', '-1', /--small-epochs must be a whole number ≥ 0/],
+    ['train', '--probe-head', 'all', /--probe-head must be a whole number ≥ 0/],
+    [
+      'train',
+      '--small-input-size',
+      '160',
+      /--small-input-size and --probe-head train the whole network on fresh views: give --feature-copies 0/,
     ],
   ];
   for (const [script, option, value, message] of cases) {
