@@ -194,7 +194,7 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
 
   it('fits the head on frozen features first, trains the first epochs at --small-input-size, and exports at --input-size', async () => {
     const smallOut = path.join(root, 'small');
-    const result = await cli('train', [
+    const result = await modelCli('train', [
       ...['--data', data, '--base', base, '--out', smallOut, '--cache-dir', path.join(root, 'cache')],
       ...['--input-size', '32', '--view-size', String(view.size), '--epochs', '3', '--batch', '8'],
       ...['--validation-percent', '30', '--threads', '1', '--latency-runs', '3'],
