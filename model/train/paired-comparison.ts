@@ -189,11 +189,25 @@ export const MUST_IMPROVE = ['unseen dishes', 'unseen sources'] as const;
 
 export interface GateCheck {
   group: string;
-  /** 'better': the interval's lower end above the margin; 'not worse': its upper end at or above 0. */
+  /** 'better': the interval's lower end above the margin; 'not worse': not significantly worse (isWorse). */
   rule: 'better' | 'not worse';
   passed: boolean;
   difference: number;
   interval: [number, number];
+  /** McNemar's p of the group's accuracy: with the interval, it says whether a loss is significant. */
+  p: number;
+}
+
+/** McNemar's p below which a loss counts, together with the interval (INTERVAL_LEVEL's two-sided level). */
+const SIGNIFICANT_P = 1 - INTERVAL_LEVEL;
+
+/**
+ * Significantly worse: the interval's upper end below 0, and McNemar's test agreeing on the photos (more of them
+ * lost than won, p < 0.05). The interval alone is not enough on a small group: resampling within a class of one
+ * photo always draws that photo, so one lost photo gives an interval of zero width below 0.
+ */
+function isWorse(m: Pick<PairedMeasure, 'interval' | 'onlyBaseline' | 'onlyCandidate' | 'p'>): boolean {
+  return m.interval[1] < 0 && m.onlyBaseline > m.onlyCandidate && m.p < SIGNIFICANT_P;
 }
 
 export interface Verdict {
@@ -202,8 +216,8 @@ export interface Verdict {
   margin: number;
   checks: GateCheck[];
   /**
-   * Classes significantly worse (the interval's upper end below 0) in the groups that must improve and in all
-   * photos, as `group: class`: they do not decide, but a promoted model that loses a class should say so.
+   * Classes significantly worse (isWorse) in the groups that must improve and in all photos, as `group: class`:
+   * they do not decide, but a promoted model that loses a class should say so.
    */
   worseClasses: string[];
 }
@@ -211,7 +225,7 @@ export interface Verdict {
 /**
  * The promotion rule, on mean per-class recall: better on the unseen dishes and the unseen sources (those of them
  * that were scored; where neither was, photos scored whole, on all of them), the difference above 0 and its
- * interval's lower end above `margin`; and significantly worse (the interval's upper end below 0) on no other group.
+ * interval's lower end above `margin`; and significantly worse (isWorse) on no other group.
  * With `mustImprove` false (a second look at the same photos, e.g. as phone photos) every group need only be no worse.
  */
 export function promotionVerdict(
@@ -225,23 +239,23 @@ export function promotionVerdict(
   const fallback = unseen.length > 0 ? unseen : [names.includes('all') ? 'all' : names[0]!];
   const mustImprove = options.mustImprove ? fallback : [];
   const checks = names.map((group): GateCheck => {
-    const { difference, interval } = groups[group]!.meanRecall;
+    const { meanRecall, accuracy } = groups[group]!;
+    const { difference, interval } = meanRecall;
     const better = mustImprove.includes(group);
     return {
       group,
       rule: better ? 'better' : 'not worse',
-      passed: better ? difference > 0 && interval[0] > margin : interval[1] >= 0,
+      passed: better ? difference > 0 && interval[0] > margin : !isWorse({ ...accuracy, interval }),
       difference,
       interval,
+      p: accuracy.p,
     };
   });
   // The groups that must improve lead, so the verdict reads in the order it was decided.
   checks.sort((a, b) => Number(b.rule === 'better') - Number(a.rule === 'better'));
   const worseClasses = [...new Set([...fallback, 'all'])]
     .filter((group) => group in groups)
-    .flatMap((group) =>
-      groups[group]!.classes.filter((k) => k.interval[1] < 0).map((k) => `${group}: ${k.name}`),
-    );
+    .flatMap((group) => groups[group]!.classes.filter(isWorse).map((k) => `${group}: ${k.name}`));
   return { promoted: checks.every((c) => c.passed), margin, checks, worseClasses };
 }
 
@@ -295,17 +309,16 @@ export function verdictToMarkdown(verdict: Verdict, names: { baseline: string; c
     const rule =
       c.rule === 'better'
         ? `must be better (Δ > 0, interval's lower end > ${points(verdict.margin)})`
-        : `must not be significantly worse (interval's upper end ≥ 0)`;
-    return `- ${mark}: ${c.group} ${rule}: mean per-class recall ${points(c.difference)} points (${range(c.interval)}).`;
+        : `must not be significantly worse (interval's upper end < 0 and McNemar p < ${SIGNIFICANT_P.toFixed(2)})`;
+    return (
+      `- ${mark}: ${c.group} ${rule}: mean per-class recall ${points(c.difference)} points ` +
+      `(${range(c.interval)}), McNemar p ${pValue(c.p)}.`
+    );
   };
   // Every source is a group, so the groups that merely held their ground are one line; what decided is one each.
   const held = verdict.checks.filter((c) => c.rule === 'not worse' && c.passed);
   const heldLine =
-    held.length > 0
-      ? [
-          `- pass: not significantly worse (interval's upper end ≥ 0) on ${held.map((c) => c.group).join(', ')}.`,
-        ]
-      : [];
+    held.length > 0 ? [`- pass: not significantly worse on ${held.map((c) => c.group).join(', ')}.`] : [];
   const worse =
     verdict.worseClasses.length > 0
       ? ['', `Classes significantly worse (they do not decide): ${verdict.worseClasses.join('; ')}.`]
