@@ -11,7 +11,7 @@ import { DecodeMemory } from './decode-memory';
 import { OverloadedError, type Engine } from './engine';
 import { errorAnswer, type ErrorAnswer } from './error-answer';
 import { HttpError, toHttpError } from './http-error';
-import type { Labels } from './labels/labels';
+import type { Labels, LabelsState } from './labels/labels';
 import { createLabelRouter } from './labels/routes';
 import type { Metrics } from './metrics';
 import { createOipRouter } from './oip';
@@ -170,18 +170,21 @@ function guardBodies(config: AppDeps['config'], metrics: Metrics, answer: ErrorA
 }
 
 export interface ServiceStatus {
-  /** the model is loaded and warm, and the service is not draining: send it traffic */
+  /** the model is loaded and warm, the embedded labels store has opened, and the service is not draining */
   ready: boolean;
   modelLoaded: boolean;
   draining: boolean;
+  /** the labels store: `off` with LABELS=off */
+  labelsStore: LabelsState | 'off';
 }
 
 /** What /readyz says, on the public port and on the internal one. */
-export function serviceStatus(engine: Engine, lifecycle: Lifecycle): ServiceStatus {
+export function serviceStatus(engine: Engine, lifecycle: Lifecycle, labels?: Labels): ServiceStatus {
   return {
-    ready: engine.ready && !lifecycle.draining,
+    ready: engine.ready && !lifecycle.draining && (labels?.ready ?? true),
     modelLoaded: engine.model !== undefined,
     draining: lifecycle.draining,
+    labelsStore: labels?.state ?? 'off',
   };
 }
 
@@ -219,7 +222,7 @@ function answerErrors(answer: ErrorAnswer): express.ErrorRequestHandler {
 
 export function createApp(deps: AppDeps): express.Express {
   const { engine, metrics, lifecycle, config } = deps;
-  const status = () => serviceStatus(engine, lifecycle);
+  const status = () => serviceStatus(engine, lifecycle, deps.labels);
   const isReady = () => status().ready;
   const predictor = new Predictor(
     engine,

@@ -77,7 +77,8 @@ const labels = config.labels.enabled
       },
     })
   : undefined;
-// In the background: the service classifies (and /readyz says ready) whether or not the store answers.
+// While the model loads: an embedded store holds readiness back until it has opened (Labels.ready), a server's
+// never does (the service classifies whether or not the database answers).
 void labels?.start();
 const lifecycle = new Lifecycle(() => metrics.rejections.inc({ reason: 'draining' }));
 const assets = assetsDir();
@@ -122,7 +123,7 @@ startInternalServer({
   host: config.host,
   port: config.metricsPort,
   stallMs: config.livenessStallMs,
-  status: () => serviceStatus(engine, lifecycle),
+  status: () => serviceStatus(engine, lifecycle, labels),
   metrics: async () => ({
     text: await metrics.registry.metrics(),
     contentType: metrics.registry.contentType,

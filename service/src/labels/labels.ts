@@ -30,6 +30,9 @@ export interface LabelsOptions {
   sweepEveryMs?: number;
 }
 
+/** The labels store as readiness reports it. */
+export type LabelsState = 'opening' | 'open' | 'unavailable';
+
 /** A prediction to record: everything but the id and the time, which record() gives it. */
 export type NewPrediction = Omit<PendingUpload, 'id' | 'createdAt'>;
 
@@ -57,6 +60,8 @@ export class Labels {
   private readonly now: () => number;
   private readonly timers: NodeJS.Timeout[] = [];
   private opening?: Promise<void>;
+  /** the first attempt to open the store has ended, opened or failed */
+  private firstAttemptOver = false;
 
   constructor(private readonly options: LabelsOptions) {
     this.now = options.now ?? Date.now;
@@ -82,6 +87,23 @@ export class Labels {
     return this.store !== undefined;
   }
 
+  /** What readiness reports of the store. */
+  get state(): LabelsState {
+    if (this.store) return 'open';
+    return this.firstAttemptOver ? 'unavailable' : 'opening';
+  }
+
+  /**
+   * Whether the labels let the service say it is ready. The embedded store is part of this process and opens
+   * while the model loads, so readiness waits for its first attempt: a user who opens the page once /readyz says
+   * ready gets no 503 from /labels or /accuracy. (Should that attempt fail, classification goes on and labels
+   * answer 503 while it retries.) A server's state never holds readiness back: a pod whose database is down
+   * stays ready for predictions.
+   */
+  get ready(): boolean {
+    return this.options.database.url !== undefined || this.firstAttemptOver;
+  }
+
   /** Where the data is, for the log. */
   get where(): string | undefined {
     return this.db?.where;
@@ -104,6 +126,7 @@ export class Labels {
         }
         this.db = db;
         this.store = new LabelStore(db);
+        this.firstAttemptOver = true;
         this.options.observer?.storeUp?.(true);
         log?.('info', `labels store open: ${db.where}`, { migrationsApplied: applied });
         this.startSweeper();
@@ -111,6 +134,7 @@ export class Labels {
         this.writer.nudge();
         return;
       } catch (err) {
+        this.firstAttemptOver = true;
         this.options.observer?.storeUp?.(false);
         log?.('warn', 'labels store cannot be opened yet; classification goes on, labels answer 503', {
           err: (err as Error).message,
