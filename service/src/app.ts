@@ -7,7 +7,7 @@ import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { BodyGuard } from './body-guard';
 import { oipBodyLimit, predictBodyLimit, type Config } from './config';
-import { DecodeMemory } from './decode-memory';
+import type { DecodeMemory } from './decode-memory';
 import { OverloadedError, type Engine } from './engine';
 import { errorAnswer, type ErrorAnswer } from './error-answer';
 import { HttpError, toHttpError } from './http-error';
@@ -32,7 +32,6 @@ export interface AppDeps {
     | 'bodyTimeoutMs'
     | 'oipMaxImages'
     | 'linger'
-    | 'decodeMemoryBytes'
     | 'labels'
   >;
   engine: Engine;
@@ -44,6 +43,8 @@ export interface AppDeps {
   testPhoto: Buffer;
   /** the labels store (LABELS=on): predictions get an id, /labels and /accuracy answer */
   labels?: Labels;
+  /** what photo decodes may hold together (DECODE_MEMORY_BYTES): the predictions' and the labels' */
+  decodeMemory: DecodeMemory;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -228,7 +229,7 @@ export function createApp(deps: AppDeps): express.Express {
     engine,
     { maxPixels: config.maxPixels, decoder: config.imageDecoder },
     { predicted: (label) => metrics.predictions.inc({ label }) },
-    new DecodeMemory(config.decodeMemoryBytes),
+    deps.decodeMemory,
   );
   const answer = errorAnswer(config.linger);
   const bodies = guardBodies(config, metrics, answer);
@@ -261,6 +262,7 @@ export function createApp(deps: AppDeps): express.Express {
         ? {
             labelling: {
               labels,
+              reserveMemory: deps.decodeMemory.reserve,
               sampleRate: config.labels.sampleRate,
               pendingMinutes: Math.round(config.labels.pendingMs / 60_000),
             },

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { createApp, serviceStatus } from './app';
 import { assetsDir, TEST_PHOTO } from './assets';
 import { ConfigError, loadConfig, type Config } from './config';
+import { DecodeMemory } from './decode-memory';
 import { Engine } from './engine';
 import { startInternalServer } from './internal-server';
 import { Labels } from './labels/labels';
@@ -54,12 +55,15 @@ const engine = new Engine({
     log: (level, msg, fields) => logger[level](fields ?? {}, msg),
   },
 });
+// One budget for every decode: the model's view of each upload, and the labels' 512 px copy of it.
+const decodeMemory = new DecodeMemory(config.decodeMemoryBytes);
 const labels = config.labels.enabled
   ? new Labels({
       database: { url: config.labels.databaseUrl, dataDir: config.labels.dataDir },
       pendingMs: config.labels.pendingMs,
       retentionMs: config.labels.retentionMs,
       queueMaxBytes: config.labels.queueMaxBytes,
+      reserveMemory: decodeMemory.reserve,
       observer: {
         queueBytes: (bytes) => metrics.labelQueueBytes.set(bytes),
         dropped: (reason) => metrics.labelDropped.inc({ reason }),
@@ -91,6 +95,7 @@ const app = createApp({
   lifecycle,
   assetsDir: assets,
   testPhoto: fs.readFileSync(path.join(assets, TEST_PHOTO)),
+  decodeMemory,
   ...(labels ? { labels } : {}),
 });
 

@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import { HttpError } from './http-error';
 import type { Labels } from './labels/labels';
 import { correctionForm, heldOutPage } from './labels/pages';
-import { scalePhoto } from './labels/pending-writer';
+import { scalePhoto, type ReserveMemory } from './labels/pending-writer';
 import { classChoices } from './labels/routes';
 import { round, type Predictions, type Predictor, type RankedLabel } from './prediction';
 import type { UploadReceiver } from './upload';
@@ -47,6 +47,8 @@ export interface PredictRouteDeps {
   /** absent: predictions get no id (LABELS=off) */
   labelling?: {
     labels: Labels;
+    /** the decode memory budget, which showing a held-out photo draws on */
+    reserveMemory?: ReserveMemory;
     /** the share of the page's uploads that are held out */
     sampleRate: number;
     pendingMinutes: number;
@@ -128,7 +130,7 @@ async function respond(
     return;
   }
   if (askFirst && labelling) {
-    const photoUrl = `data:image/jpeg;base64,${(await scalePhoto(labelling.photo)).toString('base64')}`;
+    const photoUrl = `data:image/jpeg;base64,${(await scalePhoto(labelling.photo, labelling.deps.reserveMemory)).toString('base64')}`;
     res
       .type('html')
       .send(heldOutPage({ id, photoUrl, classes, pendingMinutes: labelling.deps.pendingMinutes }));

@@ -2,7 +2,12 @@ import { HttpError } from '../http-error';
 import { accuracyReport, type AccuracyReport } from './accuracy';
 import { openDatabase, type Database, type DatabaseOptions } from './database';
 import { migrate } from './migrations';
-import { PendingWriter, type PendingUpload, type PendingWriterObserver } from './pending-writer';
+import {
+  PendingWriter,
+  type PendingUpload,
+  type PendingWriterObserver,
+  type ReserveMemory,
+} from './pending-writer';
 import { newPredictionId, predictionIdTime } from './prediction-id';
 import { LabelStore, type LabelledPrediction } from './store';
 
@@ -24,6 +29,8 @@ export interface LabelsOptions {
   pendingMs: number;
   retentionMs: number;
   queueMaxBytes: number;
+  /** the service's decode memory budget: scaling a photo for the store draws on it */
+  reserveMemory?: ReserveMemory;
   observer?: LabelsObserver;
   now?: () => number;
   /** how often the sweeper runs */
@@ -68,6 +75,7 @@ export class Labels {
     this.writer = new PendingWriter({
       maxBytes: options.queueMaxBytes,
       pendingMs: options.pendingMs,
+      ...(options.reserveMemory ? { reserveMemory: options.reserveMemory } : {}),
       now: this.now,
       observer: options.observer,
       write: async (records) => {
