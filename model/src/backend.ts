@@ -1,10 +1,9 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type { BackendName } from './backend-names';
 
-/** The TF.js backends a process may ask for; 'auto' takes the native binding when it is installed, else wasm. */
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export { BACKENDS, type BackendName } from './backend-names';
 
 /** Whether the native binding is installed; it is optional and absent on many machines. */
 function tryLoadTfjsNode(): boolean {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
-import { BACKENDS } from '../../model/src/backend';
+import { BACKENDS } from '../../model/src/backend-names';
 import { DECODER_NAMES, DEFAULT_MAX_PIXELS } from '../../model/src/preprocess';
 
 /**
