@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, loadClassifier } from '../model/src/index';
 import { DEFAULT_MAX_PIXELS, preprocessPhoto } from '../model/src/preprocess';
 import { median } from '../model/train/latency';
