@@ -7,7 +7,6 @@ import { postgresInstalled, startPostgres, type PostgresServer } from '../tools/
 import {
   COMPILED_SERVICE,
   IMAGE_MALLOC_ENV,
-  SERVICE_COMMAND,
   startServer,
   type RunningServer,
 } from '../tools/shared/service-process';
@@ -40,9 +39,9 @@ export function storeSettings(withPostgres = postgresInstalled()): StoreSetting[
     ...(withPostgres ? [pod('labels on, PostgreSQL', { LABELS: 'on', DATABASE_URL: 'postgres' })] : []),
     pod('labels on, embedded PGlite', { LABELS: 'on' }),
     {
-      name: '`npm start` with nothing configured (PGlite, default workers, tsx)',
-      command: SERVICE_COMMAND,
-      // npm start's own malloc settings (package.json); WORKERS left to the service
+      name: '`npm start` with nothing configured (PGlite, default workers)',
+      // what npm start runs once it has built (package.json), its malloc settings included; WORKERS left to the service
+      command: [process.execPath, COMPILED_SERVICE],
       env: { ...IMAGE_MALLOC_ENV, LABELS: 'on', WORKERS: '' },
     },
   ];
