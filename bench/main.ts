@@ -128,16 +128,20 @@ async function main() {
     'service-time',
     async () => {
       const servers = [
-        { name: 'this checkout', server: COMPILED_SERVICE },
-        ...(baselineServer ? [{ name: `baseline (${opts.baseline})`, server: baselineServer }] : []),
+        { name: 'this checkout, labels off', server: COMPILED_SERVICE, labels: false },
+        { name: 'this checkout, labels on (PGlite, as `npm start`)', server: COMPILED_SERVICE, labels: true },
+        ...(baselineServer
+          ? [{ name: `baseline (${opts.baseline}), labels off`, server: baselineServer, labels: false }]
+          : []),
       ];
       const rows = [];
-      for (const { name, server } of servers) {
+      for (const { name, server, labels } of servers) {
         const row = await benchServiceTime({
           server,
           photo: testPhotoPath,
           rounds: opts.serviceRounds,
           perRound: 10,
+          labels,
         });
         console.log(
           `service time, ${name}: inferenceMs ${row.service.inferenceMs} ms, network ${row.networkMs.toFixed(1)} ms`,

@@ -119,12 +119,11 @@ function goalsTable(figures: ReturnType<typeof headlines>, input: ReportInput): 
 /** Issue 24's goals, from the sections that measure them; a goal whose measurement did not run says so. */
 function issue24Goals(input: ReportInput): string[][] {
   const rows: string[][] = [];
-  const mine = input.serviceTime[0]?.row;
-  if (mine) {
-    const over = mine.service.inferenceMs / mine.networkMs - 1;
+  for (const { name, row } of input.serviceTime.filter((t) => t.name.startsWith('this checkout'))) {
+    const over = row.service.inferenceMs / row.networkMs - 1;
     rows.push([
-      `service \`inferenceMs\` within ${GOALS.serviceOverTime * 100} % of the network's own time`,
-      `${signedPercent(over)} (${ms(mine.service.inferenceMs)} against ${ms(mine.networkMs)})`,
+      `service \`inferenceMs\` within ${GOALS.serviceOverTime * 100} % of the network's own time (${name.replace('this checkout, ', '')})`,
+      `${signedPercent(over)} (${ms(row.service.inferenceMs)} against ${ms(row.networkMs)})`,
       verdict(over <= GOALS.serviceOverTime),
     ]);
   }
@@ -319,7 +318,7 @@ function serviceTimeSection(input: ReportInput): string {
     .join(', ');
   return `## The service's share of a photo's time
 ${first.photo} POSTed to \`/predict\` (a JSON answer), one request at a time, to the compiled service (one worker,
-wasm, labels off), and the same photo's view classified by the same network in the measuring process, as
+wasm; labels as the row says: on, each answer is followed by the store's work, as \`npm start\` runs), and the same photo's view classified by the same network in the measuring process, as
 \`bench/networks.ts\` times it: ${first.rounds} rounds of ${first.requestsPerRound} each, the two sides taking turns (bench/service-time.ts). ${first.model}.
 \`inferenceMs\` is what the worker reports for the network; decode, queue (the hand-off to the worker and back) and
 the rest (HTTP, the answer) make up \`totalMs\`; the client's round trip adds the loopback connection. CPU per photo

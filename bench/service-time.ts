@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, loadClassifier } from '../model/src/index';
@@ -15,7 +16,9 @@ import { processCpuSeconds } from './proc-usage';
  * timings (decodeMs, queueMs, inferenceMs, totalMs) and the client's round trip; per round, the CPU the service
  * process spent (all its threads) against the CPU of the classifier's calls here. CPU time is what a core
  * actually did: it does not count the time a thread waited for a core, which on a shared machine is most of
- * the noise in wall-clock times. It also lists what TF.js's kernels take of one classification (tf.profile).
+ * the noise in wall-clock times. It also lists what TF.js's kernels take of one classification (tf.profile). With
+ * `labels`, each answer is followed by the labels store's work (the photo scaled to 512 px and written to PGlite),
+ * on the same CPUs as the next request, as `npm start` runs the service.
  */
 
 export interface ServiceTimeRow {
@@ -42,6 +45,8 @@ interface Options {
   photo: string;
   rounds: number;
   perRound: number;
+  /** labels on, in a fresh embedded store, as `npm start` runs: each answer is followed by the store's work */
+  labels?: boolean;
 }
 
 interface Timings {
@@ -61,11 +66,20 @@ async function measure(opts: Options): Promise<ServiceTimeRow> {
     maxPixels: DEFAULT_MAX_PIXELS,
     decoder: 'sharp',
   });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bench-time-'));
   const server = await startServer({
     command: [process.execPath, opts.server],
-    env: { WORKERS: '1', TFJS_BACKEND: 'wasm', LABELS: 'off', LOG_LEVEL: 'warn', ...IMAGE_MALLOC_ENV },
-    timeoutMs: 180_000,
+    env: {
+      WORKERS: '1',
+      TFJS_BACKEND: 'wasm',
+      LABELS: opts.labels ? 'on' : 'off',
+      LABEL_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...IMAGE_MALLOC_ENV,
+    },
+    timeoutMs: 300_000,
   });
+  await server.waitReady(300_000);
   const pid = server.proc.pid!;
   const body = Uint8Array.from(photo);
   const request = async () => {
@@ -158,6 +172,7 @@ async function measure(opts: Options): Promise<ServiceTimeRow> {
   } finally {
     classifier.dispose();
     await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
