@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { DEFAULT_MAX_PIXELS, preprocessPhoto, type View } from '../model/src/preprocess';
 import { timeRuns } from '../model/train/latency';
 import { loadConfig } from '../service/src/config';
-import { applySharpSettings } from '../service/src/sharp-settings';
+import { applySharpSettings } from '../service/src/inference/sharp-settings';
 
 /**
  * One photo brought to one view, in a process of its own (bench/memory.ts starts one per photo size and view):
@@ -10,7 +10,7 @@ import { applySharpSettings } from '../service/src/sharp-settings';
  * measured from a baseline taken after a warm-up decode of a small photo (libvips and its codecs loaded), with the
  * kernel's high-water mark reset to that baseline first (writing 5 to /proc/self/clear_refs), so it counts only
  * what decoding this photo needs, buffers kept by the allocator included. libvips runs as the service sets it up
- * (its default SHARP_CACHE_MB and SHARP_CONCURRENCY: service/src/sharp-settings.ts).
+ * (its default SHARP_CACHE_MB and SHARP_CONCURRENCY: service/src/inference/sharp-settings.ts).
  *
  * Usage: node --import tsx bench/decode-peak.ts <photo.jpg> <view JSON> <runs> <warm-up photo.jpg>
  */

@@ -1,5 +1,5 @@
 // Every stack setting in one table: its key, type and default (a zod schema), what it means, and the section
-// it is listed under. Pulumi.yaml's `config:` block and the README's configuration table are generated from
+// it is listed under. Pulumi.yaml's `config:` block and docs/configuration.md's table are generated from
 // here (`npm run docs`; a test fails when either is stale), so a default changes here and nowhere else.
 //
 // Pulumi.yaml still declares every key with its default, because the CLI reads it: it type-checks stack
@@ -298,7 +298,7 @@ const databaseKeys = {
       'An existing PostgreSQL server, postgres://user:password@host:5432/db (secret: pulumi config set --secret databaseUrl ...); set = no database is created.',
     ),
   databaseProtect: flag(true).describe(
-    'Protect the database, its volume and its password: pulumi destroy refuses to delete them (README, "The labels database", says how to delete them).',
+    'Protect the database, its volume and its password: pulumi destroy refuses to delete them (docs/labels.md, "In each stack", says how to delete them).',
   ),
   databaseImage: text('postgres:17.6')
     .refine((v) => /^[^\s@]+(:[\w.-]+)(@sha256:[0-9a-f]{64})?$/.test(v), {

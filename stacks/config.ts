@@ -186,7 +186,7 @@ function describeIssues(error: z.ZodError, raw: Partial<Record<string, string>>)
     const got = raw[key] === undefined || secret ? '' : ` (got ${JSON.stringify(raw[key])})`;
     return `  - ${PROJECT}:${key}: ${issue.message}${got}`;
   });
-  return `Invalid stack configuration:\n${lines.join('\n')}\nSee the config table in README.md ("Deploy to Kubernetes").`;
+  return `Invalid stack configuration:\n${lines.join('\n')}\nSee the config table in docs/configuration.md ("The stacks").`;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { defaultModelDir, initBackend, loadClassifier, type Classifier } from '../src';
+import { defaultModelDir, initBackend, loadClassifier, type Classifier, type ModelInfo } from '../src';
 import {
   DatasetError,
   loadDataset,
@@ -12,10 +12,21 @@ import {
   type Sample,
   type Split,
 } from '../train/dataset';
-import { reportToMarkdown } from '../train/classification-metrics';
-import { predictSamples, reportsByGroup } from '../train/scoring';
+import { reportToMarkdown, type Report } from '../train/classification-metrics';
+import { CROP_NAMES, cropCount, cropSetName, parseCropSet, type CropSet } from '../train/crops';
+import { comparisonsByGroup, predictSamples, reportsByGroup } from '../train/scoring';
 import { LOOK_NAMES, type Look } from '../train/looks';
-import type { Report } from '../train/classification-metrics';
+import {
+  classesTable,
+  DEFAULT_BOOTSTRAP,
+  groupsTable,
+  INTERVAL_LEVEL,
+  MUST_IMPROVE,
+  promotionVerdict,
+  verdictToMarkdown,
+  type GroupComparison,
+  type Verdict,
+} from '../train/paired-comparison';
 import { nonNegative, positiveInt } from './arguments';
 import { runCli } from './run-cli';
 
@@ -26,7 +37,13 @@ interface EvaluateOptions {
   validationPercent: number;
   validationDishes: number;
   maxPerClass?: number;
+  validationSources?: string[];
   look: Look[];
+  crops?: CropSet[];
+  baseline?: string;
+  margin: number;
+  resamples: number;
+  requirePromotion?: boolean;
   reportDir?: string;
   batch: number;
   limit?: number;
@@ -59,10 +76,10 @@ function assertSameLabels(classifier: Classifier, dataset: Dataset): void {
   }
 }
 
-function progressBar(total: number, look: Look): cliProgress.SingleBar {
+function progressBar(total: number, what: string): cliProgress.SingleBar {
   const bar = new cliProgress.SingleBar(
     {
-      format: `evaluate ${look}  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left`,
+      format: `evaluate ${what}  [{bar}] {percentage}% | {value}/{total} photos | {eta_formatted} left`,
       etaBuffer: 200,
     },
     cliProgress.Presets.shades_classic,
@@ -71,12 +88,35 @@ function progressBar(total: number, look: Look): cliProgress.SingleBar {
   return bar;
 }
 
-async function main(opts: EvaluateOptions): Promise<void> {
-  const started = Date.now();
+/** One way of scoring a model: a look of the photos, and the crops shown (the model's own view when none). */
+interface Variant {
+  look: Look;
+  crops?: CropSet;
+  /** The column and key it is reported under: the look, and the crops when --crops is given. */
+  label: string;
+}
+
+interface Scored {
+  variant: Variant;
+  predicted: Int32Array;
+  msPerPhoto: number;
+  modelMsPerPhoto: number;
+  reports: Record<string, Report>;
+}
+
+interface ScoredModel {
+  info: ModelInfo;
+  view: Classifier['view'];
+  runs: Scored[];
+}
+
+/** The photos to score: the split made over every --data folder as the training made it, then narrowed. */
+function selectSamples(opts: EvaluateOptions): { dataset: Dataset; samples: Sample[]; what: string } {
   const dataset = loadDataset(opts.data, {
     validationPercent: opts.validationPercent,
     validationDishPercent: opts.validationDishes,
     ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
+    ...(opts.validationSources ? { validationSources: opts.validationSources } : {}),
   });
   // The split is made over every --data folder, as the training made it; --sets only narrows what is scored.
   const inSets = opts.sets ? dataset.samples.filter((s) => opts.sets!.includes(setOf(s))) : dataset.samples;
@@ -85,101 +125,244 @@ async function main(opts: EvaluateOptions): Promise<void> {
     ? picked.filter((_, i) => i % Math.ceil(picked.length / opts.limit!) === 0)
     : picked;
   if (samples.length === 0) throw new DatasetError(`No photos in the ${what} of ${opts.data.join(', ')}.`);
+  return { dataset, samples, what };
+}
 
-  const backend = await initBackend('wasm');
-  const modelDir = opts.model ?? defaultModelDir();
+/** Loads a model folder and scores the samples in every variant, one after the other, timing each. */
+async function scoreModel(
+  what: 'Model' | 'Baseline',
+  modelDir: string,
+  variants: Variant[],
+  samples: Sample[],
+  dataset: Dataset,
+  batch: number,
+): Promise<ScoredModel> {
   const classifier = await loadClassifier({
     modelDir,
     log: (msg, fields) => console.log(`${msg}${fields ? ' ' + JSON.stringify(fields) : ''}`),
   });
-  assertSameLabels(classifier, dataset);
-  const { info } = classifier;
+  try {
+    assertSameLabels(classifier, dataset);
+    console.log(describeModel(classifier, what));
+    const runs: Scored[] = [];
+    for (const variant of variants) {
+      const options = { batch, look: variant.look, ...(variant.crops ? { crops: variant.crops } : {}) };
+      // One photo first, untimed: the first call of a batch shape builds its kernels, which would otherwise be
+      // charged to whichever variant came first and tilt the comparison of their costs.
+      await predictSamples(classifier, samples.slice(0, 1), options);
+      const bar = progressBar(samples.length, `${classifier.info.version} ${variant.label}`);
+      const run = await predictSamples(classifier, samples, { ...options, onDone: (n) => bar.increment(n) });
+      bar.stop();
+      runs.push({ variant, ...run, reports: reportsByGroup(samples, run.predicted, dataset.labels) });
+    }
+    return { info: classifier.info, view: classifier.view, runs };
+  } finally {
+    classifier.dispose();
+  }
+}
+
+function describeModel(classifier: Classifier, what: string): string {
+  const { info, view } = classifier;
+  return `${what} ${info.name} ${info.version} (${info.architecture} at ${info.inputSize} px, view ${JSON.stringify(view)})`;
+}
+
+async function main(opts: EvaluateOptions): Promise<void> {
+  const started = Date.now();
+  const { dataset, samples, what } = selectSamples(opts);
+  const backend = await initBackend('wasm');
   const looks = [...new Set(opts.look)];
+  const cropSets = opts.crops ?? [undefined];
+  const variants: Variant[] = looks.flatMap((look) =>
+    cropSets.map((crops) => ({
+      look,
+      ...(crops ? { crops, label: `${look} · ${cropSetName(crops)}` } : { label: look }),
+    })),
+  );
   console.log(
-    `Model ${info.name} ${info.version} (${info.architecture} at ${info.inputSize} px, view ` +
-      `${JSON.stringify(classifier.view)}); ${samples.length} photos (${what}), look ${looks.join(', ')}; ` +
-      `TF.js ${backend}.`,
+    `${samples.length} photos (${what}), look ${looks.join(', ')}` +
+      (opts.crops ? `, crops ${opts.crops.map(cropSetName).join(', ')}` : '') +
+      `; TF.js ${backend}.`,
   );
 
-  const byLook: Partial<Record<Look, Record<string, Report>>> = {};
-  let msPerPhoto = 0;
-  for (const look of looks) {
-    const bar = progressBar(samples.length, look);
-    const run = await predictSamples(classifier, samples, {
-      batch: opts.batch,
-      look,
-      onDone: (n) => bar.increment(n),
-    });
-    bar.stop();
-    if (look === looks[0]) msPerPhoto = run.msPerPhoto;
-    byLook[look] = reportsByGroup(samples, run.predicted, dataset.labels);
-  }
-  classifier.dispose();
+  const modelDir = opts.model ?? defaultModelDir();
+  const candidate = await scoreModel('Model', modelDir, variants, samples, dataset, opts.batch);
+  const baseline = opts.baseline
+    ? await scoreModel(
+        'Baseline',
+        opts.baseline,
+        looks.map((look) => ({ look, label: look })),
+        samples,
+        dataset,
+        opts.batch,
+      )
+    : undefined;
 
-  const markdown = looks
-    .flatMap((look) =>
-      Object.entries(byLook[look]!).map(([k, r]) =>
-        reportToMarkdown(r, `${k} (${what}, look ${look}) — model ${info.version}`),
+  const version = candidate.info.version;
+  const markdown = candidate.runs
+    .flatMap(({ variant, reports }) =>
+      Object.entries(reports).map(([k, r]) =>
+        reportToMarkdown(
+          r,
+          `${k} (${what}, look ${variant.look}` +
+            (variant.crops ? `, crops ${cropSetName(variant.crops)}` : '') +
+            `) — model ${version}`,
+        ),
       ),
     )
     .join('\n');
-  const summary = looksTable(looks, byLook) + (looks.length > 1 ? '\n\n' + recallByLook(looks, byLook) : '');
-  console.log('\n' + markdown + '\n' + summary);
+  const summary =
+    variantsTable(candidate.runs) +
+    (candidate.runs.length > 1 ? '\n\n' + recallByVariant(candidate.runs) : '');
+  const gate = baseline ? promotionGate(samples, dataset, what, baseline, candidate, opts) : undefined;
+  const text = markdown + '\n' + summary + (gate ? '\n\n' + gate.markdown : '');
+  console.log('\n' + text);
   if (opts.reportDir) {
     mkdirSync(opts.reportDir, { recursive: true });
+    const timings = (m: ScoredModel) =>
+      Object.fromEntries(
+        m.runs.map((r) => [
+          r.variant.label,
+          {
+            crops: r.variant.crops ? cropCount(r.variant.crops) : 1,
+            msPerPhotoIncludingDecode: r.msPerPhoto,
+            modelMsPerPhoto: r.modelMsPerPhoto,
+          },
+        ]),
+      );
+    const reportsOf = (m: ScoredModel) => Object.fromEntries(m.runs.map((r) => [r.variant.label, r.reports]));
     const json = {
-      model: classifier.info,
+      model: candidate.info,
+      view: candidate.view,
       data: opts.data,
       selection: what,
-      msPerPhotoIncludingDecode: msPerPhoto,
-      looks: byLook,
+      msPerPhotoIncludingDecode: candidate.runs[0]!.msPerPhoto,
+      timings: timings(candidate),
+      looks: reportsOf(candidate),
+      ...(baseline && gate
+        ? {
+            baseline: {
+              model: baseline.info,
+              view: baseline.view,
+              timings: timings(baseline),
+              looks: reportsOf(baseline),
+            },
+            comparison: gate.byLook,
+            promoted: gate.promoted,
+          }
+        : {}),
     };
-    writeFileSync(path.join(opts.reportDir, 'evaluation.md'), markdown + '\n' + summary);
+    writeFileSync(path.join(opts.reportDir, 'evaluation.md'), text + '\n');
     writeFileSync(path.join(opts.reportDir, 'evaluation.json'), JSON.stringify(json, null, 2) + '\n');
   }
+  const first = candidate.runs[0]!;
   console.log(
-    `${msPerPhoto.toFixed(1)} ms per photo including decoding (batch ${opts.batch}, look ${looks[0]}); ` +
+    `${first.msPerPhoto.toFixed(1)} ms per photo including decoding (batch ${opts.batch}, ${first.variant.label}); ` +
       `${((Date.now() - started) / 1000).toFixed(0)} s` +
       (opts.reportDir ? `; reports in ${opts.reportDir}/evaluation.{md,json}` : '') +
       '.',
   );
+  if (gate && !gate.promoted && opts.requirePromotion) process.exitCode = 1;
 }
 
 /**
- * Recall per class in every look, over all the photos scored: the shortcut check reads it (a class recognised by
- * its sharpness would be recalled apart in the photo and in its 64 px look), and so does each fault's cost.
+ * The candidate against the baseline on the same photos, look by look, each model through its own view (the
+ * candidate in its --crops when one is given): per group and per class, with the verdict. Promoted only when the
+ * verdict of every look says so: better where the first look's rule asks, and no worse in the others.
  */
-function recallByLook(looks: Look[], byLook: Partial<Record<Look, Record<string, Report>>>): string {
-  const group = (look: Look) => {
-    const reports = byLook[look]!;
-    return reports['all'] ?? Object.values(reports)[0]!;
+function promotionGate(
+  samples: Sample[],
+  dataset: Dataset,
+  what: string,
+  baseline: ScoredModel,
+  candidate: ScoredModel,
+  opts: EvaluateOptions,
+) {
+  const crops = candidate.runs[0]!.variant.crops;
+  const candidateName = candidate.info.version + (crops ? ` ${cropSetName(crops)}` : '');
+  const names = {
+    candidate: candidateName,
+    baseline:
+      baseline.info.version === candidateName ? `${baseline.info.version} (baseline)` : baseline.info.version,
   };
+  const bootstrap = { ...DEFAULT_BOOTSTRAP, resamples: opts.resamples };
+  const byLook: Record<string, { groups: Record<string, GroupComparison>; verdict: Verdict }> = {};
+  const sections: string[] = [];
+  for (const base of baseline.runs) {
+    const { look } = base.variant;
+    const cand = candidate.runs.find((r) => r.variant.look === look)!;
+    const groups = comparisonsByGroup(samples, base.predicted, cand.predicted, dataset.labels, bootstrap);
+    // The first look decides what must improve; further looks of the same photos must only lose nothing.
+    const verdict = promotionVerdict(groups, opts.margin / 100, { mustImprove: base === baseline.runs[0] });
+    byLook[look] = { groups, verdict };
+    const perClass = [...MUST_IMPROVE, 'all']
+      .filter((g) => g in groups)
+      .map((g) => `Per class, ${g}:\n\n${classesTable(groups[g]!, names)}`);
+    if (perClass.length === 0) {
+      const only = Object.keys(groups)[0]!;
+      perClass.push(`Per class, ${only}:\n\n${classesTable(groups[only]!, names)}`);
+    }
+    const time = (r: Scored) =>
+      `${r.msPerPhoto.toFixed(1)} ms per photo (model ${r.modelMsPerPhoto.toFixed(1)} ms)`;
+    sections.push(
+      [
+        `### Candidate ${names.candidate} against baseline ${names.baseline} (${what}, look ${look})`,
+        '',
+        `The same ${samples.length} photos through each model's own view; ${INTERVAL_LEVEL * 100} % intervals from ` +
+          `${bootstrap.resamples} paired resamples within classes (seed ${bootstrap.seed}). ${names.baseline}: ` +
+          `${time(base)}; ${names.candidate}: ${time(cand)}, decoding included.`,
+        '',
+        groupsTable(groups, names),
+        '',
+        ...perClass.flatMap((t) => [t, '']),
+        verdictToMarkdown(verdict, names),
+      ].join('\n'),
+    );
+  }
+  const promoted = Object.values(byLook).every((l) => l.verdict.promoted);
+  const overall =
+    baseline.runs.length > 1
+      ? `\n\n**Over every look: ${promoted ? `promote ${names.candidate}` : `do not promote ${names.candidate}`}.**`
+      : '';
+  return { byLook, promoted, markdown: sections.join('\n\n') + overall };
+}
+
+/**
+ * Recall per class in every variant, over all the photos scored: the shortcut check reads it (a class recognised
+ * by its sharpness would be recalled apart in the photo and in its 64 px look), and so does each fault's cost.
+ */
+function recallByVariant(runs: Scored[]): string {
+  const group = (r: Scored) => r.reports['all'] ?? Object.values(r.reports)[0]!;
   const pct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(1)} %`);
-  const first = group(looks[0]!);
+  const first = group(runs[0]!);
   return [
-    `| class | photos | ${looks.map((l) => `recall, ${l}`).join(' | ')} |`,
-    `|---|---:|${looks.map(() => '---:').join('|')}|`,
+    `| class | photos | ${runs.map((r) => `recall, ${r.variant.label}`).join(' | ')} |`,
+    `|---|---:|${runs.map(() => '---:').join('|')}|`,
     ...first.classes
       .map((c, i) => ({ c, i }))
       .filter(({ c }) => c.support > 0)
       .map(
         ({ c, i }) =>
-          `| ${c.name} | ${c.support} | ${looks.map((l) => pct(group(l).classes[i]!.recall)).join(' | ')} |`,
+          `| ${c.name} | ${c.support} | ${runs.map((r) => pct(group(r).classes[i]!.recall)).join(' | ')} |`,
       ),
   ].join('\n');
 }
 
-/** Accuracy (mean per-class recall) of every group in every look: one row per group, one column per look. */
-function looksTable(looks: Look[], byLook: Partial<Record<Look, Record<string, Report>>>): string {
-  const groups = Object.keys(byLook[looks[0]!]!);
+/**
+ * Accuracy (mean per-class recall) of every group in every variant, one column each, and what each cost per
+ * photo in this run: with decoding, and the model alone (more crops, more of the model's time).
+ */
+function variantsTable(runs: Scored[]): string {
+  const groups = Object.keys(runs[0]!.reports);
   const cell = (r: Report) => `${(r.accuracy * 100).toFixed(1)} % (${(r.macroAccuracy * 100).toFixed(1)} %)`;
   return [
-    `| photos | ${looks.join(' | ')} |`,
-    `|---|${looks.map(() => '---:').join('|')}|`,
+    `| photos | ${runs.map((r) => r.variant.label).join(' | ')} |`,
+    `|---|${runs.map(() => '---:').join('|')}|`,
     ...groups.map(
-      (g) =>
-        `| ${g} (${byLook[looks[0]!]![g]!.total}) | ${looks.map((l) => cell(byLook[l]![g]!)).join(' | ')} |`,
+      (g) => `| ${g} (${runs[0]!.reports[g]!.total}) | ${runs.map((r) => cell(r.reports[g]!)).join(' | ')} |`,
     ),
+    `| ms per photo, decoding included (model alone) | ${runs
+      .map((r) => `${r.msPerPhoto.toFixed(1)} (${r.modelMsPerPhoto.toFixed(1)})`)
+      .join(' | ')} |`,
   ].join('\n');
 }
 
@@ -218,6 +401,10 @@ function buildProgram(): Command {
       'the cap on photos of a class per --data folder the training used',
       positiveInt('--max-per-class'),
     )
+    .option(
+      '--validation-sources <source...>',
+      'the sources the training left out whole (with --split validation): scored as "unseen sources"',
+    )
     .addOption(
       new Option(
         '--look <look...>',
@@ -227,6 +414,36 @@ function buildProgram(): Command {
         .choices(LOOK_NAMES)
         .default(['as-is']),
     )
+    .option(
+      '--crops <crops...>',
+      `score the model on other crops than its view's, one report each: ${CROP_NAMES.join(', ')} or several ` +
+        "joined by '+', their probabilities averaged (cover: the centre square; fill: the whole photo, squeezed; " +
+        "corners: four squares of 7/8 the centre square's side in its corners; cover+corners: five crops)",
+      (value: string, previous: CropSet[] | undefined) => {
+        const crops = parseCropSet(value);
+        if (typeof crops === 'string') throw new InvalidArgumentError(`--crops ${value}: ${crops}.`);
+        return [...(previous ?? []), crops];
+      },
+    )
+    .option(
+      '--baseline <dir>',
+      'also score this model folder (e.g. model/shipped) on the same photos and compare them photo by photo: ' +
+        'per group and class, a paired test, and whether --model should be promoted',
+    )
+    .option(
+      '--margin <points>',
+      "with --baseline: how many points of mean per-class recall the unseen dishes' and sources' interval must " +
+        'clear for a promotion',
+      nonNegative('--margin'),
+      0,
+    )
+    .option(
+      '--resamples <n>',
+      'with --baseline: paired bootstrap resamples',
+      positiveInt('--resamples'),
+      2000,
+    )
+    .option('--require-promotion', 'with --baseline: exit 1 when the verdict is not to promote')
     .option('--report-dir <dir>', 'also write evaluation.md and evaluation.json here')
     .option('--batch <n>', 'photos per classify call', positiveInt('--batch'), 1)
     .option('--limit <n>', 'score an evenly spread subset of about n photos', positiveInt('--limit'))
@@ -234,7 +451,13 @@ function buildProgram(): Command {
       '--sets <name...>',
       'score only the photos of these --data folders (by folder name); the split is still made over all of them',
     )
-    .action((opts: EvaluateOptions) => main(opts));
+    .action((opts: EvaluateOptions, command: Command) => {
+      if (opts.baseline && (opts.crops?.length ?? 0) > 1)
+        command.error('error: --baseline compares one way of scoring --model: give at most one --crops.');
+      if (!opts.baseline && opts.requirePromotion)
+        command.error('error: --require-promotion needs --baseline.');
+      return main(opts);
+    });
 }
 
 if (require.main === module) void runCli('evaluate', buildProgram());

@@ -64,6 +64,12 @@ interface TrainOptions {
   validationPercent: number;
   validationDishes: number;
   maxPerClass?: number;
+  validationSources?: string[];
+  smallInputSize?: number;
+  smallEpochs: number;
+  epochPhotos?: number;
+  probeHead: number;
+  evalPhotos?: number;
   cacheDir: string;
   python?: string;
   threads?: number;
@@ -126,6 +132,15 @@ function finetuneArgs(opts: TrainOptions, cacheDir: string, baseDir: string): st
     ['--dropout', opts.dropout],
     ['--weights-dtype', opts.weightsDtype],
     ['--seed', opts.seed],
+    ...(opts.smallInputSize
+      ? [
+          ['--small-input-size', opts.smallInputSize],
+          ['--small-epochs', opts.smallEpochs],
+        ]
+      : []),
+    ...(opts.epochPhotos ? [['--epoch-photos', opts.epochPhotos]] : []),
+    ...(opts.probeHead ? [['--probe-head', opts.probeHead]] : []),
+    ...(opts.evalPhotos ? [['--eval-photos', opts.evalPhotos]] : []),
     ...(opts.threads ? [['--threads', opts.threads]] : []),
     ...(opts.limitSteps ? [['--limit-steps', opts.limitSteps]] : []),
   ].flatMap(([option, value]) => [String(option), String(value)]);
@@ -187,16 +202,27 @@ async function scoreValidation(
 
 async function main(opts: TrainOptions): Promise<void> {
   const started = Date.now();
+  // Said before the tensor cache is built, which takes minutes; finetune.py would refuse them only then.
   if (opts.featureCopies > 0 && opts.freezeBlocks === 0) {
-    // Said before the tensor cache is built, which takes minutes; finetune.py would refuse it only then.
     throw new InvalidArgumentError(
       "--feature-copies stores the frozen layers' output: give --freeze-blocks too (or --feature-copies 0).",
+    );
+  }
+  if (opts.featureCopies > 0 && (opts.smallInputSize || opts.probeHead)) {
+    throw new InvalidArgumentError(
+      '--small-input-size and --probe-head train the whole network on fresh views: give --feature-copies 0.',
+    );
+  }
+  if (opts.smallInputSize && (opts.smallEpochs <= 0 || opts.smallEpochs >= opts.epochs)) {
+    throw new InvalidArgumentError(
+      `--small-epochs must be 1 to ${opts.epochs - 1} (--epochs ${opts.epochs}): the last epochs run at --input-size.`,
     );
   }
   const dataset = loadDataset(opts.data, {
     validationPercent: opts.validationPercent,
     validationDishPercent: opts.validationDishes,
     ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
+    ...(opts.validationSources ? { validationSources: opts.validationSources } : {}),
   });
   if (dataset.samples.every((s) => s.split !== 'train'))
     throw new DatasetError('No training photos in --data.');
@@ -347,6 +373,32 @@ function buildProgram(): Command {
       '--max-per-class <n>',
       'at most n photos of a class from each --data folder (chosen by hash)',
       positiveInt('--max-per-class'),
+    )
+    .option(
+      '--validation-sources <source...>',
+      'sources left out of training whole and scored as "unseen sources" (full/Liang-yc, or Liang-yc)',
+    )
+    .option(
+      '--small-input-size <px>',
+      'the first --small-epochs epochs at this smaller input side (cheaper), the rest at --input-size',
+      positiveInt('--small-input-size'),
+    )
+    .option('--small-epochs <n>', 'epochs at --small-input-size', wholeNumber('--small-epochs'), 0)
+    .option(
+      '--epoch-photos <n>',
+      'photos drawn an epoch (default: as many as there are training photos)',
+      positiveInt('--epoch-photos'),
+    )
+    .option(
+      '--probe-head <n>',
+      'fit the new classifier layer on the frozen network’s features of n photos before fine-tuning (0: no)',
+      wholeNumber('--probe-head'),
+      0,
+    )
+    .option(
+      '--eval-photos <n>',
+      'score each epoch on n validation photos, evenly spread (the final network is scored on all)',
+      positiveInt('--eval-photos'),
     )
     .option('--cache-dir <dir>', 'tensor cache root', '.cache/tensors')
     .option('--python <path>', 'Python with PyTorch (default: $PYTHON, /usr/bin/python3, python3)')

@@ -3,7 +3,9 @@
  * convolution before it and every ReLU/ReLU6 fused into that convolution. On wasm the separate BatchNorm kernels
  * cost about as much as the convolutions themselves (tf.profile of MobileNetV2-0.35 at 224 px: FusedBatchNorm 39 ms
  * of ~90 ms), so folding them is the largest speed-up available without touching the weights' meaning.
- * Layers it does not know make it decline (returns undefined) and the caller uses TF.js layers instead.
+ * Besides MobileNetV2's layers it runs FastViT's (model/train/fastvit.py: a squeeze-excite gate is AveragePooling2D and
+ * Multiply) and a two-branch network's Concatenate. Layers it does not know make it decline (returns undefined) and
+ * the caller uses TF.js layers instead.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { inboundLayerNames, type FunctionalConfig } from './topology';
@@ -25,7 +27,16 @@ type Op =
   | { kind: 'affine'; input: string; out: string; scale: tf.Tensor1D; shift: tf.Tensor1D }
   | { kind: 'activation'; input: string; out: string; activation: Activation }
   | { kind: 'pad'; input: string; out: string; paddings: [number, number][] }
-  | { kind: 'add'; inputs: string[]; out: string }
+  | { kind: 'add' | 'multiply'; inputs: string[]; out: string }
+  | { kind: 'concat'; inputs: string[]; out: string }
+  | {
+      kind: 'avgpool';
+      input: string;
+      out: string;
+      poolSize: [number, number];
+      strides: [number, number];
+      pad: 'same' | 'valid';
+    }
   | { kind: 'identity'; input: string; out: string };
 
 interface Node {
@@ -241,6 +252,30 @@ function opFor(node: Node, plan: Planning): Op {
       return zeroPaddingOp(node);
     case 'Add':
       return { kind: 'add', inputs: node.inputs, out: node.name };
+    // A squeeze-excite gate (N×1×1×C) times its feature map, broadcast as Keras' Multiply does.
+    case 'Multiply':
+      return { kind: 'multiply', inputs: node.inputs, out: node.name };
+    // Two backbones' feature maps side by side before one pooling (a two-branch network).
+    case 'Concatenate': {
+      const axis = node.config['axis'] ?? -1;
+      if (axis !== -1 && axis !== 3) throw new Unsupported(`concatenate on axis ${String(axis)}`);
+      return { kind: 'concat', inputs: node.inputs, out: node.name };
+    }
+    case 'AveragePooling2D': {
+      const padding = node.config['padding'] ?? 'valid';
+      if (padding !== 'same' && padding !== 'valid') throw new Unsupported(`padding ${String(padding)}`);
+      if (node.config['data_format'] && node.config['data_format'] !== 'channels_last')
+        throw new Unsupported('channels_first');
+      const poolSize = pair(node.config['pool_size'] ?? 2);
+      return {
+        kind: 'avgpool',
+        input,
+        out: node.name,
+        poolSize,
+        strides: node.config['strides'] == null ? poolSize : pair(node.config['strides']),
+        pad: padding,
+      };
+    }
     case 'Dropout':
       return { kind: 'identity', input, out: node.name };
     default:
@@ -282,7 +317,7 @@ function planOps(
   return { ops, owned };
 }
 
-const readsOf = (op: Op): string[] => (op.kind === 'input' ? [] : op.kind === 'add' ? op.inputs : [op.input]);
+const readsOf = (op: Op): string[] => (op.kind === 'input' ? [] : 'inputs' in op ? op.inputs : [op.input]);
 
 function runOp(op: Op, x: tf.Tensor4D, read: (name: string) => tf.Tensor4D): tf.Tensor4D {
   switch (op.kind) {
@@ -312,6 +347,12 @@ function runOp(op: Op, x: tf.Tensor4D, read: (name: string) => tf.Tensor4D): tf.
       return tf.pad(read(op.input), op.paddings);
     case 'add':
       return tf.addN(op.inputs.map(read)) as tf.Tensor4D;
+    case 'multiply':
+      return tf.tidy(() => op.inputs.map(read).reduce((a, b) => tf.mul(a, b)) as tf.Tensor4D);
+    case 'concat':
+      return tf.concat(op.inputs.map(read), 3);
+    case 'avgpool':
+      return tf.avgPool(read(op.input), op.poolSize, op.strides, op.pad);
     case 'identity':
       return read(op.input).clone();
   }

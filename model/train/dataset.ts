@@ -14,6 +14,8 @@ export interface Sample {
   root: string;
   /** A validation photo of a dish none of whose photos is trained on (`--validation-dishes`). */
   unseenDish?: boolean;
+  /** A validation photo of a source left out of training whole (`--validation-sources`). */
+  unseenSource?: boolean;
 }
 
 export interface SplitOptions {
@@ -23,6 +25,12 @@ export interface SplitOptions {
   validationDishPercent?: number;
   /** At most this many photos of one class from one --data folder (chosen by hash, so the same everywhere). */
   maxPerClass?: number;
+  /**
+   * Sources left out of training whole, every photo of them kept for validation: a user's kitchen and camera are
+   * none of the training sources, so these scores are the nearest to what a user meets. Each entry names a source
+   * as `sourceOf` does (`full/Liang-yc`) or by its last part (`Liang-yc`, a --data folder's name).
+   */
+  validationSources?: string[];
 }
 
 /**
@@ -225,11 +233,42 @@ export function loadDataset(roots: string[], options: SplitOptions): Dataset {
         photos.push({ file: path.join(dir, file), label, root });
     }
   }
+  // The dish split is computed over every photo, left-out sources included, so that leaving a source out does not
+  // move other dishes across the split.
   const held = heldOutDishes(photos, options.validationDishPercent ?? 0);
+  const leftOut = sourceMatcher(options.validationSources ?? [], photos);
   for (const { file, label, root } of photos) {
     const unseenDish = held.has(`${label}:${dishOf(file)}`);
-    const split = unseenDish ? 'validation' : hashSplit(file, options.validationPercent);
-    samples.push({ path: file, label, split, root, ...(unseenDish ? { unseenDish } : {}) });
+    const sample: Sample = { path: file, label, split: 'train', root };
+    const unseenSource = leftOut(sourceOf(sample));
+    sample.split = unseenDish || unseenSource ? 'validation' : hashSplit(file, options.validationPercent);
+    if (unseenDish) sample.unseenDish = true;
+    if (unseenSource) sample.unseenSource = true;
+    samples.push(sample);
   }
   return { layout: food11Roots.length > 0 ? 'food11' : 'folders', labels, samples };
+}
+
+/**
+ * Whether a source (as `sourceOf` names it) is one of `names`. A name that matches no photo is an error at once: a
+ * typo would otherwise train on the source it meant to leave out and report nothing for it.
+ */
+function sourceMatcher(
+  names: string[],
+  photos: { file: string; label: number; root: string }[],
+): (source: string) => boolean {
+  if (names.length === 0) return () => false;
+  const matches = (source: string, name: string): boolean =>
+    source === name || source.split('/').at(-1) === name;
+  const sources = new Set(
+    photos.map(({ file, label, root }) => sourceOf({ path: file, label, root, split: 'train' })),
+  );
+  for (const name of names) {
+    if (![...sources].some((source) => matches(source, name))) {
+      throw new DatasetError(
+        `--validation-sources ${name}: no photo comes from it (sources: ${[...sources].sort().join(', ')}).`,
+      );
+    }
+  }
+  return (source) => names.some((name) => matches(source, name));
 }

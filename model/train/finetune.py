@@ -373,6 +373,7 @@ class Cache:
         # Caches written before sources and dish splits were recorded read as one source per set.
         self.source = np.array([s.get("source", s["set"]) for s in samples])
         self.unseen_dish = np.array([bool(s.get("unseenDish", False)) for s in samples])
+        self.unseen_source = np.array([bool(s.get("unseenSource", False)) for s in samples])
 
     def batch(self, idx):
         x = torch.from_numpy(np.ascontiguousarray(self.pixels[idx]))
@@ -504,6 +505,8 @@ def validation_groups(cache):
             groups[name] = val[cache.source[val] == name]
     if cache.unseen_dish[val].any():
         groups["unseen dishes"] = val[cache.unseen_dish[val]]
+    if cache.unseen_source[val].any():
+        groups["unseen sources"] = val[cache.unseen_source[val]]
     groups["all"] = val
     return groups
 
@@ -513,13 +516,23 @@ def scores_of(pred, truth, classes):
     return {"photos": int(len(truth)), "accuracy": float((pred == truth).mean()), "macro": float(np.mean(recalls))}
 
 
-def evaluate(model, cache, flip, classes):
-    """Validation accuracy and mean per-class recall, per group (validation_groups)."""
+def evaluate(model, cache, flip, classes, limit=0, size=None):
+    """Validation accuracy and mean per-class recall, per group (validation_groups); with `limit`, on that many
+    validation photos evenly spread (a quick score between epochs), at input side `size` (default the model's)."""
     val = np.nonzero(cache.split == "validation")[0]
-    pred = np.zeros(len(cache.labels), dtype=np.int64)
-    pred[val] = predict(model, cache, val, flip).argmax(1).numpy()
-    return {name: scores_of(pred[idx], cache.labels[idx], classes)
-            for name, idx in validation_groups(cache).items() if len(idx)}
+    if limit and limit < len(val):
+        val = val[np.linspace(0, len(val) - 1, limit).astype(int)]
+    pred = np.full(len(cache.labels), -1, dtype=np.int64)
+    saved = model.input_size
+    model.input_size = size or saved
+    try:
+        pred[val] = predict(model, cache, val, flip).argmax(1).numpy()
+    finally:
+        model.input_size = saved
+    scored = np.zeros(len(cache.labels), dtype=bool)
+    scored[val] = True
+    groups = {name: idx[scored[idx]] for name, idx in validation_groups(cache).items()}
+    return {name: scores_of(pred[idx], cache.labels[idx], classes) for name, idx in groups.items() if len(idx)}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -531,8 +544,23 @@ def parse_args(argv):
     p.add_argument("--cache", required=True, help="tensor cache folder (index.json + pixels.u8)")
     p.add_argument("--base", required=True, help="TF.js layers MobileNetV2 with ImageNet weights (folder or model.json)")
     p.add_argument("--out", required=True)
-    p.add_argument("--input-size", type=int, default=128, help="the network's input side; the view is resized to it")
+    p.add_argument("--input-size", type=int, default=128,
+                   help="the network's input side (the exported network's); the view is resized to it")
     p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--small-input-size", type=int, default=0,
+                   help="train the first --small-epochs epochs at this smaller input side (about half the cost a "
+                        "step at 160 against 224), the last ones at --input-size; 0: every epoch at --input-size")
+    p.add_argument("--small-epochs", type=int, default=0)
+    p.add_argument("--epoch-photos", type=int, default=0,
+                   help="photos drawn an epoch (the class-source sampler draws with replacement); 0: as many as "
+                        "there are training photos")
+    p.add_argument("--probe-head", type=int, default=0,
+                   help="before fine-tuning, fit the new classifier layer alone on the frozen network's features "
+                        "of this many training photos (linear probe, then fine-tune: the pretrained features are "
+                        "not torn up by a random head's first gradients); 0: start from a random head")
+    p.add_argument("--eval-photos", type=int, default=0,
+                   help="score each epoch on this many validation photos, evenly spread (the exported network is "
+                        "scored on all of them); 0: all")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the new classifier layer")
     p.add_argument("--backbone-lr", type=float, default=1e-3, help="peak learning rate of the pretrained layers")
@@ -564,7 +592,60 @@ def parse_args(argv):
 def recipe_of(args):
     keys = ["base", "input_size", "epochs", "batch", "lr", "backbone_lr", "weight_decay", "label_smoothing",
             "dropout", "augment", "faults", "balance", "freeze_blocks", "feature_copies", "seed", "limit_steps"]
-    return {k: getattr(args, k) for k in keys}
+    recipe = {k: getattr(args, k) for k in keys}
+    # Recorded only when used, so a checkpoint of an earlier recipe (without them) still resumes.
+    for k in ["small_input_size", "small_epochs", "epoch_photos", "probe_head"]:
+        if getattr(args, k):
+            recipe[k] = getattr(args, k)
+    return recipe
+
+
+def input_size_of(args, epoch):
+    """The input side of an epoch (0-based): --small-input-size for the first --small-epochs, then --input-size."""
+    return args.small_input_size if args.small_input_size and epoch < args.small_epochs else args.input_size
+
+
+@torch.no_grad()
+def pooled_features(model, cache, idx, size, batch=128):
+    """The frozen network's pooled features (before the classifier) of these photos at this input side."""
+    model.eval()
+    out = []
+    for start in range(0, len(idx), batch):
+        x, _ = cache.batch(idx[start : start + batch])
+        if x.shape[2] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        out.append(model.top(model.blocks(model.stem(x / 127.5 - 1))).mean(dim=(2, 3)))
+    return torch.cat(out)
+
+
+def probe_head(model, cache, train_idx, draw_p, args, classes):
+    """The classifier layer fitted alone on the pretrained network's features (a linear probe), drawn as the
+    sampler draws so the classes and sources are balanced: fine-tuning then starts from a head that already points
+    the right way, and the first steps' gradients do not distort the pretrained features (linear probe then
+    fine-tune, Kumar et al. 2022: better out of distribution than fine-tuning from a random head)."""
+    rng = np.random.default_rng(args.seed + 7)
+    n = min(args.probe_head, len(train_idx))
+    pick = np.sort(rng.choice(len(train_idx), size=n, replace=False, p=draw_p))
+    size = input_size_of(args, 0)
+    started = time.time()
+    feats = pooled_features(model, cache, train_idx[pick], size)
+    labels = torch.from_numpy(cache.labels[train_idx[pick]])
+    head = nn.Linear(feats.shape[1], classes)
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-2, weight_decay=1e-3)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    gen = torch.Generator().manual_seed(args.seed)
+    for _ in range(300):
+        keep = (torch.rand(feats.shape, generator=gen) >= args.dropout).float() / (1 - args.dropout)
+        loss = loss_fn(head(feats * keep), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        train_acc = float((head(feats).argmax(1) == labels).float().mean())
+        model.classifier.weight.copy_(head.weight)
+        model.classifier.bias.copy_(head.bias)
+    log("probe head", photos=n, input_size=size, loss=round(loss.item(), 4), train_accuracy=round(train_acc, 4),
+        seconds=round(time.time() - started, 1))
 
 
 def sampling_weights(cache, train_idx, classes):
@@ -707,7 +788,11 @@ def main(argv):
     else:
         class_weights = None  # the sampling balances the classes
         draw_p = sampling_weights(cache, train_idx, classes)
-    steps_per_epoch = len(train_idx) // args.batch
+    if args.small_input_size and args.feature_copies:
+        raise SystemExit("finetune: --small-input-size changes the frozen layers' input: not with --feature-copies")
+    if args.probe_head and args.feature_copies:
+        raise SystemExit("finetune: --probe-head fits the head on the whole network's features: not with --feature-copies")
+    steps_per_epoch = (args.epoch_photos or len(train_idx)) // args.batch
     if args.limit_steps:
         steps_per_epoch = min(steps_per_epoch, args.limit_steps)
     total = steps_per_epoch * args.epochs
@@ -728,6 +813,7 @@ def main(argv):
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     history, epoch, step, gen_state = [], 0, 0, None
     recipe = recipe_of(args)
+    resumed = False
     if os.path.exists(ckpt_path):
         state = torch.load(ckpt_path)
         if state["recipe"] == recipe and state["cache"] == cache.index.get("key"):
@@ -736,6 +822,7 @@ def main(argv):
             sched.load_state_dict(state["sched"])
             history, epoch, step = state["history"], state["epoch"], state["step"]
             gen_state = state.get("gen")
+            resumed = True
             log("resumed", epoch=epoch, step=step)
         else:
             log("checkpoint is for another recipe or cache; starting over")
@@ -746,12 +833,19 @@ def main(argv):
                     "epoch": epoch, "step": step}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
-    def logits_of(positions, gen, rng_copies):
+    if args.probe_head and not resumed:
+        probe_head(model, cache, train_idx, draw_p, args, classes)
+        save(0, 0)
+
+    def logits_of(positions, gen, rng_copies, size):
         """A training batch's logits: from the stored frozen features, or from freshly augmented photos."""
         if features is not None:
             return model.upper(features.batch(rng_copies, positions), args.freeze_blocks)
         x, _ = cache.batch(train_idx[positions])
-        view = augment(x, args.input_size, gen, args.augment, args.faults) if args.augment > 0 else x
+        if args.augment > 0:
+            view = augment(x, size, gen, args.augment, args.faults)
+        else:
+            view = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False) if size != x.shape[2] else x
         if not frozen:
             return model(view)
         with torch.no_grad():
@@ -773,10 +867,11 @@ def main(argv):
         for m in frozen:
             m.eval()  # frozen batch norms keep ImageNet's statistics
         started, seen, running = time.time(), 0, 0.0
+        size = input_size_of(args, epoch)
         while step < steps_per_epoch:
             part = slice(step * args.batch, (step + 1) * args.batch)
             positions = order[part]
-            logits = logits_of(positions, gen, copies[part])
+            logits = logits_of(positions, gen, copies[part], size)
             loss = loss_fn(logits, torch.from_numpy(cache.labels[train_idx[positions]]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -788,16 +883,19 @@ def main(argv):
             if step % 50 == 0:
                 el = time.time() - started
                 log("step", epoch=epoch + 1, step=step, of=steps_per_epoch, loss=round(running, 4),
-                    ms_per_photo=round(1000 * el / seen, 2))
+                    input_size=size, ms_per_photo=round(1000 * el / seen, 2))
             if time.time() - last_save > args.checkpoint_minutes * 60:
                 save(epoch, step, gen)
                 last_save = time.time()
         elapsed = time.time() - started
         # Per epoch without the test-time flip (half the cost); the exported network is scored with it.
-        scores = features.evaluate(classes) if features is not None else evaluate(model, cache, False, classes)
-        history.append({"epoch": epoch + 1, "seconds": round(elapsed, 1), "validation": scores})
-        log("epoch", epoch=epoch + 1, seconds=round(elapsed, 1),
-            **{k: round(v["accuracy"], 4) for k, v in scores.items()})
+        if features is not None:
+            scores = features.evaluate(classes)
+        else:
+            scores = evaluate(model, cache, False, classes, limit=args.eval_photos, size=size)
+        history.append({"epoch": epoch + 1, "seconds": round(elapsed, 1), "inputSize": size, "validation": scores})
+        log("epoch", epoch=epoch + 1, seconds=round(elapsed, 1), input_size=size,
+            **{k: [round(v["accuracy"], 4), round(v["macro"], 4)] for k, v in scores.items()})
         epoch, step = epoch + 1, 0
         save(epoch, step)
         last_save = time.time()

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
+import { mulberry32 } from './random';
 
 /**
  * What a photo can look like when a user sends it, made from a clean photo: the ways phone photos differ from the
@@ -109,13 +110,7 @@ export const LOOKS = {
 export type Look = keyof typeof LOOKS;
 export const LOOK_NAMES = Object.keys(LOOKS) as Look[];
 
-/** A uniform [0, 1) generator seeded by the photo's bytes (mulberry32). */
+/** A uniform [0, 1) generator seeded by the photo's bytes. */
 function seededRandom(photo: Buffer): () => number {
-  let state = createHash('sha1').update(photo).digest().readUInt32BE(0);
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(createHash('sha1').update(photo).digest().readUInt32BE(0));
 }

@@ -11,7 +11,16 @@ export async function viewPhotoFile(
   view: View,
   look?: (photo: Buffer) => Promise<Buffer>,
 ): Promise<Uint8Array> {
+  return viewPhoto(await photoBytes(file, look), view);
+}
+
+/** What a user would send: the file's bytes, or a copy changed by `look`. */
+export async function photoBytes(file: string, look?: (photo: Buffer) => Promise<Buffer>): Promise<Buffer> {
   const bytes = await fs.readFile(file);
-  const photo = look ? await look(bytes) : bytes;
+  return look ? look(bytes) : bytes;
+}
+
+/** Photo bytes at a view, as the service decodes an upload. */
+export async function viewPhoto(photo: Buffer, view: View): Promise<Uint8Array> {
   return (await preprocessPhoto(photo, { view, maxPixels: DEFAULT_MAX_PIXELS, decoder: 'sharp' })).rgb;
 }

@@ -3,7 +3,9 @@ import type { ClassLabel, Classifier } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './classification-metrics';
 import { setOf, sourceOf, type Sample } from './dataset';
 import { LOOKS, type Look } from './looks';
-import { viewPhotoFile } from './photo-file';
+import { comparePaired, type BootstrapOptions, type GroupComparison } from './paired-comparison';
+import { averageCrops, cropCount, cropViews, type CropSet } from './crops';
+import { photoBytes, viewPhoto } from './photo-file';
 
 /** The index of the largest probability (the first, on a tie). */
 export function argmax(probabilities: ArrayLike<number>): number {
@@ -12,34 +14,52 @@ export function argmax(probabilities: ArrayLike<number>): number {
   return best;
 }
 
-/** The predicted class of every sample, through the service's own path: photo bytes → preprocessPhoto → model. */
+/**
+ * The predicted class of every sample, through the service's own path: photo bytes → preprocessPhoto → model. With
+ * `crops`, each photo is shown as those crops and their probabilities are averaged (model/train/crops.ts).
+ * msPerPhoto counts everything from reading the file on; modelMsPerPhoto only the classify calls, where more crops
+ * cost the most.
+ */
 export async function predictSamples(
   classifier: Classifier,
   samples: Sample[],
-  opts: { batch: number; look?: Look; onDone?: (n: number) => void },
-): Promise<{ predicted: Int32Array; msPerPhoto: number }> {
+  opts: { batch: number; look?: Look; crops?: CropSet; onDone?: (n: number) => void },
+): Promise<{ predicted: Int32Array; msPerPhoto: number; modelMsPerPhoto: number }> {
   const predicted = new Int32Array(samples.length);
+  const look = LOOKS[opts.look ?? 'as-is'];
+  const perPhoto = opts.crops ? cropCount(opts.crops) : 1;
+  const views = async (file: string) => {
+    const photo = await photoBytes(file, look);
+    return opts.crops
+      ? cropViews(photo, classifier.view, opts.crops)
+      : [await viewPhoto(photo, classifier.view)];
+  };
+  let modelMs = 0;
   const started = performance.now();
   for (let start = 0; start < samples.length; start += opts.batch) {
     const part = samples.slice(start, start + opts.batch);
-    const images = await Promise.all(
-      part.map((s) => viewPhotoFile(s.path, classifier.view, LOOKS[opts.look ?? 'as-is'])),
-    );
+    const images = (await Promise.all(part.map((s) => views(s.path)))).flat();
+    const classifyStarted = performance.now();
     const probs = await classifier.classify(images);
-    probs.forEach((p, i) => (predicted[start + i] = argmax(p)));
+    modelMs += performance.now() - classifyStarted;
+    averageCrops(probs, perPhoto).forEach((p, i) => (predicted[start + i] = argmax(p)));
     opts.onDone?.(part.length);
   }
-  return { predicted, msPerPhoto: (performance.now() - started) / Math.max(samples.length, 1) };
+  const photos = Math.max(samples.length, 1);
+  return { predicted, msPerPhoto: (performance.now() - started) / photos, modelMsPerPhoto: modelMs / photos };
 }
 
 /**
  * The groups a validation photo is reported in: its data folder, its source where a folder has several (`full`'s
- * seven repositories), the dishes left out of training whole, and, with more than one group, all photos.
+ * repositories), the dishes left out of training whole, the sources left out whole, and, with more than one group,
+ * all photos.
  */
 export function reportGroups(samples: Sample[]): Map<string, number[]> {
   const groups = indexBy(samples, setOf);
   for (const [source, idx] of indexBy(samples, sourceOf)) if (!groups.has(source)) groups.set(source, idx);
   for (const [key, idx] of indexBy(samples, (s) => (s.unseenDish ? 'unseen dishes' : undefined)))
+    groups.set(key, idx);
+  for (const [key, idx] of indexBy(samples, (s) => (s.unseenSource ? 'unseen sources' : undefined)))
     groups.set(key, idx);
   if (groups.size > 1)
     groups.set(
@@ -80,4 +100,25 @@ export function reportsByGroup(
     );
   }
   return reports;
+}
+
+/** Two models' predictions on the same samples compared photo by photo, in every group (reportGroups). */
+export function comparisonsByGroup(
+  samples: Sample[],
+  baseline: Int32Array,
+  candidate: Int32Array,
+  labels: ClassLabel[],
+  bootstrap: BootstrapOptions,
+): Record<string, GroupComparison> {
+  const comparisons: Record<string, GroupComparison> = {};
+  for (const [key, idx] of reportGroups(samples)) {
+    comparisons[key] = comparePaired(
+      idx.map((i) => samples[i]!.label),
+      idx.map((i) => baseline[i]!),
+      idx.map((i) => candidate[i]!),
+      labels,
+      bootstrap,
+    );
+  }
+  return comparisons;
 }

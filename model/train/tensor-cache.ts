@@ -22,6 +22,8 @@ export interface CacheSample {
   source: string;
   /** A validation photo of a dish left out of training whole. */
   unseenDish: boolean;
+  /** A validation photo of a source left out of training whole. */
+  unseenSource: boolean;
 }
 
 export interface CacheIndex {
@@ -35,7 +37,10 @@ export interface CacheIndex {
 
 function cacheKey(view: View, samples: CacheSample[], classes: number): string {
   const h = createHash('sha256').update(JSON.stringify({ view, classes, recipe: 1 }));
-  for (const s of samples) h.update(`${s.file}\0${s.label}\0${s.split}\0${s.unseenDish ? 'unseen' : ''}\0`);
+  for (const s of samples) {
+    const unseen = `${s.unseenDish ? 'unseen' : ''}${s.unseenSource ? '-source' : ''}`;
+    h.update(`${s.file}\0${s.label}\0${s.split}\0${unseen}\0`);
+  }
   return h.digest('hex').slice(0, 16);
 }
 
@@ -47,6 +52,7 @@ function cacheSamples(samples: Sample[]): CacheSample[] {
     set: setOf(s),
     source: sourceOf(s),
     unseenDish: s.unseenDish ?? false,
+    unseenSource: s.unseenSource ?? false,
   }));
 }
 

@@ -2,16 +2,16 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pino } from 'pino';
-import { createApp, serviceStatus } from './app';
-import { assetsDir, TEST_PHOTO } from './assets';
+import { createApp, serviceStatus } from './http/app';
+import { assetsDir, TEST_PHOTO } from './http/assets';
 import { ConfigError, loadConfig, type Config } from './config';
-import { DecodeMemory } from './decode-memory';
-import { Engine } from './engine';
-import { startInternalServer } from './internal-server';
-import { Labels } from './labels/labels';
-import { createMetrics } from './metrics';
-import { applySharpSettings } from './sharp-settings';
-import { Lifecycle } from './shutdown';
+import { DecodeMemory } from './inference/decode-memory';
+import { Engine } from './inference/engine';
+import { startInternalServer } from './process/internal-server';
+import { Labels } from './labels';
+import { createMetrics } from './process/metrics';
+import { applySharpSettings } from './inference/sharp-settings';
+import { Lifecycle } from './process/shutdown';
 
 /**
  * Starts the classifier: validates the configuration, listens at once (so liveness answers while the model

@@ -76,6 +76,16 @@ describe('loadClassifier', () => {
     await assertEnginesAgree(dir, [image(12, 8), image(12, 9)]);
   });
 
+  it('runs a squeeze-excite gate (AveragePooling2D, Multiply) and two branches (Concatenate) fused, as TF.js layers do', async () => {
+    const dir = await writeTinyModel(path.join(root, 'gate'), 10, {
+      viewSize: 12,
+      inputSize: 12,
+      squeezeExcite: true,
+      twoBranch: true,
+    });
+    await assertEnginesAgree(dir, [image(12, 10), image(12, 11)]);
+  });
+
   it('resizes the view to the network input with half-pixel bilinear sampling, as finetune.py does', async () => {
     const dir = await writeTinyModel(path.join(root, 'resize'), 3, { viewSize: 8, inputSize: 16 });
     const classifier = await loadClassifier({ modelDir: dir });

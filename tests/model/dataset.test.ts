@@ -162,6 +162,41 @@ describe('dishes and sources', () => {
     assert.deepEqual(again.samples, ds.samples, 'the same split on every run');
   });
 
+  it('leaves whole sources out of training, every photo of them validation, and names an unknown one', async () => {
+    const dir = path.join(root, 'sources', 'full');
+    for (const [source, cls] of [
+      ['phone', 'Egg'],
+      ['phone', 'Rice'],
+      ['web', 'Egg'],
+      ['web', 'Rice'],
+    ] as const) {
+      await fs.mkdir(path.join(dir, cls), { recursive: true });
+      for (let i = 0; i < 20; i++)
+        await fs.writeFile(path.join(dir, cls, `${source}__dish${cls}__${i}.jpg`), '');
+    }
+    const plain = loadDataset([dir], { validationPercent: 20 });
+    const ds = loadDataset([dir], { validationPercent: 20, validationSources: ['phone'] });
+    const phone = ds.samples.filter((s) => path.basename(s.path).startsWith('phone__'));
+    assert.equal(phone.length, 40);
+    assert.ok(phone.every((s) => s.split === 'validation' && s.unseenSource === true));
+    const web = ds.samples.filter((s) => path.basename(s.path).startsWith('web__'));
+    assert.ok(web.every((s) => !s.unseenSource));
+    assert.deepEqual(
+      web.map((s) => s.split),
+      plain.samples.filter((s) => path.basename(s.path).startsWith('web__')).map((s) => s.split),
+      "the other sources' split does not move",
+    );
+    assert.ok(web.some((s) => s.split === 'train'));
+    // The full name works as well as the last part; a typo is refused rather than trained on.
+    const byFullName = loadDataset([dir], { validationPercent: 20, validationSources: ['full/phone'] });
+    assert.deepEqual(byFullName.samples, ds.samples);
+    assert.throws(
+      () => loadDataset([dir], { validationPercent: 20, validationSources: ['phones'] }),
+      (e: Error) =>
+        e instanceof DatasetError && /--validation-sources phones: no photo comes from it/.test(e.message),
+    );
+  });
+
   it('caps the photos of a class per data folder, the same ones every time', async () => {
     const capped = loadDataset([path.join(root, 'folders')], { validationPercent: 30, maxPerClass: 4 });
     assert.equal(capped.samples.length, 12);

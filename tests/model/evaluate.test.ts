@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { initBackend } from '../../model/src/index';
 import {
   confusionMatrix,
   reportFromConfusion,
   reportToMarkdown,
 } from '../../model/train/classification-metrics';
+import type { GroupComparison, Verdict } from '../../model/train/paired-comparison';
 import { argmax } from '../../model/train/scoring';
+import { writeFolderDataset } from '../fixtures/model/shape-photos';
+import { writeColourModel } from '../fixtures/model/tiny-network';
+import { modelCli } from '../helpers/model-cli';
 
 const labels = ['A', 'B', 'C'].map((id, index) => ({ index, id, name: `${id} name` }));
 
@@ -58,5 +66,199 @@ describe('evaluation arithmetic', () => {
   it('picks the largest probability per row', () => {
     const rows = [Float32Array.from([0.1, 0.7, 0.2]), Float32Array.from([0.5, 0.2, 0.3])];
     assert.deepEqual(rows.map(argmax), [1, 0]);
+  });
+});
+
+/**
+ * `npm run evaluate` on generated shape photos (tests/fixtures/model/shape-photos.ts) from two sources, `kitchen`
+ * and `phone`, the second left out whole (--validation-sources), with two hand-set colour models whose answers are
+ * known: v5 tells all three classes apart; v4 knows Bread, answers Egg for the rest, so misses every Rice photo.
+ */
+describe('npm run evaluate --baseline: the promotion gate', () => {
+  let root: string;
+  let v5: string;
+  let v4: string;
+  let split: string[];
+  before(async () => {
+    await initBackend('cpu');
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'evaluate-gate-'));
+    await writeFolderDataset(path.join(root, 'kitchen'), 10);
+    await writeFolderDataset(path.join(root, 'phone'), 10, undefined, 1);
+    // Each model has its own view size: scoring either through the other's view would not run at all.
+    v5 = await writeColourModel(path.join(root, 'v5'), {
+      viewSize: 24,
+      version: 'v5',
+      recognises: ['Bread', 'Egg', 'Rice'],
+      fallback: 'Egg',
+    });
+    v4 = await writeColourModel(path.join(root, 'v4'), {
+      viewSize: 16,
+      version: 'v4',
+      recognises: ['Bread'],
+      fallback: 'Egg',
+    });
+    split = [
+      ...['--data', path.join(root, 'kitchen'), path.join(root, 'phone')],
+      ...['--split', 'validation', '--validation-percent', '40', '--validation-sources', 'phone'],
+      ...['--resamples', '500'],
+    ];
+  });
+  after(() => fs.rm(root, { recursive: true, force: true }));
+
+  interface Written {
+    view: { size: number };
+    timings: Record<string, { crops: number; msPerPhotoIncludingDecode: number; modelMsPerPhoto: number }>;
+    baseline?: { model: { version: string }; view: { size: number } };
+    comparison?: Record<string, { groups: Record<string, GroupComparison>; verdict: Verdict }>;
+    promoted?: boolean;
+  }
+  const written = async (dir: string) =>
+    JSON.parse(await fs.readFile(path.join(dir, 'evaluation.json'), 'utf8')) as Written;
+
+  it('compares both models on the same photos per group and class, and promotes the better one', async () => {
+    const reportDir = path.join(root, 'report-promote');
+    const result = await modelCli('evaluate', [
+      ...[
+        '--model',
+        v5,
+        '--baseline',
+        v4,
+        '--margin',
+        '30',
+        '--require-promotion',
+        '--report-dir',
+        reportDir,
+      ],
+      ...split,
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    // Every phone photo is an unseen source's: 10 a class, v4 right on Bread and Egg, v5 on all of them, so the
+    // only discordant photos are the 10 Rice ones, all v5's (McNemar: 2 × ½¹⁰), and every resample within
+    // classes keeps all 10: the interval is the difference itself.
+    assert.match(
+      result.stdout,
+      /\| unseen sources \| 30 \| 66\.7 % → 100\.0 % \| \+33\.3 \| 0 \/ 10 \| 0\.002 \| 66\.7 % → 100\.0 % \| \+33\.3 \| \+33\.3 to \+33\.3 \|/,
+    );
+    assert.match(result.stdout, /\| group \| photos \| accuracy v4 → v5 \|/);
+    assert.match(
+      result.stdout,
+      /Per class, unseen sources:\n\n\| class \|[^\n]*\n[^\n]*\n\| Bread \| 10 \| 100\.0 % → 100\.0 % \| \+0\.0 \| 0 \/ 0 \| 1\.000 \|/,
+    );
+    assert.match(
+      result.stdout,
+      /\| Rice \| 10 \| 0\.0 % → 100\.0 % \| \+100\.0 \| 0 \/ 10 \| 0\.002 \| \+100\.0 to \+100\.0 \|/,
+    );
+    assert.match(result.stdout, /\*\*Verdict: promote v5\*\* over v4\./);
+    assert.match(
+      result.stdout,
+      /- pass: unseen sources must be better \(Δ > 0, interval's lower end > \+30\.0\)/,
+    );
+    assert.match(result.stdout, /- pass: not significantly worse on kitchen, phone, all\./);
+
+    const md = await fs.readFile(path.join(reportDir, 'evaluation.md'), 'utf8');
+    assert.match(md, /\*\*Verdict: promote v5\*\*/);
+    const json = await written(reportDir);
+    assert.equal(json.promoted, true);
+    assert.equal(json.view.size, 24);
+    assert.equal(json.baseline!.view.size, 16);
+    assert.equal(json.baseline!.model.version, 'v4');
+    const groups = json.comparison!['as-is']!.groups;
+    assert.deepEqual(Object.keys(groups), ['kitchen', 'phone', 'unseen sources', 'all']);
+    assert.equal(groups['unseen sources']!.accuracy.onlyCandidate, 10);
+    assert.equal(groups['kitchen']!.photos + groups['phone']!.photos, groups['all']!.photos);
+  });
+
+  it('does not promote a candidate whose gain does not clear --margin, and still exits 0', async () => {
+    const result = await modelCli('evaluate', ['--model', v5, '--baseline', v4, '--margin', '40', ...split]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /\*\*Verdict: do not promote v5\*\*; keep v4\./);
+    assert.match(
+      result.stdout,
+      /- FAIL: unseen sources must be better \(Δ > 0, interval's lower end > \+40\.0\)/,
+    );
+  });
+
+  it('with --require-promotion, exits 1 when the candidate is worse', async () => {
+    const result = await modelCli('evaluate', [
+      '--model',
+      v4,
+      '--baseline',
+      v5,
+      '--require-promotion',
+      ...split,
+    ]);
+    assert.equal(result.code, 1, result.stderr + result.stdout);
+    assert.match(result.stdout, /\*\*Verdict: do not promote v4\*\*; keep v5\./);
+    assert.match(
+      result.stdout,
+      /- FAIL: all must not be significantly worse .*-33\.3 points \(-33\.3 to -33\.3\), McNemar p < 0\.001\./,
+    );
+    assert.match(
+      result.stdout,
+      /Classes significantly worse \(they do not decide\): unseen sources: Rice; all: Rice\./,
+    );
+  });
+
+  it('--crops: scores each crop set with its time per photo, and compares a view with the model’s own', async () => {
+    const reportDir = path.join(root, 'report-crops');
+    const crops = await modelCli('evaluate', [
+      ...['--model', v5, '--crops', 'cover', 'fill', 'cover+corners', '--report-dir', reportDir],
+      ...split,
+    ]);
+    assert.equal(crops.code, 0, crops.stderr + crops.stdout);
+    assert.match(crops.stdout, /\| photos \| as-is · cover \| as-is · fill \| as-is · cover\+corners \|/);
+    assert.match(
+      crops.stdout,
+      /\| ms per photo, decoding included \(model alone\)( \| \d+\.\d \(\d+\.\d\)){3} \|/,
+    );
+    assert.match(
+      crops.stdout,
+      /unseen sources \(validation split, look as-is, crops cover\+corners\) — model v5/,
+    );
+    const json = await written(reportDir);
+    assert.deepEqual(
+      Object.entries(json.timings).map(([label, t]) => [label, t.crops]),
+      [
+        ['as-is · cover', 1],
+        ['as-is · fill', 1],
+        ['as-is · cover+corners', 5],
+      ],
+    );
+
+    // The view check as a paired test: the same model, its whole photo against its own centre crop. The shape
+    // photos are square, so both crops show the same pixels: no disagreement, no promotion.
+    const viewCheck = await modelCli('evaluate', [
+      '--model',
+      v5,
+      '--baseline',
+      v5,
+      '--crops',
+      'fill',
+      ...split,
+    ]);
+    assert.equal(viewCheck.code, 0, viewCheck.stderr + viewCheck.stdout);
+    assert.match(
+      viewCheck.stdout,
+      /### Candidate v5 fill against baseline v5 \(validation split, look as-is\)/,
+    );
+    assert.match(viewCheck.stdout, /\| all \| 36 \| [\d.]+ % → [\d.]+ % \| \+0\.0 \| 0 \/ 0 \| 1\.000 \|/);
+    assert.match(viewCheck.stdout, /\*\*Verdict: do not promote v5 fill\*\*/);
+  });
+
+  it('refuses options that do not go together, before any work', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--require-promotion'], /--require-promotion needs --baseline/],
+      [
+        ['--baseline', v4, '--crops', 'cover', 'fill'],
+        /--baseline compares one way of scoring --model: give at most one --crops/,
+      ],
+      [['--crops', 'centre'], /--crops centre: crops are cover, fill, corners, joined by '\+'/],
+      [['--margin', '-1'], /--margin must be a number ≥ 0/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await modelCli('evaluate', ['--data', 'nowhere', ...args]);
+      assert.notEqual(result.code, 0, args.join(' '));
+      assert.match(result.stderr, message);
+    }
   });
 });

@@ -5,11 +5,10 @@
  * unless REQUIRE_TORCH=1 (CI), where a missing PyTorch fails.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { FOOD11_LABELS, initBackend, loadClassifier, readMetadata } from '../../model/src/index';
@@ -18,8 +17,8 @@ import { buildTensorCache } from '../../model/train/tensor-cache';
 import { preprocessPhoto } from '../../model/src/preprocess';
 import { findPython } from '../../model/train/finetune';
 import { writeFolderDataset } from '../fixtures/model/shape-photos';
+import { modelCli } from '../helpers/model-cli';
 
-const run = promisify(execFile);
 const repo = path.resolve(__dirname, '..', '..');
 
 function pythonWithTorch(): string | undefined {
@@ -34,23 +33,6 @@ const skip =
   python === undefined && process.env.REQUIRE_TORCH !== '1'
     ? 'PyTorch is not installed here (apt-get install python3-torch); set REQUIRE_TORCH=1 to fail instead'
     : false;
-
-async function cli(
-  script: 'train' | 'evaluate',
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--import', 'tsx', `model/cli/${script}.ts`, ...args],
-      { cwd: repo, env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 32 * 1024 * 1024 },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 let root: string;
 let base: string;
@@ -73,7 +55,7 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
   after(() => fs.rm(root, { recursive: true, force: true }));
 
   it('writes a model folder the classifier loads, with PyTorch and TF.js agreeing on its probabilities', async () => {
-    const result = await cli('train', [
+    const result = await modelCli('train', [
       '--data',
       data,
       '--base',
@@ -158,7 +140,7 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
   });
 
   it('scores the model with evaluate, through the same path', async () => {
-    const result = await cli('evaluate', [
+    const result = await modelCli('evaluate', [
       '--model',
       out,
       '--data',
@@ -183,7 +165,7 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
 
   it('trains only the layers above --freeze-blocks, from their stored output for --feature-copies views', async () => {
     const frozenOut = path.join(root, 'frozen');
-    const result = await cli('train', [
+    const result = await modelCli('train', [
       ...['--data', data, '--base', base, '--out', frozenOut, '--cache-dir', path.join(root, 'cache')],
       ...['--input-size', '32', '--view-size', String(view.size), '--epochs', '2', '--batch', '8'],
       ...['--validation-percent', '30', '--threads', '1', '--latency-runs', '3'],
@@ -210,8 +192,41 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     }
   });
 
+  it('fits the head on frozen features first, trains the first epochs at --small-input-size, and exports at --input-size', async () => {
+    const smallOut = path.join(root, 'small');
+    const result = await modelCli('train', [
+      ...['--data', data, '--base', base, '--out', smallOut, '--cache-dir', path.join(root, 'cache')],
+      ...['--input-size', '32', '--view-size', String(view.size), '--epochs', '3', '--batch', '8'],
+      ...['--validation-percent', '30', '--threads', '1', '--latency-runs', '3'],
+      ...['--freeze-blocks', '0', '--feature-copies', '0', '--faults', '0.5'],
+      ...['--small-input-size', '24', '--small-epochs', '2', '--epoch-photos', '40', '--probe-head', '20'],
+      ...['--eval-photos', '5'],
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /"msg": "probe head", "photos": 20, "input_size": 24/);
+    const epochs = [
+      ...result.stdout.matchAll(/"msg": "epoch", "epoch": (\d), "seconds": [\d.]+, "input_size": (\d+)/g),
+    ];
+    assert.deepEqual(
+      epochs.map((m) => [Number(m[1]), Number(m[2])]),
+      [
+        [1, 24],
+        [2, 24],
+        [3, 32],
+      ],
+    );
+    const record = JSON.parse(await fs.readFile(path.join(smallOut, 'training.json'), 'utf8')) as {
+      inputSize: number;
+      history: { validation: { all: { photos: number } } }[];
+    };
+    assert.equal(record.inputSize, 32);
+    // The epochs are scored on the 5 photos of --eval-photos; the exported network on all of them.
+    assert.equal(record.history[0]!.validation.all.photos, 5);
+    assert.equal((await readMetadata(smallOut)).network.inputSize, 32);
+  });
+
   it('says what is missing when the base is not there', async () => {
-    const result = await cli('train', ['--data', data, '--base', path.join(root, 'nope'), '--out', out]);
+    const result = await modelCli('train', ['--data', data, '--base', path.join(root, 'nope'), '--out', out]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--base .*no such file or folder/);
   });
@@ -273,12 +288,20 @@ describe('the training and evaluation CLIs refuse a wrong number before any work
       '0',
       /--feature-copies stores the frozen layers' output: give --freeze-blocks too/,
     ],
+    ['train', '--small-epochs', '-1', /--small-epochs must be a whole number ≥ 0/],
+    ['train', '--probe-head', 'all', /--probe-head must be a whole number ≥ 0/],
+    [
+      'train',
+      '--small-input-size',
+      '160',
+      /--small-input-size and --probe-head train the whole network on fresh views: give --feature-copies 0/,
+    ],
   ];
   for (const [script, option, value, message] of cases) {
     it(`${script} ${option} ${value}`, async () => {
       const required =
         script === 'train' ? ['--data', 'nowhere', '--base', 'nowhere'] : ['--data', 'nowhere'];
-      const result = await cli(script, [...required, `${option}=${value}`]);
+      const result = await modelCli(script, [...required, `${option}=${value}`]);
       assert.notEqual(result.code, 0);
       assert.match(result.stderr, message);
     });

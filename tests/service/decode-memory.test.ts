@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { photoLikeJpeg } from '../../bench/decoders';
 import { decodeMemoryBytes, type DecodeError } from '../../model/src/preprocess';
-import { DecodeMemory } from '../../service/src/decode-memory';
+import { DecodeMemory } from '../../service/src/inference/decode-memory';
 import { bundledTestPhoto, bytes } from '../helpers/images';
 import { IMAGE_MALLOC_ENV, startServer } from '../../tools/shared/service-process';
 

@@ -8,7 +8,7 @@ import {
   NotReadyError,
   OverloadedError,
   type EngineOptions,
-} from '../../service/src/engine';
+} from '../../service/src/inference/engine';
 
 // The engine's queueing logic, against a worker that takes a known time per image (fixtures/timed-worker.ts).
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { startInternalServer } from '../../service/src/internal-server';
+import { startInternalServer } from '../../service/src/process/internal-server';
 
 // The internal listener answers from its own thread, yet its liveness tells the truth about the main event
 // loop: frozen longer than the stall limit, /healthz fails (issue 12, item 9).

@@ -9,11 +9,12 @@ import { REPO_ROOT } from '../../tools/shared/service-process';
 describe('the main thread', () => {
   it('loads no TF.js with the modules that make the service', () => {
     const script = `
-      require('./service/src/app');
+      require('./service/src/http/app');
       require('./service/src/config');
-      require('./service/src/engine');
-      require('./service/src/labels/labels');
-      require('./service/src/internal-server');
+      require('./service/src/inference/engine');
+      require('./service/src/labels');
+      require('./service/src/process/internal-server');
+      require('./service/src/process/shutdown');
       const loaded = Object.keys(require.cache).filter((f) => f.includes('@tensorflow'));
       console.log(JSON.stringify(loaded));
     `;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeMemoryBytes } from '../../model/src/preprocess';
-import { DecodeMemory } from '../../service/src/decode-memory';
+import { DecodeMemory } from '../../service/src/inference/decode-memory';
 import { PendingWriter, type DropReason, type PendingUpload } from '../../service/src/labels/pending-writer';
 import { newPredictionId } from '../../service/src/labels/prediction-id';
 import type { PendingPrediction } from '../../service/src/labels/store';

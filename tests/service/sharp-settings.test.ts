@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { preprocessPhoto } from '../../model/src/preprocess';
-import { applySharpSettings } from '../../service/src/sharp-settings';
+import { applySharpSettings } from '../../service/src/inference/sharp-settings';
 import { makeJpeg } from '../helpers/images';
 
-// sharp's CommonJS copy (imported here and by views.ts) and the ES module copy model/src/preprocess.ts loads
+// sharp's CommonJS copy (imported here and by service/src/http/views.ts) and the ES module copy model/src/preprocess.ts loads
 // lazily each reset libvips' shared cache to 50 MB when they load: the service's SHARP_CACHE_MB=0 must survive
 // the first decode (issue 19 found it undone there).
 describe("the service's libvips settings", () => {

@@ -317,10 +317,10 @@ describe('the schema check the stack tests rely on', () => {
   });
 });
 
-describe('README', () => {
-  it('documents every config key in the Deploy to Kubernetes table', () => {
-    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Deploy to Kubernetes'));
+describe('docs/configuration.md', () => {
+  it('documents every config key in the stacks table', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'docs/configuration.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## The stacks'));
     for (const key of CONFIG_KEYS) assert.match(section, new RegExp(`^\\| \`${key}\` \\|`, 'm'), key);
   });
 });

@@ -53,7 +53,7 @@ describe('training Job and model volume (dev stack)', () => {
       'gourmetgram-models',
     );
     assert.equal(train.securityContext.readOnlyRootFilesystem, true);
-    // The Job waits for the user's copy to finish (the README's `touch .complete`) instead of failing.
+    // The Job waits for the user's copy to finish (docs/deploy.md's `.complete` file) instead of failing.
     const wait = job.initContainers[0].command.join(' ');
     assert.ok(wait.includes('"/store/data/food11"') && wait.includes('/.complete'), wait);
     // It mounts the whole volume and makes data/ and models/ as the app user, before any subPath mount.

@@ -1,4 +1,4 @@
-// Pulumi.yaml's config block, the README's config and environment tables and docs/interfaces.md's environment
+// Pulumi.yaml's config block, docs/configuration.md's config and environment tables and docs/interfaces.md's environment
 // table are written from the code that defines them (npm run docs): a key or variable changed there and not
 // regenerated fails here, with the command that fixes it.
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // The tables and declarations written from the code that defines them, so that every default and description
-// has one source: Pulumi.yaml's `config:` block and the README's config table from stacks/config-keys.ts, the
-// environment tables of README.md and docs/interfaces.md from service/src/config.ts. `npm run docs` rewrites
+// has one source: Pulumi.yaml's `config:` block and docs/configuration.md's config table from stacks/config-keys.ts,
+// the environment tables of docs/configuration.md and docs/interfaces.md from service/src/config.ts. `npm run docs` rewrites
 // each between its markers; tests/tools/generated-docs.test.ts fails while a file differs from what this writes.
 
 import fs from 'node:fs';
@@ -29,8 +29,8 @@ export function replaceBetweenMarkers(text: string, markers: Markers, body: stri
 /** Each generated part: the file it stands in (from the repository root), its markers, what it holds. */
 const PARTS: { file: string; markers: Markers; body: () => string }[] = [
   { file: 'Pulumi.yaml', markers: PROJECT_CONFIG_MARKERS, body: projectConfigBlock },
-  { file: 'README.md', markers: ENV_TABLE_MARKERS, body: environmentTable },
-  { file: 'README.md', markers: README_TABLE_MARKERS, body: readmeConfigTable },
+  { file: 'docs/configuration.md', markers: ENV_TABLE_MARKERS, body: environmentTable },
+  { file: 'docs/configuration.md', markers: README_TABLE_MARKERS, body: readmeConfigTable },
   { file: 'docs/interfaces.md', markers: ENV_TABLE_MARKERS, body: environmentTable },
 ];
 

@@ -1,4 +1,4 @@
-// Pulumi.yaml's `config:` block and the README's configuration table, as stacks/config-keys.ts defines every
+// Pulumi.yaml's `config:` block and docs/configuration.md's configuration table, as stacks/config-keys.ts defines every
 // key: the one source of each default and description (generated-docs.ts writes them into their files).
 
 import { CONFIG_SECTIONS, configFields } from '../../stacks/config-keys';
@@ -88,7 +88,7 @@ function markdownDefault(value: DeclaredValue): string {
   return value === '' ? "`''`" : `\`${String(value)}\``;
 }
 
-/** The README's configuration table: one row per key, in the order Pulumi.yaml declares them. */
+/** docs/configuration.md's configuration table: one row per key, in the order Pulumi.yaml declares them. */
 export function readmeConfigTable(): string {
   const rows = keyDeclarations().flatMap(({ keys }) =>
     keys.map(

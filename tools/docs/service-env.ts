@@ -1,4 +1,4 @@
-// The table of the service's environment variables (README.md and docs/interfaces.md carry it), as
+// The table of the service's environment variables (docs/configuration.md and docs/interfaces.md carry it), as
 // service/src/config.ts's schema defines each: the one source of every default and meaning.
 
 import { environmentVariables } from '../../service/src/config';

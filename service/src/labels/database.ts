@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { serviceScript, startThread } from '../threads';
+import { serviceScript, startThread } from '../process/threads';
 import type { EmbeddedReply, EmbeddedRequest } from './embedded-thread';
 
 /**

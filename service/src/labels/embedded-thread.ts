@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
-import { runScript, serviceScript } from '../threads';
+import { runScript, serviceScript } from '../process/threads';
 
 /**
  * The embedded PostgreSQL (PGlite) in a thread of its own. PGlite is PostgreSQL compiled to WebAssembly: every

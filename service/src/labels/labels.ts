@@ -1,4 +1,4 @@
-import { HttpError } from '../http-error';
+import { HttpError } from '../http/http-error';
 import { accuracyReport, type AccuracyReport } from './accuracy';
 import { openDatabase, type Database, type DatabaseOptions } from './database';
 import { migrate } from './migrations';

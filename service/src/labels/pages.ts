@@ -1,4 +1,4 @@
-import { escapeHtml, layout, percent } from '../views';
+import { escapeHtml, layout, percent } from '../http/views';
 import type { AccuracyReport, Confusion, ModelAccuracy } from './accuracy';
 
 /**

@@ -1,9 +1,9 @@
 import express, { Router } from 'express';
-import { NotReadyError } from '../engine';
-import { HttpError } from '../http-error';
-import { rank, round } from '../prediction';
-import { wantsHtml } from '../views';
-import type { ModelDescription } from '../worker-protocol';
+import { NotReadyError } from '../inference/engine';
+import { HttpError } from '../http/http-error';
+import { rank, round } from '../inference/prediction';
+import { wantsHtml } from '../http/views';
+import type { ModelDescription } from '../inference/worker-protocol';
 import type { Labels } from './labels';
 import { accuracyPage, labelledPage, type ClassChoice } from './pages';
 import { isUuid } from './prediction-id';

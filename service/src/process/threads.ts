@@ -4,13 +4,13 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * Starting the service's own threads (the inference workers, the internal listener) and helper processes from
- * their source files. Compiled JavaScript in the image runs `<name>.js` next to this file; under tsx (dev, tests)
- * the same folder holds `<name>.ts`.
+ * their source files. Compiled JavaScript in the image runs `<name>.js` under dist/service/src; under tsx (dev,
+ * tests) service/src holds `<name>.ts`.
  */
 
-/** The script of the service's module `name` (no extension), as this process runs it. */
+/** The script of the service's module `name` (its path under service/src, no extension), as this process runs it. */
 export function serviceScript(name: string): string {
-  return path.join(__dirname, `${name}${path.extname(__filename)}`);
+  return path.join(__dirname, '..', `${name}${path.extname(__filename)}`);
 }
 
 /**

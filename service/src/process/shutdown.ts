@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import { HttpError } from './http-error';
+import { HttpError } from '../http/http-error';
 
 /**
  * Graceful shutdown. On SIGTERM readiness turns false (Kubernetes stops routing here), the listener stops

@@ -1,11 +1,22 @@
 import { performance } from 'node:perf_hooks';
 import { Router, type Request, type Response } from 'express';
 import { HttpError } from './http-error';
-import type { Labels } from './labels/labels';
-import { correctionForm, heldOutPage } from './labels/pages';
-import { scalePhoto, type ReserveMemory } from './labels/pending-writer';
-import { classChoices } from './labels/routes';
-import { round, type Predictions, type Predictor, type RankedLabel } from './prediction';
+import {
+  classChoices,
+  correctionForm,
+  heldOutPage,
+  scalePhoto,
+  type Labels,
+  type ReserveMemory,
+} from '../labels';
+import {
+  round,
+  toPrediction,
+  type HeldOutPrediction,
+  type Prediction,
+  type Predictions,
+  type Predictor,
+} from '../inference/prediction';
 import type { UploadReceiver } from './upload';
 import { modelInputDataUrl, resultPage, wantsHtml } from './views';
 
@@ -14,24 +25,6 @@ import { modelInputDataUrl, resultPage, wantsHtml } from './views';
  * `file`, or the photo as the body), GET /test classifies the bundled photo; each answers JSON, or the result
  * page for a browser. The JSON is the contract docs/interfaces.md describes.
  */
-
-export interface Prediction {
-  label: string;
-  confidence: number;
-  top: RankedLabel[];
-  timings: { decodeMs: number; queueMs: number; inferenceMs: number; totalMs: number };
-  model: { name: string; version: string };
-  /** what POST /labels takes to label this prediction; absent when it cannot be labelled */
-  id?: string;
-}
-
-/** A held-out prediction's JSON: the model's answer is withheld until the user's label is in. */
-export interface HeldOutPrediction {
-  id: string;
-  heldOut: true;
-  timings: Prediction['timings'];
-  model: Prediction['model'];
-}
 
 /** The requests these routes serve: the HTTP layer sheds them under overload before reading their bodies. */
 export const PHOTO_ROUTES: readonly { method: string; path: string }[] = [
@@ -89,19 +82,6 @@ function recordForLabels(
     timings: prediction.timings,
     original: photo,
   });
-}
-
-/** One photo's result as the JSON answer; totalMs counts from when the request arrived. */
-function toPrediction({ model, images }: Predictions, started: number): Prediction {
-  const { ranked, timings } = images[0]!;
-  const best = ranked[0]!;
-  return {
-    label: best.label,
-    confidence: best.confidence,
-    top: ranked.slice(0, 3),
-    timings: { ...timings, totalMs: round(performance.now() - started, 1) },
-    model: { name: model.info.name, version: model.info.version },
-  };
 }
 
 async function respond(

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { HttpError } from './http-error';
 import { checkPhotoFormat } from './photo-format';
-import { megabytes } from './upload';
-import type { ModelInput } from './prediction';
-import type { ModelDescription } from './worker-protocol';
+import { megabytes } from '../inference/decode-memory';
+import type { ModelInput } from '../inference/prediction';
+import type { ModelDescription } from '../inference/worker-protocol';
 
 /**
  * An Open Inference Protocol v2 infer request, from the bytes of its body to the Predictor's inputs. Two input

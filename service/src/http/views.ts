@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import sharp from 'sharp';
-import { IMAGE_FORMATS, type ImageFormat } from '../../model/src/preprocess';
-import type { Prediction } from './predict-routes';
+import { IMAGE_FORMATS, type ImageFormat } from '../../../model/src/preprocess';
+import type { Prediction } from '../inference/prediction';
 
 /**
  * The HTML pages: the upload form (a plain form POST, so it works without JavaScript; /static/upload.js adds

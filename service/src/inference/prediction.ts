@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { preprocessPhoto, preprocessPixels, type ImageFormat } from '../../model/src/preprocess';
+import { preprocessPhoto, preprocessPixels, type ImageFormat } from '../../../model/src/preprocess';
 import type { DecodeMemory } from './decode-memory';
 import { NotReadyError, type Admission, type ClassifyResult, type Engine } from './engine';
 import type { Decoding, ModelDescription } from './worker-protocol';
@@ -39,6 +39,41 @@ export interface ImagePrediction {
 export interface Predictions {
   model: ModelDescription;
   images: ImagePrediction[];
+}
+
+/**
+ * One photo's prediction as the classifier's own protocol answers it (POST /predict, GET /test; the contract
+ * docs/interfaces.md describes) and the result page shows it.
+ */
+export interface Prediction {
+  label: string;
+  confidence: number;
+  top: RankedLabel[];
+  timings: { decodeMs: number; queueMs: number; inferenceMs: number; totalMs: number };
+  model: { name: string; version: string };
+  /** what POST /labels takes to label this prediction; absent when it cannot be labelled */
+  id?: string;
+}
+
+/** A held-out prediction's JSON: the model's answer is withheld until the user's label is in. */
+export interface HeldOutPrediction {
+  id: string;
+  heldOut: true;
+  timings: Prediction['timings'];
+  model: Prediction['model'];
+}
+
+/** One photo's result as the JSON answer; totalMs counts from when the request arrived. */
+export function toPrediction({ model, images }: Predictions, started: number): Prediction {
+  const { ranked, timings } = images[0]!;
+  const best = ranked[0]!;
+  return {
+    label: best.label,
+    confidence: best.confidence,
+    top: ranked.slice(0, 3),
+    timings: { ...timings, totalMs: round(performance.now() - started, 1) },
+    model: { name: model.info.name, version: model.info.version },
+  };
 }
 
 export interface PredictorObserver {

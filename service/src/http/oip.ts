@@ -1,10 +1,10 @@
 import express, { type Request, type Response, type NextFunction, Router } from 'express';
-import { oipBodyLimit } from './config';
-import { NotReadyError, type Engine } from './engine';
+import { oipBodyLimit } from '../config';
+import { NotReadyError, type Engine } from '../inference/engine';
 import { HttpError, toHttpError } from './http-error';
 import { readInferRequest, type InferRequest, type OipBudget } from './oip-request';
-import type { Predictions, Predictor } from './prediction';
-import type { ModelDescription } from './worker-protocol';
+import type { Predictions, Predictor } from '../inference/prediction';
+import type { ModelDescription } from '../inference/worker-protocol';
 
 /**
  * Open Inference Protocol v2 (the REST dialect KServe and Triton speak), so the classifier can stand behind

@@ -1,7 +1,8 @@
 import express, { type Request, type Response } from 'express';
 import multer from 'multer';
-import { ACCEPTED_MEDIA_TYPES } from '../../model/src/preprocess';
+import { ACCEPTED_MEDIA_TYPES } from '../../../model/src/preprocess';
 import { HttpError } from './http-error';
+import { megabytes } from '../inference/decode-memory';
 import { checkPhotoFormat } from './photo-format';
 
 /**
@@ -17,9 +18,6 @@ function checkedPhoto(buffer: Buffer): Buffer {
   checkPhotoFormat(buffer);
   return buffer;
 }
-
-/** A size as the service's messages state it: "10.0 MB". */
-export const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 
 /** What a photo over MAX_UPLOAD_BYTES is told, whichever check finds it (the body guard, multer, the raw body). */
 export const photoTooLargeMessage = (maxBytes: number) =>

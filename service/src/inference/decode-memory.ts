@@ -1,5 +1,7 @@
-import { DecodeError } from '../../model/src/preprocess';
-import { megabytes } from './upload';
+import { DecodeError } from '../../../model/src/preprocess';
+
+/** A size as the service's messages state it: "10.0 MB". */
+export const megabytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 
 /**
  * The memory all decodes in progress may hold together (DECODE_MEMORY_BYTES), shared first come, first served:

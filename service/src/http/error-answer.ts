@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
-import { hasBody } from './body-guard';
 import type { HttpError } from './http-error';
 import { errorPage, wantsHtml } from './views';
 
@@ -56,6 +55,10 @@ function lingerOnClose(socket: Socket, limits: LingerLimits): void {
     this.resume();
   };
 }
+
+/** Whether the request carries a body (a bodiless request is complete only after its handler's first tick). */
+export const hasBody = (req: Request) =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
 export type ErrorAnswer = (req: Request, res: Response, error: HttpError) => void;
 

@@ -3,9 +3,9 @@
  * types so a change to one side that the other does not follow fails to compile.
  */
 
-import type { BackendName } from '../../model/src/backend-names';
-import type { ModelInfo } from '../../model/src/classifier';
-import type { DecodeErrorCode, DecoderName, ImageFormat, View } from '../../model/src/preprocess';
+import type { BackendName } from '../../../model/src/backend-names';
+import type { ModelInfo } from '../../../model/src/classifier';
+import type { DecodeErrorCode, DecoderName, ImageFormat, View } from '../../../model/src/preprocess';
 
 /** What a worker needs to load the model: handed over as workerData. */
 export interface WorkerInit {

@@ -6,19 +6,18 @@ import helmet from 'helmet';
 import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { BodyGuard } from './body-guard';
-import { oipBodyLimit, predictBodyLimit, type Config } from './config';
-import type { DecodeMemory } from './decode-memory';
-import { OverloadedError, type Engine } from './engine';
+import { oipBodyLimit, predictBodyLimit, type Config } from '../config';
+import { megabytes, type DecodeMemory } from '../inference/decode-memory';
+import { OverloadedError, type Engine } from '../inference/engine';
 import { errorAnswer, type ErrorAnswer } from './error-answer';
 import { HttpError, toHttpError } from './http-error';
-import type { Labels, LabelsState } from './labels/labels';
-import { createLabelRouter } from './labels/routes';
-import type { Metrics } from './metrics';
+import { createLabelRouter, type Labels, type LabelsState } from '../labels';
+import type { Metrics } from '../process/metrics';
 import { createOipRouter } from './oip';
 import { createPredictRouter, PHOTO_ROUTES } from './predict-routes';
-import { Predictor } from './prediction';
-import type { Lifecycle } from './shutdown';
-import { createUploadReceiver, megabytes, photoTooLargeMessage } from './upload';
+import { Predictor } from '../inference/prediction';
+import type { Lifecycle } from '../process/shutdown';
+import { createUploadReceiver, photoTooLargeMessage } from './upload';
 import { uploadPage } from './views';
 
 /** The routes. Everything they use is handed in, so a test or main.ts decides what runs behind them. */

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, loadClassifier, type Classifier } from '../../model/src/index';
-import { DecodeError, preprocessPhoto } from '../../model/src/preprocess';
+import { initBackend, loadClassifier, type Classifier } from '../../../model/src/index';
+import { DecodeError, preprocessPhoto } from '../../../model/src/preprocess';
 import type {
   DecodedInWorker,
   FromWorker,
@@ -18,7 +18,8 @@ import type {
  */
 
 const port = parentPort;
-if (!port) throw new Error('service/src/worker.ts must run as a worker thread (the engine starts it).');
+if (!port)
+  throw new Error('service/src/inference/worker.ts must run as a worker thread (the engine starts it).');
 const init = workerData as WorkerInit;
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {

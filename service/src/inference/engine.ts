@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
-import { DecodeError } from '../../model/src/preprocess';
-import { serviceScript, startThread } from './threads';
+import { DecodeError } from '../../../model/src/preprocess';
+import { serviceScript, startThread } from '../process/threads';
 import type {
   DecodedInWorker,
   Decoding,
@@ -114,7 +114,7 @@ export class Engine {
   private reserved = 0;
 
   constructor(private readonly options: EngineOptions) {
-    this.workerFile = options.workerFile ?? serviceScript('worker');
+    this.workerFile = options.workerFile ?? serviceScript('inference/worker');
     this.maxQueueLength = options.maxQueueLength ?? 10_000;
   }
 

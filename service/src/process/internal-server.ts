@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import type { ServiceStatus } from './app';
+import type { ServiceStatus } from '../http/app';
 import { serviceScript, startThread } from './threads';
 
 /**
@@ -56,7 +56,7 @@ export function startInternalServer(
   update();
   const beat = setInterval(update, HEARTBEAT_MS);
   beat.unref();
-  const thread = startThread(serviceScript('internal-server'), {
+  const thread = startThread(serviceScript('process/internal-server'), {
     host: options.host,
     port: options.port,
     state,

@@ -1,5 +1,5 @@
-import { DecodeError } from '../../model/src/preprocess';
-import { InferenceError, NotReadyError, OverloadedError } from './engine';
+import { DecodeError } from '../../../model/src/preprocess';
+import { InferenceError, NotReadyError, OverloadedError } from '../inference/engine';
 
 /** An error that already knows its HTTP answer: status, a stable code for programs, a message for people. */
 export class HttpError extends Error {

@@ -1,4 +1,4 @@
-import { ACCEPTED_FORMATS, sniffFormat, type ImageFormat } from '../../model/src/preprocess';
+import { ACCEPTED_FORMATS, sniffFormat, type ImageFormat } from '../../../model/src/preprocess';
 import { HttpError } from './http-error';
 
 /**

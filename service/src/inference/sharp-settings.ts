@@ -1,4 +1,4 @@
-import type { Config } from './config';
+import type { Config } from '../config';
 
 /**
  * libvips as the service runs it (bench/decode-peak.ts measures decoding under the same settings). What holds
@@ -6,7 +6,7 @@ import type { Config } from './config';
  * that no later upload reuses, and each libvips thread working on a photo brings its own buffers (and, under
  * glibc, its own malloc arena). Requests already decode in parallel on the thread pool.
  *
- * sharp is loaded twice in this process: as CommonJS (views.ts, at start) and as an ES module (the lazy
+ * sharp is loaded twice in this process: as CommonJS (http/views.ts, at start) and as an ES module (the lazy
  * `import('sharp')` of model/src/preprocess.ts, which decodes). Each copy turns libvips' cache back to its default
  * (50 MB, 100 operations) when it loads, and the cache is libvips' own, shared by both. So the settings are applied
  * here after loading the ES module copy the decoder uses, the last one to load: applied before it, as they were until

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { ErrorAnswer } from './error-answer';
+import { hasBody, type ErrorAnswer } from './error-answer';
 import { HttpError } from './http-error';
 
 /**
@@ -34,10 +34,6 @@ interface Tracked {
   bytesRead: number;
   movedAt: number;
 }
-
-/** Whether the request carries a body (a bodiless request is complete only after its handler's first tick). */
-export const hasBody = (req: Request) =>
-  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 
 export class BodyGuard {
   private reservedBytes = 0;
