@@ -3,10 +3,12 @@ import path from 'node:path';
 import { initBackend, loadClassifier } from '../model/src/index';
 import { median, timeRuns } from '../model/train/latency';
 import { childOutput } from './child-output';
+import { memoryBreakdown } from './proc-usage';
 
 /**
- * Inference time per image of the shipped model, per TF.js backend and per batch size. Each backend runs in its own process: TF.js keeps one backend per process, and a fresh process
- * is what a worker thread of the service starts from.
+ * Inference time per image of the shipped model, per TF.js backend and per batch size, as wall time and as CPU
+ * time, and on wasm the memory each batch size leaves resident. Each backend runs in its own process: TF.js keeps
+ * one backend per process, and a fresh process is what a worker thread of the service starts from.
  */
 
 export interface InferenceRow {
@@ -18,11 +20,17 @@ export interface InferenceRow {
   model?: string;
   inputSize?: number;
   loadMs?: number;
+  /** wall time per image, by batch size: median over rounds of each round's median */
   perImageMs?: Record<string, number>;
+  /** CPU time per image, by batch size (this process's, all threads): what a core actually did */
+  cpuPerImageMs?: Record<string, number>;
+  /** wasm memory resident after running each batch size (it never shrinks): what a batch size costs in RSS */
+  wasmHeapBytes?: Record<string, number>;
   runs?: Record<string, number>;
 }
 
-export const BATCH_SIZES = [1, 8];
+/** Batch 1 (one photo per pass) against the batches adaptive batching could form (issue 24). */
+export const BATCH_SIZES = [1, 2, 4, 8];
 
 /** One measurement in this process: used as the child's entry point. */
 async function measure(backend: string): Promise<InferenceRow> {
@@ -32,19 +40,38 @@ async function measure(backend: string): Promise<InferenceRow> {
   const loadMs = performance.now() - started;
   const { size } = classifier.view;
   const image = () => randomFillSync(new Uint8Array(size * size * 3));
-  // The cpu backend is tens of times slower: fewer runs keep it to a minute.
-  const runs = ran === 'cpu' ? 3 : 15;
-  // wasm code is compiled twice: a quick baseline first, the optimised tier later in the background, so a
-  // few warm-up calls would time the baseline; a long-running worker runs the optimised code.
-  const warmup = ran === 'cpu' ? 1 : 20;
-  const perImageMs: Record<string, number> = {};
+  // The cpu backend is tens of times slower: fewer rounds keep it to a minute.
+  const rounds = ran === 'cpu' ? 1 : 5;
+  const imagesPerRound = ran === 'cpu' ? 8 : 24;
+  const wall: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
+  const wasmHeapBytes: Record<string, number> = {};
   const runsBy: Record<string, number> = {};
+  // Smallest batch first, so each size's wasm memory is read before a larger one grows it.
   for (const batch of BATCH_SIZES) {
     const images = Array.from({ length: batch }, image);
-    const times = await timeRuns(runs, warmup, () => classifier.classify(images));
-    perImageMs[String(batch)] = median(times) / batch;
-    runsBy[String(batch)] = runs;
+    // wasm code is compiled twice: a quick baseline first, the optimised tier later in the background, so a
+    // few warm-up calls would time the baseline; a long-running worker runs the optimised code.
+    await timeRuns(ran === 'cpu' ? 1 : Math.ceil(20 / batch), 0, () => classifier.classify(images));
+    if (ran === 'wasm') wasmHeapBytes[String(batch)] = memoryBreakdown(process.pid).wasm;
+    wall[String(batch)] = [];
+    cpu[String(batch)] = [];
   }
+  // Round by round, every batch size in turn, so a busy machine slows them alike.
+  for (let round = 0; round < rounds; round++) {
+    for (const batch of BATCH_SIZES) {
+      const images = Array.from({ length: batch }, image);
+      const calls = Math.max(1, Math.round(imagesPerRound / batch));
+      const before = process.cpuUsage();
+      const times = await timeRuns(calls, 0, () => classifier.classify(images));
+      const used = process.cpuUsage(before);
+      wall[String(batch)]!.push(median(times) / batch);
+      cpu[String(batch)]!.push((used.user + used.system) / 1000 / (calls * batch));
+      runsBy[String(batch)] = (runsBy[String(batch)] ?? 0) + calls;
+    }
+  }
+  const medians = (by: Record<string, number[]>) =>
+    Object.fromEntries(Object.entries(by).map(([batch, values]) => [batch, median(values)]));
   const { info } = classifier;
   classifier.dispose();
   return {
@@ -53,7 +80,9 @@ async function measure(backend: string): Promise<InferenceRow> {
     model: `${info.name} ${info.version}: ${info.architecture} at ${info.inputSize} px (${info.engine})`,
     inputSize: size,
     loadMs,
-    perImageMs,
+    perImageMs: medians(wall),
+    cpuPerImageMs: medians(cpu),
+    ...(ran === 'wasm' ? { wasmHeapBytes } : {}),
     runs: runsBy,
   };
 }

@@ -13,6 +13,7 @@ import { loadAverage, mib, ms } from './format';
 import { jpegFiles, PHONE_SIZES, phonePhotos, spread, type PhoneSize } from './phone-photos';
 import { memoryBreakdown, peakRssBytes, rssBytes, type MemoryBreakdown } from './proc-usage';
 import { markedSection, writeSection } from './report-sections';
+import { slopePer1000 } from './store-memory';
 
 /**
  * Memory on a stream of real photos of phone sizes (issue 19), and what decoding each size costs.
@@ -113,17 +114,6 @@ function mixedStream(originals: string[], mp3: string[], mp12: string[], count: 
     if (slot >= 7) return mp3[(Math.floor(i / 10) * 2 + slot - 7) % mp3.length]!;
     return picked[o++ % picked.length]!;
   });
-}
-
-/** Least-squares slope of RSS against photos served, in bytes per 1,000 photos. */
-function slopePer1000(points: { photos: number; rss: number }[]): number {
-  const n = points.length;
-  if (n < 2) return NaN;
-  const mx = points.reduce((a, p) => a + p.photos, 0) / n;
-  const my = points.reduce((a, p) => a + p.rss, 0) / n;
-  const sxy = points.reduce((a, p) => a + (p.photos - mx) * (p.rss - my), 0);
-  const sxx = points.reduce((a, p) => a + (p.photos - mx) ** 2, 0);
-  return (sxy / sxx) * 1000;
 }
 
 interface Run {

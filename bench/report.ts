@@ -2,6 +2,9 @@ import type { DecodeRow } from './decoders';
 import type { ColdStartRow, LoadRow } from './http';
 import { BATCH_SIZES, type InferenceRow } from './inference';
 import { loadAverage, mib, ms, ratio, verdict } from './format';
+import type { ServiceTimeRow } from './service-time';
+import type { StoreMemoryRow } from './store-memory';
+import type { ThroughputRow } from './throughput';
 
 export interface Machine {
   date: string;
@@ -25,6 +28,15 @@ export interface ReportInput {
   load: LoadRow[];
   photoBytes: number;
   minutes: number;
+  /** this checkout's service, and a baseline checkout's when --baseline named one */
+  serviceTime: { name: string; row: ServiceTimeRow }[];
+  throughput: ThroughputRow[];
+  throughputRun: { connections: number; durationS: number; rounds: number };
+  /** the throughput row of today's service without batching, and of the baseline checkout, by name */
+  throughputNames: { batching: string; single: string; baseline?: string };
+  storeMemory: StoreMemoryRow[];
+  /** where the memory benchmark's photos came from, in words */
+  storePhotos: string;
 }
 
 const GOALS = {
@@ -34,6 +46,11 @@ const GOALS = {
   healthP99Ms: 50,
   coldStartMs: 3000,
   rssBytes: 300 * 1024 * 1024,
+  /** issue 24: the service's inferenceMs over the network's own time */
+  serviceOverTime: 0.1,
+  throughputOverBaseline: 2,
+  podRssBytes: 300 * 1024 * 1024,
+  npmStartRssBytes: 450 * 1024 * 1024,
 };
 
 const table = (head: string[], rows: (string | number)[][]) =>
@@ -59,7 +76,7 @@ function headlines(input: ReportInput) {
   };
 }
 
-function goalsTable(figures: ReturnType<typeof headlines>): string {
+function goalsTable(figures: ReturnType<typeof headlines>, input: ReportInput): string {
   const { decode12Mp, speedup12Mp, workerScaling, healthP99, coldStart1, rssMax } = figures;
   return table(
     ['goal', 'measured', 'verdict'],
@@ -94,9 +111,71 @@ function goalsTable(figures: ReturnType<typeof headlines>): string {
         mib(rssMax),
         verdict(rssMax <= GOALS.rssBytes),
       ],
+      ...issue24Goals(input),
     ],
   );
 }
+
+/** Issue 24's goals, from the sections that measure them; a goal whose measurement did not run says so. */
+function issue24Goals(input: ReportInput): string[][] {
+  const rows: string[][] = [];
+  for (const { name, row } of input.serviceTime.filter((t) => t.name.startsWith('this checkout'))) {
+    const over = row.service.inferenceMs / row.networkMs - 1;
+    rows.push([
+      `service \`inferenceMs\` within ${GOALS.serviceOverTime * 100} % of the network's own time (${name.replace('this checkout, ', '')})`,
+      `${signedPercent(over)} (${ms(row.service.inferenceMs)} against ${ms(row.networkMs)})`,
+      verdict(over <= GOALS.serviceOverTime),
+    ]);
+  }
+  const byName = (name?: string) => input.throughput.find((t) => t.name === name);
+  const batching = byName(input.throughputNames.batching);
+  const baseline = byName(input.throughputNames.baseline);
+  if (batching && baseline) {
+    const gain = batching.throughput / baseline.throughput;
+    rows.push(
+      [
+        `\`GET /test\` with ${input.throughputRun.connections} clients ≥ ${GOALS.throughputOverBaseline}× the baseline's requests per second`,
+        `${ratio(gain)} (${batching.throughput.toFixed(1)} against ${baseline.throughput.toFixed(1)} req/s)`,
+        verdict(gain >= GOALS.throughputOverBaseline),
+      ],
+      [
+        "one user's latency no worse than the baseline's",
+        `${ms(batching.singleP50, 0)} against ${ms(baseline.singleP50, 0)}`,
+        verdict(batching.singleP50 <= baseline.singleP50 * 1.05),
+      ],
+    );
+  }
+  const pod = input.storeMemory.filter((r) => !r.name.startsWith('`npm start`'));
+  if (pod.length > 0) {
+    const worst = Math.max(...pod.map((r) => r.peak));
+    rows.push([
+      `peak RSS as a pod runs it (one worker; labels off, PostgreSQL, PGlite) ≤ ${mib(GOALS.podRssBytes)}, any clients`,
+      `${mib(worst)} (${pod.map((r) => `${r.name}, ${r.clients} client${r.clients > 1 ? 's' : ''}: ${mib(r.peak)}`).join('; ')})`,
+      verdict(worst <= GOALS.podRssBytes),
+    ]);
+  }
+  const npmStart = input.storeMemory.filter((r) => r.name.startsWith('`npm start`'));
+  if (npmStart.length > 0) {
+    const worst = Math.max(...npmStart.map((r) => r.peak));
+    rows.push([
+      `peak RSS of \`npm start\` with nothing configured ≤ ${mib(GOALS.npmStartRssBytes)}`,
+      mib(worst),
+      verdict(worst <= GOALS.npmStartRssBytes),
+    ]);
+  }
+  const atReady = input.storeMemory.filter((r) => r.accuracyAtReady !== undefined);
+  if (atReady.length > 0) {
+    rows.push([
+      'no 503 from `/accuracy` once `/readyz` says ready (embedded store, fresh folder)',
+      atReady.map((r) => `${r.accuracyAtReady}`).join(', '),
+      verdict(atReady.every((r) => r.accuracyAtReady === 200)),
+    ]);
+  }
+  return rows;
+}
+
+const signedPercent = (x: number) =>
+  Number.isFinite(x) ? `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)} %` : 'n/a';
 
 function decodeTable(rows: DecodeRow[]): string {
   return table(
@@ -120,7 +199,8 @@ function inferenceCells(row: InferenceRow): string[] {
       `not available: ${row.error.replace(/\|/g, '/').split(/(?<=[.;])\s/)[0]}`,
       '',
       '',
-      ...BATCH_SIZES.map(() => ''),
+      '',
+      '',
       '',
     ];
   return [
@@ -128,21 +208,15 @@ function inferenceCells(row: InferenceRow): string[] {
     row.ran ?? '?',
     row.model ?? '?',
     `${row.inputSize}×${row.inputSize}`,
-    ...BATCH_SIZES.map((b) => `${ms(row.perImageMs?.[String(b)] ?? NaN)} (${row.runs?.[String(b)]} runs)`),
+    `${ms(row.perImageMs?.['1'] ?? NaN)} (${row.runs?.['1']} runs)`,
+    ms(row.cpuPerImageMs?.['1'] ?? NaN),
     ms(row.loadMs ?? NaN, 0),
   ];
 }
 
 function inferenceTable(rows: InferenceRow[]): string {
   return table(
-    [
-      'backend asked',
-      'backend ran',
-      'model',
-      'view',
-      ...BATCH_SIZES.map((b) => `per image, batch ${b}`),
-      'load',
-    ],
+    ['backend asked', 'backend ran', 'model', 'view', 'per image (wall)', 'per image (CPU)', 'load'],
     rows.map(inferenceCells),
   );
 }
@@ -180,6 +254,139 @@ function loadTable(rows: LoadRow[]): string {
       `${(l.machineBusy * 100).toFixed(0)} %`,
     ]),
   );
+}
+
+/** What each batch size costs per photo on wasm, against batch 1, and the wasm memory it leaves resident. */
+function batchingSection(rows: InferenceRow[]): string {
+  const wasm = rows.find((r) => r.ran === 'wasm' && r.perImageMs);
+  if (!wasm) return '## Batching on wasm\nNot measured: the wasm backend did not run.';
+  const one = { wall: wasm.perImageMs!['1']!, cpu: wasm.cpuPerImageMs?.['1'] ?? NaN };
+  const body = table(
+    [
+      'batch',
+      'per photo (wall)',
+      'per photo (CPU)',
+      'CPU per photo / batch 1',
+      'wasm memory resident after it',
+      'calls',
+    ],
+    BATCH_SIZES.map((b) => {
+      const key = String(b);
+      const cpu = wasm.cpuPerImageMs?.[key] ?? NaN;
+      return [
+        b,
+        ms(wasm.perImageMs![key] ?? NaN),
+        ms(cpu),
+        ratio(cpu / one.cpu),
+        wasm.wasmHeapBytes?.[key] !== undefined ? mib(wasm.wasmHeapBytes[key]) : 'n/a',
+        wasm.runs?.[key] ?? '',
+      ];
+    }),
+  );
+  return `## Batching on wasm: what a photo costs by batch size
+The same process as above (wasm), the batch sizes taking turns round by round: wall time per photo, and CPU time
+per photo (this process's, all threads), which does not count the time it waited for a core on a shared machine.
+wasm memory never shrinks: what a batch size leaves resident stays with each worker.
+
+${body}`;
+}
+
+function serviceTimeSection(input: ReportInput): string {
+  if (input.serviceTime.length === 0) return '';
+  const first = input.serviceTime[0]!.row;
+  const rows = input.serviceTime.map(({ name, row }) => {
+    const t = row.service;
+    const rest = t.totalMs - t.decodeMs - t.queueMs - t.inferenceMs;
+    return [
+      name,
+      ms(row.networkMs),
+      ms(t.inferenceMs),
+      `${((t.inferenceMs / row.networkMs - 1) * 100).toFixed(1)} %`,
+      ms(t.decodeMs),
+      ms(t.queueMs),
+      ms(rest),
+      ms(t.totalMs),
+      ms(t.clientMs),
+      `${ms(row.serviceCpuMs)} / ${ms(row.networkCpuMs)}`,
+      row.roundRatios.map((r) => r.toFixed(2)).join(', '),
+    ];
+  });
+  const kernelTotal = first.kernels.reduce((a, k) => a + k.ms, 0);
+  const kernels = first.kernels
+    .slice(0, 6)
+    .map((k) => `${k.name} ${((k.ms / kernelTotal) * 100).toFixed(1)} %`)
+    .join(', ');
+  return `## The service's share of a photo's time
+${first.photo} POSTed to \`/predict\` (a JSON answer), one request at a time, to the compiled service (one worker,
+wasm; labels as the row says: on, each answer is followed by the store's work, as \`npm start\` runs), and the same photo's view classified by the same network in the measuring process, as
+\`bench/networks.ts\` times it: ${first.rounds} rounds of ${first.requestsPerRound} each, the two sides taking turns (bench/service-time.ts). ${first.model}.
+\`inferenceMs\` is what the worker reports for the network; decode, queue (the hand-off to the worker and back) and
+the rest (HTTP, the answer) make up \`totalMs\`; the client's round trip adds the loopback connection. CPU per photo
+is the service process's (all threads) against the network's alone: it does not count waiting for a core.
+
+${table(['service', 'network alone', 'service inferenceMs', 'over the network', 'decodeMs', 'queueMs', 'rest of totalMs', 'totalMs', 'client round trip', 'CPU per photo: service / network', 'inferenceMs / network, per round'], rows)}
+
+What one classification's kernels take (tf.profile, wasm): ${kernels}. The scaling to [-1, 1] (RealDiv, Sub)
+and the tensor's creation are a few tenths of a millisecond; the convolutions are the cost.`;
+}
+
+function throughputSection(input: ReportInput): string {
+  if (input.throughput.length === 0) return '';
+  const run = input.throughputRun;
+  const rows = input.throughput.map((t) => [
+    t.name,
+    Object.entries(t.env)
+      .filter(([, v]) => v !== '')
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ') || 'defaults',
+    `**${t.throughput.toFixed(1)} req/s**`,
+    t.roundThroughputs.map((x) => x.toFixed(1)).join(', '),
+    ms(t.p50, 0),
+    ms(t.p99, 0),
+    ms(t.singleP50, 0),
+    ms(t.cpuMsPerRequest),
+    Object.entries(t.statuses)
+      .map(([code, n]) => `${code}: ${n}`)
+      .join(', '),
+  ]);
+  return `## Throughput with and without batching
+\`GET /test\` (the bundled photo, decoded and classified each time) from ${run.connections} autocannon clients without pause, as
+\`siege -c ${run.connections}\` sends it, ${run.durationS} s per setting per round, ${run.rounds} rounds, the settings in a new random order
+each round (bench/throughput.ts); then one client for half as long (one user's latency). Every setting's
+process runs the whole time; wasm, labels off, the image's malloc settings.
+
+${table(['setting', 'environment', 'throughput (200s)', 'per round', 'p50', 'p99', 'one user p50', 'server CPU per request', 'statuses'], rows)}`;
+}
+
+function storeMemorySection(input: ReportInput): string {
+  if (input.storeMemory.length === 0) return '';
+  const rows = input.storeMemory.map((r) => [
+    r.name,
+    r.workers,
+    r.clients,
+    r.photos,
+    mib(r.idle),
+    mib(r.median),
+    mib(r.sampledMax),
+    `**${mib(r.peak)}**`,
+    `${r.slope >= 0 ? '+' : '−'}${mib(Math.abs(r.slope), 1)}`,
+    mib(r.breakdown.wasm),
+    mib(r.breakdown.brk),
+    mib(r.breakdown.anonymous),
+    mib(r.breakdown.files),
+    Object.entries(r.statuses)
+      .map(([code, n]) => `${code}: ${n}`)
+      .join(', '),
+  ]);
+  return `## Memory with labels off, on PostgreSQL and on PGlite
+${input.storePhotos} Each setting's process runs the whole time and the photos go to each in turn, 25 at a time, in
+a new random order each time (bench/store-memory.ts); a photo is POSTed to \`/predict\` as itself (a JSON answer),
+and with labels on it is queued and its 512 px copy written to the store. RSS (VmRSS, all threads) is read after
+every 25 photos: median and max from the 100th photo on, peak is the kernel's VmHWM over the whole run, slope the
+trend over the second half per 1,000 photos. Idle is once \`/readyz\` said ready (a fresh embedded store created and
+open). Where the memory sits is /proc/<pid>/smaps at the end (wasm: the model's heap and PGlite's).
+
+${table(['setting', 'workers', 'clients', 'photos', 'idle', 'median', 'max', 'peak (VmHWM)', 'slope, 2nd half', 'wasm', 'glibc brk heap', 'other anonymous', 'files', 'statuses'], rows)}`;
 }
 
 function coldStartTable(rows: ColdStartRow[]): string {
@@ -234,7 +441,7 @@ otherwise. Rerun it on your machine to compare: absolute times move with the har
 ${machineSection(input)}
 
 ## Goals
-${goalsTable(figures)}
+${goalsTable(figures, input)}
 
 ## Decode and resize to the model's input (${input.inputSize}×${input.inputSize}, cover), jimp vs sharp
 \`preprocessPhoto\` from model/src/preprocess.ts, in process, one photo at a time. The photos are the service's bundled
@@ -249,6 +456,14 @@ worker does. The input is the model's view (its metadata); the network resizes i
 have is listed with the reason.
 
 ${inferenceTable(input.inference)}
+
+${batchingSection(input.inference)}
+
+${serviceTimeSection(input)}
+
+${throughputSection(input)}
+
+${storeMemorySection(input)}
 
 ${httpSection(input, figures)}
 

@@ -230,8 +230,12 @@ const serviceEnvKeys = {
   shutdownTimeoutMs: integer(20000, 1).describe(
     'SHUTDOWN_TIMEOUT_MS: drain deadline after SIGTERM (the grace period is set above it).',
   ),
-  batchMaxSize: integer(1, 1).describe('BATCH_MAX_SIZE: micro-batch size (1 = off).'),
-  batchMaxWaitMs: integer(0).describe('BATCH_MAX_WAIT_MS: longest wait to fill a micro-batch.'),
+  batchMaxSize: integer(1, 1).describe(
+    'BATCH_MAX_SIZE: the most images one forward pass takes (adaptive batching; 1 = off). The README lists it per pod size.',
+  ),
+  batchMaxWaitMs: integer(5).describe(
+    'BATCH_MAX_WAIT_MS: longest wait for a fuller batch, taken only while more images are on their way (a lone request never waits).',
+  ),
   logLevel: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
     .default('info')

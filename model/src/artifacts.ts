@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** A TF.js layers model held in memory: its topology, weight specs and all weight bytes in one buffer. */
 export interface LayersArtifacts {
@@ -175,9 +176,14 @@ export async function readArtifactsDir(dir: string): Promise<LayersArtifacts> {
   });
 }
 
-/** Loads a layers model from memory. */
-export async function layersModelFromArtifacts(artifacts: LayersArtifacts): Promise<tf.LayersModel> {
-  return tf.loadLayersModel(
+/**
+ * Loads a layers model from memory. TF.js layers is loaded here, when a network needs it (one the fused engine
+ * cannot run, or a comparison), not with the classifier: it is most of what TF.js adds to a worker's heap.
+ */
+export async function layersModelFromArtifacts(artifacts: LayersArtifacts): Promise<LayersModel> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tfl = require('@tensorflow/tfjs-layers') as typeof import('@tensorflow/tfjs-layers');
+  return tfl.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: artifacts.modelTopology,
       weightSpecs: artifacts.weightSpecs,

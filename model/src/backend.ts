@@ -1,10 +1,9 @@
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type { BackendName } from './backend-names';
 
-/** The TF.js backends a process may ask for; 'auto' takes the native binding when it is installed, else wasm. */
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export { BACKENDS, type BackendName } from './backend-names';
 
 /** Whether the native binding is installed; it is optional and absent on many machines. */
 function tryLoadTfjsNode(): boolean {
@@ -41,6 +40,11 @@ export async function initBackend(name: BackendName): Promise<string> {
           "install it or choose 'wasm' or 'cpu' (TFJS_BACKEND).",
       );
     }
+  }
+  if (wanted === 'cpu') {
+    // Registers the plain JavaScript backend: only loaded when asked for (tfjs-node and wasm need none of it).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('@tensorflow/tfjs-backend-cpu');
   }
   if (wanted === 'wasm' && !wasmPathsSet) {
     pointWasmAtItsFiles();

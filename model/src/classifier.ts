@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ClassLabel } from './labels';
 import { silentLog, type LogFn } from './log';
 import { METADATA_FILE, readMetadata, type ModelMetadata, type View } from './metadata';

@@ -7,7 +7,7 @@
  * Multiply) and a two-branch network's Concatenate. Layers it does not know make it decline (returns undefined) and
  * the caller uses TF.js layers instead.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { inboundLayerNames, type FunctionalConfig } from './topology';
 
 type Activation = 'linear' | 'relu' | 'relu6';
@@ -113,8 +113,8 @@ function bnAffine(node: Node, weights: tf.NamedTensorMap): { scale: tf.Tensor1D;
     const variance = weight(weights, `${node.name}/moving_variance`) as tf.Tensor1D;
     const gamma = node.config['scale'] === false ? tf.onesLike(mean) : weight(weights, `${node.name}/gamma`);
     const beta = node.config['center'] === false ? tf.zerosLike(mean) : weight(weights, `${node.name}/beta`);
-    const scale = gamma.div(variance.add(eps).sqrt()) as tf.Tensor1D;
-    const shift = beta.sub(mean.mul(scale)) as tf.Tensor1D;
+    const scale = tf.div(gamma, tf.sqrt(tf.add(variance, eps))) as tf.Tensor1D;
+    const shift = tf.sub(beta, tf.mul(mean, scale)) as tf.Tensor1D;
     return { scale, shift };
   });
 }
@@ -128,10 +128,11 @@ function foldBatchNorm(
   const { scale, shift } = bnAffine(batchNorm, weights);
   const [, , inC, outC] = conv.filter.shape;
   const folded = tf.tidy(() => ({
-    filter: conv.filter.mul(
-      conv.depthwise ? scale.reshape([1, 1, inC, outC]) : scale.reshape([1, 1, 1, outC]),
+    filter: tf.mul(
+      conv.filter,
+      conv.depthwise ? tf.reshape(scale, [1, 1, inC, outC]) : tf.reshape(scale, [1, 1, 1, outC]),
     ) as tf.Tensor4D,
-    bias: (conv.bias ? conv.bias.mul(scale).add(shift) : shift.clone()) as tf.Tensor1D,
+    bias: (conv.bias ? tf.add(tf.mul(conv.bias, scale), shift) : shift.clone()) as tf.Tensor1D,
   }));
   tf.dispose([scale, shift]);
   return folded;
@@ -335,7 +336,7 @@ function runOp(op: Op, x: tf.Tensor4D, read: (name: string) => tf.Tensor4D): tf.
       });
     }
     case 'affine':
-      return tf.tidy(() => read(op.input).mul(op.scale).add(op.shift) as tf.Tensor4D);
+      return tf.tidy(() => tf.add(tf.mul(read(op.input), op.scale), op.shift) as tf.Tensor4D);
     case 'activation':
       return op.activation === 'relu6'
         ? tf.relu6(read(op.input))

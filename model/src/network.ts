@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { layersModelFromArtifacts, readArtifactsDir, type LayersArtifacts } from './artifacts';
 import { compileFusedGraph } from './fused-graph';
 import { silentLog, type LogFn } from './log';

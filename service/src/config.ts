@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
-import { BACKENDS } from '../../model/src/backend';
+import { BACKENDS } from '../../model/src/backend-names';
 import { DECODER_NAMES, DEFAULT_MAX_PIXELS } from '../../model/src/preprocess';
 
 /**
@@ -119,10 +119,14 @@ const envSchema = z.object({
     .describe('a request that would wait longer is answered 503 + Retry-After at once'),
   BATCH_MAX_SIZE: integer(1, 256)
     .default(1)
-    .describe('micro-batching: images a worker takes at once (1 = off)'),
-  BATCH_MAX_WAIT_MS: integer(0, 10_000)
-    .default(0)
-    .describe('micro-batching: how long a batch may wait to fill after its oldest image arrived'),
+    .describe(
+      'adaptive batching: the most images one forward pass takes. A free worker takes what is queued (shared fairly between free workers), so 1 turns batching off; each size a worker runs keeps its wasm memory resident (bench/REPORT.md measures both per batch size)',
+    ),
+  BATCH_MAX_WAIT_MS: integer(0, 1000)
+    .default(5)
+    .describe(
+      "adaptive batching: how long queued images may wait for a fuller batch, counted from the oldest's arrival; they wait only while more images are admitted and still decoding, so a request that arrives alone is never held",
+    ),
   SHUTDOWN_TIMEOUT_MS: integer(100)
     .default(20_000)
     .describe("drain deadline after SIGTERM; the pod's grace period must exceed it"),

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { createApp, serviceStatus } from './http/app';
 import { assetsDir, TEST_PHOTO } from './http/assets';
 import { ConfigError, loadConfig, type Config } from './config';
+import { DecodeMemory } from './inference/decode-memory';
 import { Engine } from './inference/engine';
 import { startInternalServer } from './process/internal-server';
 import { Labels } from './labels';
@@ -54,12 +55,15 @@ const engine = new Engine({
     log: (level, msg, fields) => logger[level](fields ?? {}, msg),
   },
 });
+// One budget for every decode: the model's view of each upload, and the labels' 512 px copy of it.
+const decodeMemory = new DecodeMemory(config.decodeMemoryBytes);
 const labels = config.labels.enabled
   ? new Labels({
       database: { url: config.labels.databaseUrl, dataDir: config.labels.dataDir },
       pendingMs: config.labels.pendingMs,
       retentionMs: config.labels.retentionMs,
       queueMaxBytes: config.labels.queueMaxBytes,
+      reserveMemory: decodeMemory.reserve,
       observer: {
         queueBytes: (bytes) => metrics.labelQueueBytes.set(bytes),
         dropped: (reason) => metrics.labelDropped.inc({ reason }),
@@ -77,7 +81,8 @@ const labels = config.labels.enabled
       },
     })
   : undefined;
-// In the background: the service classifies (and /readyz says ready) whether or not the store answers.
+// While the model loads: an embedded store holds readiness back until it has opened (Labels.ready), a server's
+// never does (the service classifies whether or not the database answers).
 void labels?.start();
 const lifecycle = new Lifecycle(() => metrics.rejections.inc({ reason: 'draining' }));
 const assets = assetsDir();
@@ -90,6 +95,7 @@ const app = createApp({
   lifecycle,
   assetsDir: assets,
   testPhoto: fs.readFileSync(path.join(assets, TEST_PHOTO)),
+  decodeMemory,
   ...(labels ? { labels } : {}),
 });
 
@@ -122,7 +128,7 @@ startInternalServer({
   host: config.host,
   port: config.metricsPort,
   stallMs: config.livenessStallMs,
-  status: () => serviceStatus(engine, lifecycle),
+  status: () => serviceStatus(engine, lifecycle, labels),
   metrics: async () => ({
     text: await metrics.registry.metrics(),
     contentType: metrics.registry.contentType,

@@ -18,7 +18,7 @@ describe('configuration', () => {
     assert.equal(c.maxPixels, 64_200_000);
     assert.equal(c.queueMaxWaitMs, 2000);
     assert.equal(c.batchMaxSize, 1);
-    assert.equal(c.batchMaxWaitMs, 0);
+    assert.equal(c.batchMaxWaitMs, 5);
     assert.equal(c.shutdownTimeoutMs, 20_000);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.workers, usableCpus());

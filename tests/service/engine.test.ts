@@ -140,6 +140,56 @@ describe('engine', () => {
     await Promise.all([e.close(), single.close()]);
   });
 
+  it('never holds back a request that arrives alone, whatever the batching wait allows', async () => {
+    // A wait of 5 s that a lone image would pay in full if the engine waited for a batch to fill.
+    const e = engine({ batchMaxSize: 8, batchMaxWaitMs: 5000 });
+    await e.start();
+    const [alone] = await e.classify([image(1)]);
+    assert.equal(alone!.batchSize, 1);
+    assert.ok(alone!.queueMs < 2500, `queued ${alone!.queueMs} ms`);
+    await e.close();
+  });
+
+  it('waits for images admitted and still decoding to join the batch, up to the wait bound', async () => {
+    const e = engine({ batchMaxSize: 4, batchMaxWaitMs: 5000 });
+    await e.start();
+    // The second request is admitted and "decoding" when the first image queues: they share a pass.
+    const decoding = e.admit(1);
+    const first = e.classify([image(1)]);
+    await new Promise((r) => setTimeout(r, 50));
+    const second = e.classify([image(2)], decoding);
+    const [[a], [b]] = await Promise.all([first, second]);
+    assert.deepEqual([a!.batchSize, b!.batchSize], [2, 2]);
+    assert.ok(Math.abs(b!.probabilities[0]! - 0.002) < 1e-6, 'each caller gets its own answer');
+
+    // One that never comes (its decode failed) holds the batch no longer than the bound.
+    const bounded = engine({ batchMaxSize: 4, batchMaxWaitMs: 300 });
+    await bounded.start();
+    const lost = bounded.admit(1);
+    const [late] = await bounded.classify([image(3)]);
+    lost.release();
+    assert.equal(late!.batchSize, 1);
+    assert.ok(late!.queueMs >= 250, `waited ${late!.queueMs} ms for the bound of 300 ms`);
+    await Promise.all([e.close(), bounded.close()]);
+  });
+
+  it('shares queued images between free workers instead of batching them on one', async () => {
+    const e = engine({ workers: 2, batchMaxSize: 4, batchMaxWaitMs: 50 });
+    await e.start();
+    const results = await Promise.all([e.classify([image(1)]), e.classify([image(2)])]);
+    assert.deepEqual(
+      results.map(([r]) => r!.batchSize),
+      [1, 1],
+    );
+    // More than the free workers can take one each: shared out, up to the maximum each.
+    const many = await Promise.all(Array.from({ length: 6 }, (_, i) => e.classify([image(i + 1)])));
+    assert.deepEqual(
+      many.map(([r]) => r!.batchSize),
+      [3, 3, 3, 3, 3, 3],
+    );
+    await e.close();
+  });
+
   it('fails the requests of a crashed worker, replaces the worker, and serves again', async () => {
     const logs: string[] = [];
     const e = engine({ observer: { log: (_level, msg) => logs.push(msg) } });

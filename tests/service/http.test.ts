@@ -55,7 +55,12 @@ describe('service over HTTP', () => {
     assert.equal(live.headers.get('x-powered-by'), null);
     const ready = await fetch(`${server.url}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { ready: true, modelLoaded: true, draining: false });
+    assert.deepEqual(await ready.json(), {
+      ready: true,
+      modelLoaded: true,
+      draining: false,
+      labelsStore: 'off',
+    });
     // Without a usable id from the client, the server makes one.
     const other = await fetch(`${server.url}/healthz`);
     assert.match(other.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);

@@ -24,7 +24,12 @@ describe('internal server (metrics and probes on their own thread)', () => {
       host: '127.0.0.1',
       port: 0,
       stallMs: 600,
-      status: () => ({ ready, modelLoaded: ready, draining: false }),
+      status: () => ({
+        ready,
+        modelLoaded: ready,
+        draining: false,
+        labelsStore: ready ? ('open' as const) : ('opening' as const),
+      }),
       metrics: async () => ({ text: 'up 1\n', contentType: 'text/plain' }),
     });
     const url = `http://127.0.0.1:${internal.port}`;
@@ -36,6 +41,7 @@ describe('internal server (metrics and probes on their own thread)', () => {
       ready: true,
       modelLoaded: true,
       draining: false,
+      labelsStore: 'open',
     });
     assert.equal(await (await fetch(`${url}/metrics`)).text(), 'up 1\n');
     assert.equal((await fetch(`${url}/test`)).status, 404);

@@ -231,6 +231,45 @@ describe('labels through the service (embedded store)', () => {
   });
 });
 
+describe('a fresh embedded store, from the first moment /readyz says ready', () => {
+  it("answers /accuracy and labels without a 503, and leaves the store creation's memory to its own process", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-labels-fresh-'));
+    const server = await startServer({ env: { LABELS: 'on', LABEL_DATA_DIR: dataDir }, waitReady: false });
+    try {
+      const seen = new Set<string>();
+      const until = Date.now() + 120_000;
+      for (;;) {
+        // the internal listener starts a moment after the public one
+        const res = await fetch(`${server.metricsUrl}/readyz`).catch(() => undefined);
+        const status = res && ((await res.json()) as { ready: boolean; labelsStore: string });
+        if (res && status) {
+          seen.add(status.labelsStore);
+          if (res.status === 200) {
+            assert.equal(status.labelsStore, 'open');
+            break;
+          }
+        }
+        assert.ok(Date.now() < until, 'not ready within 2 minutes');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // At once, as a user who opens the page the moment the pod is ready: no 503, no retry.
+      assert.equal((await fetch(`${server.url}/accuracy`)).status, 200);
+      const { id } = await predictJson(server.url, bundledTestPhoto());
+      const labelled = await postLabel(server.url, id!, 'Soup');
+      assert.equal(labelled.status, 200, await labelled.clone().text());
+      assert.ok(seen.has('opening'), `readiness said ${[...seen].join(', ')}`);
+      // Creating the folder (PGlite's initdb) ran in a process of its own: in this one it peaked near 1 GB (~600 MB
+      // of wasm memory that never shrinks), against about 300 MB for the service with its store open.
+      const peakMiB =
+        Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.proc.pid}/status`, 'utf8'))![1]) / 1024;
+      assert.ok(peakMiB < 600, `peak RSS ${peakMiB.toFixed(0)} MiB`);
+    } finally {
+      await server.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('labels off', () => {
   it('gives predictions no id and answers /labels and /accuracy 404', async () => {
     const server = await startServer({ env: { LABELS: 'off' } });

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { decodeMemoryBytes } from '../../model/src/preprocess';
+import { DecodeMemory } from '../../service/src/inference/decode-memory';
 import { PendingWriter, type DropReason, type PendingUpload } from '../../service/src/labels/pending-writer';
 import { newPredictionId } from '../../service/src/labels/prediction-id';
 import type { PendingPrediction } from '../../service/src/labels/store';
@@ -85,6 +88,39 @@ describe('pending writer', () => {
     }
     assert.deepEqual(dropped, ['expired']);
     assert.equal(writer.queuedBytes, 0);
+  });
+
+  it("scales a photo only when the service's decode budget has room for it", async () => {
+    // A progressive photo, as an editing app saves it: decoding it again for the store holds its coefficients.
+    const photo = await sharp(await makeJpeg(1600, 1200, 5))
+      .jpeg({ progressive: true })
+      .toBuffer();
+    const needs = decodeMemoryBytes('jpeg', 1600 * 1200, true);
+    const budget = new DecodeMemory(needs + 1024);
+    const asked: number[] = [];
+    const written: string[] = [];
+    const writer = new PendingWriter({
+      maxBytes: 10 << 20,
+      pendingMs: 60_000,
+      reserveMemory: (bytes) => {
+        asked.push(bytes);
+        return budget.reserve(bytes);
+      },
+      write: async (records) => {
+        written.push(...records.map((r) => r.id));
+      },
+    });
+    // The model's decodes hold most of the budget: the store's copy waits for them.
+    const held = await budget.reserve(needs);
+    const record = upload(photo);
+    writer.offer(record);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(asked, [needs], 'it asked for what decoding this photo holds');
+    assert.deepEqual(written, [], 'nothing scaled while the budget is held');
+    held();
+    await writer.written(record.id);
+    assert.deepEqual(written, [record.id]);
+    assert.equal(budget.inUse, 0, 'and it gave the memory back');
   });
 
   it('drops a photo it cannot read, counted', async () => {

@@ -7,11 +7,11 @@ import { stdSerializers, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { BodyGuard } from './body-guard';
 import { oipBodyLimit, predictBodyLimit, type Config } from '../config';
-import { DecodeMemory, megabytes } from '../inference/decode-memory';
+import { megabytes, type DecodeMemory } from '../inference/decode-memory';
 import { OverloadedError, type Engine } from '../inference/engine';
 import { errorAnswer, type ErrorAnswer } from './error-answer';
 import { HttpError, toHttpError } from './http-error';
-import { createLabelRouter, type Labels } from '../labels';
+import { createLabelRouter, type Labels, type LabelsState } from '../labels';
 import type { Metrics } from '../process/metrics';
 import { createOipRouter } from './oip';
 import { createPredictRouter, PHOTO_ROUTES } from './predict-routes';
@@ -31,7 +31,6 @@ export interface AppDeps {
     | 'bodyTimeoutMs'
     | 'oipMaxImages'
     | 'linger'
-    | 'decodeMemoryBytes'
     | 'labels'
   >;
   engine: Engine;
@@ -43,6 +42,8 @@ export interface AppDeps {
   testPhoto: Buffer;
   /** the labels store (LABELS=on): predictions get an id, /labels and /accuracy answer */
   labels?: Labels;
+  /** what photo decodes may hold together (DECODE_MEMORY_BYTES): the predictions' and the labels' */
+  decodeMemory: DecodeMemory;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -169,18 +170,21 @@ function guardBodies(config: AppDeps['config'], metrics: Metrics, answer: ErrorA
 }
 
 export interface ServiceStatus {
-  /** the model is loaded and warm, and the service is not draining: send it traffic */
+  /** the model is loaded and warm, the embedded labels store has opened, and the service is not draining */
   ready: boolean;
   modelLoaded: boolean;
   draining: boolean;
+  /** the labels store: `off` with LABELS=off */
+  labelsStore: LabelsState | 'off';
 }
 
 /** What /readyz says, on the public port and on the internal one. */
-export function serviceStatus(engine: Engine, lifecycle: Lifecycle): ServiceStatus {
+export function serviceStatus(engine: Engine, lifecycle: Lifecycle, labels?: Labels): ServiceStatus {
   return {
-    ready: engine.ready && !lifecycle.draining,
+    ready: engine.ready && !lifecycle.draining && (labels?.ready ?? true),
     modelLoaded: engine.model !== undefined,
     draining: lifecycle.draining,
+    labelsStore: labels?.state ?? 'off',
   };
 }
 
@@ -218,13 +222,13 @@ function answerErrors(answer: ErrorAnswer): express.ErrorRequestHandler {
 
 export function createApp(deps: AppDeps): express.Express {
   const { engine, metrics, lifecycle, config } = deps;
-  const status = () => serviceStatus(engine, lifecycle);
+  const status = () => serviceStatus(engine, lifecycle, deps.labels);
   const isReady = () => status().ready;
   const predictor = new Predictor(
     engine,
     { maxPixels: config.maxPixels, decoder: config.imageDecoder },
     { predicted: (label) => metrics.predictions.inc({ label }) },
-    new DecodeMemory(config.decodeMemoryBytes),
+    deps.decodeMemory,
   );
   const answer = errorAnswer(config.linger);
   const bodies = guardBodies(config, metrics, answer);
@@ -257,6 +261,7 @@ export function createApp(deps: AppDeps): express.Express {
         ? {
             labelling: {
               labels,
+              reserveMemory: deps.decodeMemory.reserve,
               sampleRate: config.labels.sampleRate,
               pendingMinutes: Math.round(config.labels.pendingMs / 60_000),
             },

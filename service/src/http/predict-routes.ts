@@ -1,7 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { Router, type Request, type Response } from 'express';
 import { HttpError } from './http-error';
-import { classChoices, correctionForm, heldOutPage, scalePhoto, type Labels } from '../labels';
+import {
+  classChoices,
+  correctionForm,
+  heldOutPage,
+  scalePhoto,
+  type Labels,
+  type ReserveMemory,
+} from '../labels';
 import {
   round,
   toPrediction,
@@ -33,6 +40,8 @@ export interface PredictRouteDeps {
   /** absent: predictions get no id (LABELS=off) */
   labelling?: {
     labels: Labels;
+    /** the decode memory budget, which showing a held-out photo draws on */
+    reserveMemory?: ReserveMemory;
     /** the share of the page's uploads that are held out */
     sampleRate: number;
     pendingMinutes: number;
@@ -101,7 +110,7 @@ async function respond(
     return;
   }
   if (askFirst && labelling) {
-    const photoUrl = `data:image/jpeg;base64,${(await scalePhoto(labelling.photo)).toString('base64')}`;
+    const photoUrl = `data:image/jpeg;base64,${(await scalePhoto(labelling.photo, labelling.deps.reserveMemory)).toString('base64')}`;
     res
       .type('html')
       .send(heldOutPage({ id, photoUrl, classes, pendingMinutes: labelling.deps.pendingMinutes }));

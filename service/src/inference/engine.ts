@@ -106,6 +106,7 @@ export class Engine {
   private msPerImage = 0;
   private nextJobId = 1;
   private batchTimer?: NodeJS.Timeout;
+  private dispatchScheduled = false;
   private closing = false;
   private description?: ModelDescription;
   private inFlightImages = 0;
@@ -192,6 +193,8 @@ export class Engine {
         if (!held) return;
         held = false;
         this.reserved -= n;
+        // Queued images may have been waiting for these to join their batch.
+        if (this.queue.length > 0) this.scheduleDispatch();
       },
     };
   }
@@ -247,7 +250,7 @@ export class Engine {
         }),
     );
     this.options.observer?.queueDepth?.(this.queue.length);
-    this.dispatch();
+    this.scheduleDispatch();
     return promises;
   }
 
@@ -318,41 +321,64 @@ export class Engine {
     });
   }
 
+  /**
+   * Dispatches on the next turn of the event loop rather than now, so that images enqueued together (a burst
+   * of requests, a request of several images) are seen together and can share a forward pass.
+   */
+  private scheduleDispatch(): void {
+    if (this.dispatchScheduled) return;
+    this.dispatchScheduled = true;
+    setImmediate(() => {
+      this.dispatchScheduled = false;
+      this.dispatch();
+    });
+  }
+
+  /**
+   * Adaptive batching: a free worker takes what is queued, up to BATCH_MAX_SIZE, shared fairly between the free
+   * workers (two free workers run two images side by side rather than one batch of two). It waits for a fuller
+   * batch only while more images are admitted and still decoding (they will queue within milliseconds), and never
+   * past BATCH_MAX_WAIT_MS after the oldest image arrived; a request that arrives alone is never held back.
+   */
   private dispatch(): void {
     const batchMax = this.options.batchMaxSize;
-    for (const worker of this.workers) {
+    const free = this.workers.filter((w) => w?.ready && !w.job);
+    if (this.queue.length > 0 && free.length > 0 && this.shouldWaitForBatch(batchMax)) return;
+    for (const [i, worker] of free.entries()) {
       if (this.queue.length === 0) break;
-      if (!worker || !worker.ready || worker.job) continue;
-      // Wait a little for a fuller batch, but never past the oldest image's batching allowance.
-      if (batchMax > 1 && this.queue.length < batchMax && this.options.batchMaxWaitMs > 0 && !this.closing) {
-        const waited = performance.now() - this.queue[0]!.enqueuedAt;
-        const remaining = this.options.batchMaxWaitMs - waited;
-        if (remaining > 0) {
-          this.batchTimer ??= setTimeout(() => {
-            this.batchTimer = undefined;
-            this.dispatch();
-          }, remaining);
-          return;
-        }
-      }
-      const items = this.queue.splice(0, batchMax);
-      const job = { id: this.nextJobId++, items, startedAt: performance.now() };
-      worker.job = job;
-      // Each image gets its own buffer so it can be transferred, not copied, to the worker.
-      const images: JobImage[] = items.map(({ image }) =>
-        'rgb' in image
-          ? { rgb: new Uint8Array(image.rgb) }
-          : { ...image, photo: new Uint8Array(image.photo) },
-      );
-      const message: ToWorker = { type: 'classify', jobId: job.id, images };
-      worker.thread.postMessage(
-        message,
-        images.map((i) => ('rgb' in i ? i.rgb.buffer : i.photo.buffer) as ArrayBuffer),
-      );
-      this.inFlightImages += items.length;
-      this.options.observer?.inFlight?.(this.inFlightImages);
+      const share = Math.min(batchMax, Math.ceil(this.queue.length / (free.length - i)));
+      this.run(worker, this.queue.splice(0, share));
     }
     this.options.observer?.queueDepth?.(this.queue.length);
+  }
+
+  /** Whether to hold the queued images for the ones on their way; if so, a timer dispatches at the bound. */
+  private shouldWaitForBatch(batchMax: number): boolean {
+    if (batchMax <= 1 || this.closing || this.reserved === 0 || this.queue.length >= batchMax) return false;
+    const remaining = this.options.batchMaxWaitMs - (performance.now() - this.queue[0]!.enqueuedAt);
+    if (remaining <= 0) return false;
+    this.batchTimer ??= setTimeout(() => {
+      this.batchTimer = undefined;
+      this.dispatch();
+    }, remaining);
+    return true;
+  }
+
+  private run(worker: PoolWorker, items: QueuedImage[]): void {
+    const job = { id: this.nextJobId++, items, startedAt: performance.now() };
+    worker.job = job;
+    // Each image gets its own buffer so it can be transferred, not copied, to the worker; the caller keeps its own
+    // (the result page shows what the model saw).
+    const images: JobImage[] = items.map(({ image }) =>
+      'rgb' in image ? { rgb: new Uint8Array(image.rgb) } : { ...image, photo: new Uint8Array(image.photo) },
+    );
+    const message: ToWorker = { type: 'classify', jobId: job.id, images };
+    worker.thread.postMessage(
+      message,
+      images.map((i) => ('rgb' in i ? i.rgb.buffer : i.photo.buffer) as ArrayBuffer),
+    );
+    this.inFlightImages += items.length;
+    this.options.observer?.inFlight?.(this.inFlightImages);
   }
 
   private finishJob(

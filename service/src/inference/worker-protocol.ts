@@ -3,7 +3,7 @@
  * types so a change to one side that the other does not follow fails to compile.
  */
 
-import type { BackendName } from '../../../model/src/backend';
+import type { BackendName } from '../../../model/src/backend-names';
 import type { ModelInfo } from '../../../model/src/classifier';
 import type { DecodeErrorCode, DecoderName, ImageFormat, View } from '../../../model/src/preprocess';
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, loadClassifier, type Classifier } from '../../../model/src/index';
 import { DecodeError, preprocessPhoto } from '../../../model/src/preprocess';
 import type {

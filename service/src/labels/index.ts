@@ -4,7 +4,7 @@
  * insides (SQL, migrations, the pending writer) can change without touching a route; the labels CLI and the store's
  * tests, which work on the database itself, are the exceptions.
  */
-export { Labels } from './labels';
+export { Labels, type LabelsState } from './labels';
 export { classChoices, createLabelRouter } from './routes';
 export { correctionForm, heldOutPage } from './pages';
-export { scalePhoto } from './pending-writer';
+export { scalePhoto, type ReserveMemory } from './pending-writer';

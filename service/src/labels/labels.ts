@@ -2,7 +2,12 @@ import { HttpError } from '../http/http-error';
 import { accuracyReport, type AccuracyReport } from './accuracy';
 import { openDatabase, type Database, type DatabaseOptions } from './database';
 import { migrate } from './migrations';
-import { PendingWriter, type PendingUpload, type PendingWriterObserver } from './pending-writer';
+import {
+  PendingWriter,
+  type PendingUpload,
+  type PendingWriterObserver,
+  type ReserveMemory,
+} from './pending-writer';
 import { newPredictionId, predictionIdTime } from './prediction-id';
 import { LabelStore, type LabelledPrediction } from './store';
 
@@ -24,11 +29,16 @@ export interface LabelsOptions {
   pendingMs: number;
   retentionMs: number;
   queueMaxBytes: number;
+  /** the service's decode memory budget: scaling a photo for the store draws on it */
+  reserveMemory?: ReserveMemory;
   observer?: LabelsObserver;
   now?: () => number;
   /** how often the sweeper runs */
   sweepEveryMs?: number;
 }
+
+/** The labels store as readiness reports it. */
+export type LabelsState = 'opening' | 'open' | 'unavailable';
 
 /** A prediction to record: everything but the id and the time, which record() gives it. */
 export type NewPrediction = Omit<PendingUpload, 'id' | 'createdAt'>;
@@ -57,12 +67,15 @@ export class Labels {
   private readonly now: () => number;
   private readonly timers: NodeJS.Timeout[] = [];
   private opening?: Promise<void>;
+  /** the first attempt to open the store has ended, opened or failed */
+  private firstAttemptOver = false;
 
   constructor(private readonly options: LabelsOptions) {
     this.now = options.now ?? Date.now;
     this.writer = new PendingWriter({
       maxBytes: options.queueMaxBytes,
       pendingMs: options.pendingMs,
+      ...(options.reserveMemory ? { reserveMemory: options.reserveMemory } : {}),
       now: this.now,
       observer: options.observer,
       write: async (records) => {
@@ -80,6 +93,23 @@ export class Labels {
 
   get isOpen(): boolean {
     return this.store !== undefined;
+  }
+
+  /** What readiness reports of the store. */
+  get state(): LabelsState {
+    if (this.store) return 'open';
+    return this.firstAttemptOver ? 'unavailable' : 'opening';
+  }
+
+  /**
+   * Whether the labels let the service say it is ready. The embedded store is part of this process and opens
+   * while the model loads, so readiness waits for its first attempt: a user who opens the page once /readyz says
+   * ready gets no 503 from /labels or /accuracy. (Should that attempt fail, classification goes on and labels
+   * answer 503 while it retries.) A server's state never holds readiness back: a pod whose database is down
+   * stays ready for predictions.
+   */
+  get ready(): boolean {
+    return this.options.database.url !== undefined || this.firstAttemptOver;
   }
 
   /** Where the data is, for the log. */
@@ -104,6 +134,7 @@ export class Labels {
         }
         this.db = db;
         this.store = new LabelStore(db);
+        this.firstAttemptOver = true;
         this.options.observer?.storeUp?.(true);
         log?.('info', `labels store open: ${db.where}`, { migrationsApplied: applied });
         this.startSweeper();
@@ -111,6 +142,7 @@ export class Labels {
         this.writer.nudge();
         return;
       } catch (err) {
+        this.firstAttemptOver = true;
         this.options.observer?.storeUp?.(false);
         log?.('warn', 'labels store cannot be opened yet; classification goes on, labels answer 503', {
           err: (err as Error).message,

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { decodeMemoryBytes, sniffFormat } from '../../../model/src/preprocess';
 import type { PendingPrediction } from './store';
 
 /**
@@ -36,6 +37,8 @@ export interface PendingWriterOptions {
   batchSize?: number;
   /** first and largest pause between retries */
   retryMs?: { min: number; max: number };
+  /** the service's decode memory budget, which scaling a photo draws on */
+  reserveMemory?: ReserveMemory;
 }
 
 interface Entry {
@@ -48,12 +51,29 @@ interface Entry {
 /** The longest side of a kept photo: enough to retrain on at any view the model may use. */
 export const KEPT_PHOTO_SIZE = 512;
 
-export async function scalePhoto(original: Buffer): Promise<Buffer> {
-  return sharp(original, { failOn: 'none' })
-    .rotate()
-    .resize(KEPT_PHOTO_SIZE, KEPT_PHOTO_SIZE, { fit: 'inside', withoutEnlargement: true })
-    .jpeg({ quality: 85 })
-    .toBuffer();
+/** Holds decoding memory from the service's budget (DecodeMemory.reserve): resolves with its release. */
+export type ReserveMemory = (bytes: number) => Promise<() => void>;
+
+/**
+ * The photo as the store keeps it. Decoding it again costs what decoding it for the model did (a progressive
+ * 12 MP JPEG holds ~38 MB until its last scan), so it takes its share of the same budget, DECODE_MEMORY_BYTES,
+ * and waits for it like any other decode.
+ */
+export async function scalePhoto(original: Buffer, reserveMemory?: ReserveMemory): Promise<Buffer> {
+  const meta = await sharp(original, { failOn: 'none' }).metadata();
+  const format = sniffFormat(original);
+  const release = await reserveMemory?.(
+    decodeMemoryBytes(format ?? 'png', (meta.width ?? 0) * (meta.height ?? 0), meta.isProgressive === true),
+  );
+  try {
+    return await sharp(original, { failOn: 'none' })
+      .rotate()
+      .resize(KEPT_PHOTO_SIZE, KEPT_PHOTO_SIZE, { fit: 'inside', withoutEnlargement: true })
+      .jpeg({ quality: 85 })
+      .toBuffer();
+  } finally {
+    release?.();
+  }
 }
 
 export class RecordDroppedError extends Error {
@@ -208,7 +228,7 @@ export class PendingWriter {
   /** Replaces the upload by its 512 px JPEG (the queue then holds fewer bytes); false when it cannot be read. */
   private async scale(entry: Entry): Promise<boolean> {
     try {
-      const photo = await scalePhoto(entry.upload.original);
+      const photo = await scalePhoto(entry.upload.original, this.options.reserveMemory);
       entry.photo = photo;
       entry.upload = { ...entry.upload, original: Buffer.alloc(0) };
       this.account(photo.length - entry.bytes);

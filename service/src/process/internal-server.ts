@@ -13,8 +13,10 @@ import { serviceScript, startThread } from './threads';
  */
 
 const HEARTBEAT_MS = 250;
-/** The state shared with the thread: [heartbeat ms, ready, model loaded, draining]. */
-const SLOTS = { heartbeat: 0, ready: 1, modelLoaded: 2, draining: 3 } as const;
+/** The state shared with the thread: [heartbeat ms, ready, model loaded, draining, labels store]. */
+const SLOTS = { heartbeat: 0, ready: 1, modelLoaded: 2, draining: 3, labelsStore: 4 } as const;
+/** The labels store's states, by their number in the shared memory. */
+const LABELS_STATES: readonly ServiceStatus['labelsStore'][] = ['off', 'opening', 'open', 'unavailable'];
 
 interface InternalInit {
   host: string;
@@ -41,7 +43,7 @@ export interface InternalServerOptions {
 export function startInternalServer(
   options: InternalServerOptions,
 ): Promise<{ port: number; update(): void }> {
-  const state = new SharedArrayBuffer(4 * BigInt64Array.BYTES_PER_ELEMENT);
+  const state = new SharedArrayBuffer(5 * BigInt64Array.BYTES_PER_ELEMENT);
   const shared = new BigInt64Array(state);
   const update = () => {
     const status = options.status();
@@ -49,6 +51,7 @@ export function startInternalServer(
     Atomics.store(shared, SLOTS.ready, status.ready ? 1n : 0n);
     Atomics.store(shared, SLOTS.modelLoaded, status.modelLoaded ? 1n : 0n);
     Atomics.store(shared, SLOTS.draining, status.draining ? 1n : 0n);
+    Atomics.store(shared, SLOTS.labelsStore, BigInt(LABELS_STATES.indexOf(status.labelsStore)));
   };
   update();
   const beat = setInterval(update, HEARTBEAT_MS);
@@ -112,7 +115,8 @@ function serve(init: InternalInit, port: NonNullable<typeof parentPort>): void {
         ready,
         modelLoaded: flag(SLOTS.modelLoaded),
         draining: flag(SLOTS.draining),
-      });
+        labelsStore: LABELS_STATES[Number(Atomics.load(shared, SLOTS.labelsStore))] ?? 'off',
+      } satisfies ServiceStatus);
       return;
     }
     if (url === '/metrics') {
