@@ -169,7 +169,8 @@ async function main() {
         {
           name: `baseline (${opts.baseline}), its defaults`,
           command: [process.execPath, baselineServer],
-          env: {},
+          // '' unsets the test harness's WORKERS=1: the baseline picks its own, as it would in production
+          env: { WORKERS: '' },
         },
       ]
     : [];

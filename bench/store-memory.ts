@@ -61,6 +61,8 @@ export interface StoreMemoryRow {
   breakdown: MemoryBreakdown;
   statuses: Record<string, number>;
   workers: string;
+  /** predictions the labels queue could not keep (label_pending_dropped_total, all reasons); undefined: labels off */
+  labelsDropped?: number;
   /** with an embedded store: what GET /accuracy answered at the first moment /readyz said ready */
   accuracyAtReady?: number;
 }
@@ -156,7 +158,14 @@ export async function benchStoreMemory(
               .join('; '),
         );
     }
-    return running.map((r) => {
+    const dropped = await Promise.all(
+      running.map(async (r) => {
+        if (r.setting.env.LABELS !== 'on') return undefined;
+        const text = await fetch(`${r.server.metricsUrl}/metrics`).then((res) => res.text());
+        return [...text.matchAll(/^label_pending_dropped_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      }),
+    );
+    return running.map((r, i) => {
       const pid = r.server.proc.pid!;
       const warm = r.samples.filter((s) => s.photos >= 100);
       return {
@@ -171,6 +180,7 @@ export async function benchStoreMemory(
         breakdown: memoryBreakdown(pid),
         statuses: r.statuses,
         ...(r.accuracyAtReady !== undefined ? { accuracyAtReady: r.accuracyAtReady } : {}),
+        ...(dropped[i] !== undefined ? { labelsDropped: dropped[i] } : {}),
         workers: r.setting.env.WORKERS || `${usableCpus()} (the CPUs this machine gives it)`,
       };
     });
