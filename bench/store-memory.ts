@@ -162,7 +162,10 @@ export async function benchStoreMemory(
       running.map(async (r) => {
         if (r.setting.env.LABELS !== 'on') return undefined;
         const text = await fetch(`${r.server.metricsUrl}/metrics`).then((res) => res.text());
-        return [...text.matchAll(/^label_pending_dropped_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+        return [...text.matchAll(/^label_pending_dropped_total\{[^}]*\} (\d+)/gm)].reduce(
+          (n, m) => n + Number(m[1]),
+          0,
+        );
       }),
     );
     return running.map((r, i) => {
