@@ -12,7 +12,7 @@ import { loadAverage } from './format';
 import { benchInference, type InferenceRow } from './inference';
 import { jpegFiles, PHONE_SIZES, phonePhotos } from './phone-photos';
 import { benchServiceTime } from './service-time';
-import { benchStoreMemory, storeSettings, type StoreMemoryRow } from './store-memory';
+import { baselineStoreSettings, benchStoreMemory, storeSettings, type StoreMemoryRow } from './store-memory';
 import { benchThroughput, type ThroughputSetting } from './throughput';
 import { renderReport, type Machine } from './report';
 import { markedSections } from './report-sections';
@@ -191,13 +191,11 @@ async function main() {
     async () => {
       const rows: StoreMemoryRow[] = [];
       for (const clients of opts.memoryClients.split(',').map(Number)) {
-        rows.push(
-          ...(await benchStoreMemory(photos, {
-            count: opts.memoryPhotos,
-            clients,
-            settings: storeSettings(),
-          })),
-        );
+        const settings = [
+          ...storeSettings(),
+          ...(opts.baseline ? baselineStoreSettings(path.resolve(opts.baseline)) : []),
+        ];
+        rows.push(...(await benchStoreMemory(photos, { count: opts.memoryPhotos, clients, settings })));
       }
       return rows;
     },
