@@ -12,9 +12,9 @@ import { loadAverage } from './format';
 import { benchInference, type InferenceRow } from './inference';
 import { jpegFiles, PHONE_SIZES, phonePhotos } from './phone-photos';
 import { benchServiceTime } from './service-time';
-import { benchStoreMemory, storeSettings, type StoreMemoryRow } from './store-memory';
+import { baselineStoreSettings, benchStoreMemory, storeSettings, type StoreMemoryRow } from './store-memory';
 import { benchThroughput, type ThroughputSetting } from './throughput';
-import { renderReport, type Machine } from './report';
+import { renderReport, type Machine, type ReportInput } from './report';
 import { markedSections } from './report-sections';
 
 /**
@@ -34,7 +34,7 @@ const program = new Command()
     '--baseline <dir>',
     "another checkout, built (its dist/service/src/main.js), measured beside this one: the service's time and throughput",
   )
-  .option('--service-rounds <n>', "rounds of the service's time against the network's", (v) => Number(v), 8)
+  .option('--service-rounds <n>', "rounds of the service's time against the network's", (v) => Number(v), 16)
   .option('--throughput-rounds <n>', 'rounds of the throughput settings', (v) => Number(v), 3)
   .option('--throughput-duration <seconds>', 'load per setting per round', (v) => Number(v), 15)
   .option('--connections <n>', 'clients of the throughput runs (siege -c)', (v) => Number(v), 10)
@@ -63,6 +63,7 @@ const opts = program.opts<{
   memoryPhotos: number;
   memoryClients: string;
   skip: string;
+  from?: string;
 }>();
 const skipped = new Set(opts.skip.split(',').filter(Boolean));
 
@@ -91,6 +92,10 @@ function describeMachine(): Machine {
 }
 
 async function main() {
+  if (opts.from) {
+    writeReport(JSON.parse(fs.readFileSync(opts.from, 'utf8')) as ReportInput);
+    return;
+  }
   const started = Date.now();
   const machine = describeMachine();
   console.log(`bench on ${machine.cpu}, load average ${loadAverage(machine.loadAverage, ' ')}`);
@@ -191,13 +196,11 @@ async function main() {
     async () => {
       const rows: StoreMemoryRow[] = [];
       for (const clients of opts.memoryClients.split(',').map(Number)) {
-        rows.push(
-          ...(await benchStoreMemory(photos, {
-            count: opts.memoryPhotos,
-            clients,
-            settings: storeSettings(),
-          })),
-        );
+        const settings = [
+          ...storeSettings(),
+          ...(opts.baseline ? baselineStoreSettings(path.resolve(opts.baseline)) : []),
+        ];
+        rows.push(...(await benchStoreMemory(photos, { count: opts.memoryPhotos, clients, settings })));
       }
       return rows;
     },
@@ -224,7 +227,7 @@ async function main() {
     fs.rmSync(photoPath, { force: true });
   }
 
-  const report = renderReport({
+  const input: ReportInput = {
     machine,
     loadAverageAfter: os.loadavg(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
@@ -245,7 +248,17 @@ async function main() {
     },
     storeMemory,
     storePhotos,
-  });
+  };
+  // What was measured, kept beside the build's other caches: `--from` renders the report again from it.
+  fs.mkdirSync(path.dirname(RUN_DATA), { recursive: true });
+  fs.writeFileSync(RUN_DATA, JSON.stringify(input));
+  writeReport(input);
+}
+
+const RUN_DATA = path.join(REPO_ROOT, '.cache/bench/last-run.json');
+
+function writeReport(input: ReportInput): void {
+  const report = renderReport(input);
   // The sections bench/memory.ts and bench/probes.ts write into the same report are measured separately: keep them.
   fs.writeFileSync(opts.out, [report.trimEnd(), ...markedSections(opts.out)].join('\n\n') + '\n');
   console.log(`wrote ${path.relative(process.cwd(), opts.out)}`);

@@ -140,11 +140,15 @@ function issue24Goals(input: ReportInput): string[][] {
         `${ratio(gain)} (${batching.throughput.toFixed(1)} against ${baseline.throughput.toFixed(1)} req/s)`,
         verdict(gain >= GOALS.throughputOverBaseline),
       ],
-      [
-        "one user's latency no worse than the baseline's",
-        `${ms(batching.singleP50, 0)} against ${ms(baseline.singleP50, 0)}`,
-        verdict(batching.singleP50 <= baseline.singleP50 * 1.05),
-      ],
+      (() => {
+        // Round by round (both run in every round), so the machine's mood falls on both alike.
+        const slower = median(batching.roundSingles.map((x, i) => x / baseline.roundSingles[i]!)) - 1;
+        return [
+          "one user's latency no worse than the baseline's (within 5 %)",
+          `${signedPercent(slower)} (median of the rounds' ratios; ${ms(batching.singleP50, 0)} against ${ms(baseline.singleP50, 0)})`,
+          verdict(slower <= 0.05),
+        ];
+      })(),
     );
   }
   // A pod runs with DATABASE_URL (the issue's goal), or with labels off; PGlite is for one process on a laptop.
@@ -166,7 +170,10 @@ function issue24Goals(input: ReportInput): string[][] {
       verdict(worst <= GOALS.npmStartRssBytes),
     ]);
   }
-  const atReady = input.storeMemory.filter((r) => r.accuracyAtReady !== undefined);
+  // This checkout's embedded stores; the baseline's readiness never waited for its store.
+  const atReady = input.storeMemory.filter(
+    (r) => r.accuracyAtReady !== undefined && !r.name.startsWith('baseline'),
+  );
   if (atReady.length > 0) {
     rows.push([
       'no 503 from `/accuracy` once `/readyz` says ready (embedded store, fresh folder)',

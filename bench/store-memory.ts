@@ -27,6 +27,29 @@ export interface StoreSetting {
   env: Record<string, string>;
 }
 
+/**
+ * A baseline checkout's service beside this one's: as a pod runs it with PostgreSQL, and as its own `npm start`
+ * ran (its TypeScript sources under tsx, its default workers, PGlite).
+ */
+export function baselineStoreSettings(checkout: string, withPostgres = postgresInstalled()): StoreSetting[] {
+  return [
+    ...(withPostgres
+      ? [
+          {
+            name: `baseline, labels on, PostgreSQL`,
+            command: [process.execPath, path.join(checkout, 'dist/service/src/main.js')],
+            env: { WORKERS: '1', ...IMAGE_MALLOC_ENV, LABELS: 'on', DATABASE_URL: 'postgres' },
+          },
+        ]
+      : []),
+    {
+      name: "baseline's `npm start` (tsx, PGlite, default workers)",
+      command: [process.execPath, '--import', 'tsx', path.join(checkout, 'service/src/main.ts')],
+      env: { ...IMAGE_MALLOC_ENV, LABELS: 'on', WORKERS: '' },
+    },
+  ];
+}
+
 /** As a pod runs it (the image's command and malloc settings, one worker), and as `npm start` runs it. */
 export function storeSettings(withPostgres = postgresInstalled()): StoreSetting[] {
   const pod = (name: string, env: Record<string, string>): StoreSetting => ({

@@ -28,6 +28,8 @@ export interface ThroughputRow {
   p99: number;
   /** one client at a time: median latency, median over rounds */
   singleP50: number;
+  /** one client at a time: each round's median latency, in round order (for paired comparisons) */
+  roundSingles: number[];
   statuses: Record<string, number>;
   /** CPU the service process spent per answered request under load, all threads */
   cpuMsPerRequest: number;
@@ -98,6 +100,7 @@ export async function benchThroughput(
     p50: median(r.rounds.map((x) => x.p50)),
     p99: median(r.rounds.map((x) => x.p99)),
     singleP50: median(r.rounds.map((x) => x.single)),
+    roundSingles: r.rounds.map((x) => x.single),
     statuses: r.statuses,
     cpuMsPerRequest: median(r.rounds.map((x) => x.cpuMs)),
   }));

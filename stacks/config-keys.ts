@@ -231,7 +231,7 @@ const serviceEnvKeys = {
     'SHUTDOWN_TIMEOUT_MS: drain deadline after SIGTERM (the grace period is set above it).',
   ),
   batchMaxSize: integer(1, 1).describe(
-    'BATCH_MAX_SIZE: the most images one forward pass takes (adaptive batching; 1 = off). The README lists it per pod size.',
+    'BATCH_MAX_SIZE: the most images one forward pass takes (adaptive batching; 1 = off). docs/deploy.md lists it per pod size.',
   ),
   batchMaxWaitMs: integer(5).describe(
     'BATCH_MAX_WAIT_MS: longest wait for a fuller batch, taken only while more images are on their way (a lone request never waits).',
