@@ -70,6 +70,7 @@ interface TrainOptions {
   epochPhotos?: number;
   probeHead: number;
   evalPhotos?: number;
+  initFrom?: string;
   cacheDir: string;
   python?: string;
   threads?: number;
@@ -141,6 +142,7 @@ function finetuneArgs(opts: TrainOptions, cacheDir: string, baseDir: string): st
     ...(opts.epochPhotos ? [['--epoch-photos', opts.epochPhotos]] : []),
     ...(opts.probeHead ? [['--probe-head', opts.probeHead]] : []),
     ...(opts.evalPhotos ? [['--eval-photos', opts.evalPhotos]] : []),
+    ...(opts.initFrom ? [['--init-from', opts.initFrom]] : []),
     ...(opts.threads ? [['--threads', opts.threads]] : []),
     ...(opts.limitSteps ? [['--limit-steps', opts.limitSteps]] : []),
   ].flatMap(([option, value]) => [String(option), String(value)]);
@@ -208,11 +210,15 @@ async function main(opts: TrainOptions): Promise<void> {
       "--feature-copies stores the frozen layers' output: give --freeze-blocks too (or --feature-copies 0).",
     );
   }
-  if (opts.featureCopies > 0 && (opts.smallInputSize || opts.probeHead)) {
+  if (opts.featureCopies > 0 && (opts.smallInputSize || opts.probeHead || opts.initFrom)) {
     throw new InvalidArgumentError(
-      '--small-input-size and --probe-head train the whole network on fresh views: give --feature-copies 0.',
+      '--small-input-size, --probe-head and --init-from train the whole network on fresh views: give --feature-copies 0.',
     );
   }
+  if (opts.initFrom && !existsSync(opts.initFrom))
+    throw new InvalidArgumentError(
+      `--init-from ${opts.initFrom}: no such run (its folder or checkpoint.pt).`,
+    );
   if (opts.smallInputSize && (opts.smallEpochs <= 0 || opts.smallEpochs >= opts.epochs)) {
     throw new InvalidArgumentError(
       `--small-epochs must be 1 to ${opts.epochs - 1} (--epochs ${opts.epochs}): the last epochs run at --input-size.`,
@@ -399,6 +405,10 @@ function buildProgram(): Command {
       '--eval-photos <n>',
       'score each epoch on n validation photos, evenly spread (the final network is scored on all)',
       positiveInt('--eval-photos'),
+    )
+    .option(
+      '--init-from <run>',
+      "start from an earlier run's weights (its --out folder or checkpoint.pt; same network, classes and split) with a new schedule",
     )
     .option('--cache-dir <dir>', 'tensor cache root', '.cache/tensors')
     .option('--python <path>', 'Python with PyTorch (default: $PYTHON, /usr/bin/python3, python3)')

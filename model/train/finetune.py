@@ -558,6 +558,10 @@ def parse_args(argv):
                    help="before fine-tuning, fit the new classifier layer alone on the frozen network's features "
                         "of this many training photos (linear probe, then fine-tune: the pretrained features are "
                         "not torn up by a random head's first gradients); 0: start from a random head")
+    p.add_argument("--init-from", default="",
+                   help="start from the weights of an earlier run's checkpoint.pt (or its folder) of the same "
+                        "network and classes, with a new learning-rate schedule: a longer run continued (a warm "
+                        "restart) without throwing away the hours already spent")
     p.add_argument("--eval-photos", type=int, default=0,
                    help="score each epoch on this many validation photos, evenly spread (the exported network is "
                         "scored on all of them); 0: all")
@@ -594,7 +598,7 @@ def recipe_of(args):
             "dropout", "augment", "faults", "balance", "freeze_blocks", "feature_copies", "seed", "limit_steps"]
     recipe = {k: getattr(args, k) for k in keys}
     # Recorded only when used, so a checkpoint of an earlier recipe (without them) still resumes.
-    for k in ["small_input_size", "small_epochs", "epoch_photos", "probe_head"]:
+    for k in ["small_input_size", "small_epochs", "epoch_photos", "probe_head", "init_from"]:
         if getattr(args, k):
             recipe[k] = getattr(args, k)
     return recipe
@@ -790,6 +794,8 @@ def main(argv):
         draw_p = sampling_weights(cache, train_idx, classes)
     if args.small_input_size and args.feature_copies:
         raise SystemExit("finetune: --small-input-size changes the frozen layers' input: not with --feature-copies")
+    if args.init_from and args.feature_copies:
+        raise SystemExit("finetune: --init-from trains the whole network from a run's weights: not with --feature-copies")
     if args.probe_head and args.feature_copies:
         raise SystemExit("finetune: --probe-head fits the head on the whole network's features: not with --feature-copies")
     steps_per_epoch = (args.epoch_photos or len(train_idx)) // args.batch
@@ -833,8 +839,18 @@ def main(argv):
                     "epoch": epoch, "step": step}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
 
-    if args.probe_head and not resumed:
+    if args.init_from and not resumed:
+        init_path = os.path.join(args.init_from, "checkpoint.pt") if os.path.isdir(args.init_from) else args.init_from
+        start = torch.load(init_path)
+        if start.get("cache") != cache.index.get("key"):
+            # Another cache may split the photos differently: its training photos could be this run's validation.
+            raise SystemExit(f"finetune: --init-from {args.init_from} was trained on another tensor cache "
+                             "(another split); it would score photos it trained on")
+        model.load_state_dict(start["model"])
+        log("init from", path=init_path, epochs=start["epoch"])
+    if args.probe_head and not resumed and not args.init_from:
         probe_head(model, cache, train_idx, draw_p, args, classes)
+    if (args.probe_head or args.init_from) and not resumed:
         save(0, 0)
 
     def logits_of(positions, gen, rng_copies, size):

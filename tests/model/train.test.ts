@@ -225,6 +225,33 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     assert.equal((await readMetadata(smallOut)).network.inputSize, 32);
   });
 
+  it("--init-from continues an earlier run's weights with a new schedule, and refuses another split's run", async () => {
+    const smallOut = path.join(root, 'small');
+    const continued = path.join(root, 'continued');
+    const common = [
+      ...['--data', data, '--base', base, '--cache-dir', path.join(root, 'cache')],
+      ...['--input-size', '32', '--view-size', String(view.size), '--batch', '8'],
+      ...['--threads', '1', '--latency-runs', '3', '--freeze-blocks', '0', '--feature-copies', '0'],
+    ];
+    const result = await modelCli('train', [
+      ...common,
+      ...['--out', continued, '--validation-percent', '30', '--epochs', '1', '--epoch-photos', '16'],
+      ...['--init-from', smallOut],
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /"msg": "init from", "path": "[^"]*small[/\\]checkpoint\.pt", "epochs": 3/);
+    // The head starts trained: no linear probe is fitted over it.
+    assert.doesNotMatch(result.stdout, /"msg": "probe head"/);
+    // Another validation split is another tensor cache: its training photos could be this run's validation.
+    const other = await modelCli('train', [
+      ...common,
+      ...['--out', path.join(root, 'other-split'), '--validation-percent', '50', '--epochs', '1'],
+      ...['--init-from', smallOut],
+    ]);
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr + other.stdout, /--init-from .* was trained on another tensor cache/);
+  });
+
   it('says what is missing when the base is not there', async () => {
     const result = await modelCli('train', ['--data', data, '--base', path.join(root, 'nope'), '--out', out]);
     assert.equal(result.code, 2);
@@ -294,7 +321,7 @@ describe('the training and evaluation CLIs refuse a wrong number before any work
       'train',
       '--small-input-size',
       '160',
-      /--small-input-size and --probe-head train the whole network on fresh views: give --feature-copies 0/,
+      /--small-input-size, --probe-head and --init-from train the whole network on fresh views: give --feature-copies 0/,
     ],
   ];
   for (const [script, option, value, message] of cases) {
