@@ -27,7 +27,10 @@ export async function photoLikeJpeg(
   source: Buffer,
   width: number,
   height: number,
-  { progressive = false }: { progressive?: boolean } = {},
+  {
+    progressive = false,
+    chromaSubsampling = '4:2:0',
+  }: { progressive?: boolean; chromaSubsampling?: '4:2:0' | '4:4:4' } = {},
 ): Promise<Buffer> {
   const scaled = await sharp(source).resize(width, height, { fit: 'fill' }).raw().toBuffer();
   // Deterministic noise (a fixed-seed LCG), ±8 levels: every run and every machine decodes the same bytes.
@@ -37,7 +40,7 @@ export async function photoLikeJpeg(
     scaled[i] = Math.max(0, Math.min(255, scaled[i]! + (state >>> 28) - 8));
   }
   return sharp(scaled, { raw: { width, height, channels: 3 } })
-    .jpeg({ quality: 90, progressive })
+    .jpeg({ quality: 90, progressive, chromaSubsampling })
     .toBuffer();
 }
 

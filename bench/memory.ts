@@ -281,7 +281,8 @@ async function main() {
     for (const progressive of [false, true]) {
       const [photo] = await phonePhotos(originals, size, 1, opts.cache, { progressive });
       for (const view of views) {
-        const counted = decodeMemoryBytes('jpeg', size.width * size.height, progressive);
+        // phonePhotos saves sharp's default chroma, 4:2:0, as phones do
+        const counted = decodeMemoryBytes('jpeg', size.width * size.height, progressive, '4:2:0');
         const cost = { ...decodeCost(photo!, size, view, originals[0]!, imageEnv), progressive, counted };
         console.log(
           `decode ${size.label}${progressive ? ' progressive' : ''} → ${viewName(view)}: ${ms(cost.medianMs)}, peak +${mib(cost.addedPeak)}`,

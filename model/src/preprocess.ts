@@ -57,12 +57,32 @@ export interface DecodeOptions {
 /**
  * What decoding a photo to a view holds at its peak, from its header (bench/memory.ts measures it by size and
  * kind; bench/REPORT.md): a baseline JPEG is shrunk while it is decoded (libjpeg scales by up to 8 a side), a
- * fraction of a byte a pixel; a progressive JPEG keeps every DCT coefficient of the whole image until its last scan
- * (about 3 bytes a pixel, shrunk or not); PNG, WebP and GIF are decoded at full size (at most 4 bytes a pixel).
+ * fraction of a byte a pixel; a progressive JPEG keeps every DCT coefficient of the whole image until its last scan,
+ * 2 bytes for each sample of each component, shrunk or not: 3 bytes a pixel with the usual 4:2:0 chroma, 6 with
+ * 4:4:4 (what some editors and web tools save), 8 for CMYK; PNG, WebP and GIF are decoded at full size (at most 4
+ * bytes a pixel). `chromaSubsampling` is sharp's metadata (`4:2:0`, `4:4:4`, `4:2:0:4` with CMYK's K); when a
+ * JPEG's is unknown, full-resolution colour (4:4:4) is counted, the costliest a three-component photo can be.
  */
-export function decodeMemoryBytes(format: ImageFormat, pixels: number, progressive: boolean): number {
-  const perPixel = format === 'jpeg' ? (progressive ? 3.2 : 0.3) : 4;
+export function decodeMemoryBytes(
+  format: ImageFormat,
+  pixels: number,
+  progressive: boolean,
+  chromaSubsampling?: string,
+): number {
+  const perPixel =
+    format === 'jpeg' ? (progressive ? 2 * jpegSamplesPerPixel(chromaSubsampling) + 0.2 : 0.3) : 4;
   return Math.ceil(pixels * perPixel) + 2 * 1024 * 1024;
+}
+
+/**
+ * Samples a JPEG stores per pixel over all its components: J:a:b gives each chroma component (a + b) / 2J of the
+ * luma's samples (4:2:0 → ¼, 4:2:2 → ½, 4:4:4 → 1), and a fourth figure is a full-resolution K (CMYK).
+ */
+function jpegSamplesPerPixel(chromaSubsampling: string | undefined): number {
+  const parts = (chromaSubsampling ?? '4:4:4').split(':').map(Number);
+  const [j, a, b] = parts;
+  if (parts.some((n) => !Number.isFinite(n)) || !j || a === undefined || b === undefined) return 3;
+  return 1 + (2 * (a + b)) / (2 * j) + (parts.length > 3 ? 1 : 0);
 }
 
 export interface DecodedImage {
@@ -200,7 +220,7 @@ async function decodeWithSharp(buf: Buffer, format: ImageFormat, opts: DecodeOpt
 
   const { size } = opts.view;
   const release = await opts.reserveMemory?.(
-    decodeMemoryBytes(format, rawWidth * rawHeight, meta.isProgressive === true),
+    decodeMemoryBytes(format, rawWidth * rawHeight, meta.isProgressive === true, meta.chromaSubsampling),
   );
   try {
     const decoded = sharp(buf, input)

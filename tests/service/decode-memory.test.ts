@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { photoLikeJpeg } from '../../bench/decoders';
 import { decodeMemoryBytes, type DecodeError } from '../../model/src/preprocess';
@@ -52,7 +56,69 @@ describe('the decode memory budget', () => {
 
   it('counts a progressive JPEG at several times a baseline one of the same size', () => {
     const pixels = 12_000_000;
-    assert.ok(decodeMemoryBytes('jpeg', pixels, true) > 5 * decodeMemoryBytes('jpeg', pixels, false));
+    assert.ok(
+      decodeMemoryBytes('jpeg', pixels, true, '4:2:0') >
+        5 * decodeMemoryBytes('jpeg', pixels, false, '4:2:0'),
+    );
+  });
+
+  it('counts progressive coefficients per component sample: 4:2:0, 4:2:2, 4:4:4, CMYK, and the worst when unknown', () => {
+    const perPixel = (chroma?: string) =>
+      (decodeMemoryBytes('jpeg', 10_000_000, true, chroma) - 2 * 1024 * 1024) / 10_000_000;
+    assert.equal(perPixel('4:2:0'), 3.2);
+    assert.equal(perPixel('4:2:2'), 4.2);
+    assert.equal(perPixel('4:4:4'), 6.2);
+    assert.equal(perPixel('4:4:4:4'), 8.2);
+    assert.equal(perPixel(undefined), 6.2);
+    assert.equal(perPixel('nonsense'), 6.2);
+  });
+
+  it("counts what a progressive JPEG's decode really holds, with 4:2:0 and with 4:4:4 chroma", async (t) => {
+    if (!fs.existsSync('/proc/self/clear_refs')) return t.skip('needs Linux /proc to read peak memory');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-decode-peak-'));
+    const warmup = path.join(dir, 'warmup.jpg');
+    fs.writeFileSync(warmup, bundledTestPhoto());
+    const [width, height] = [3000, 2000];
+    const peaks: Record<string, number> = {};
+    try {
+      for (const chroma of ['4:2:0', '4:4:4'] as const) {
+        const file = path.join(dir, `${chroma.replaceAll(':', '')}.jpg`);
+        const photo = await photoLikeJpeg(bundledTestPhoto(), width, height, {
+          progressive: true,
+          chromaSubsampling: chroma,
+        });
+        fs.writeFileSync(file, photo);
+        // In a process of its own: the kernel's high-water mark is the decode's alone (bench/decode-peak.ts).
+        const { stdout } = await promisify(execFile)(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'bench/decode-peak.ts',
+            file,
+            JSON.stringify({ size: 224, crop: 'cover' }),
+            '1',
+            warmup,
+          ],
+          { cwd: path.resolve(__dirname, '../..') },
+        );
+        const peak = (JSON.parse(stdout.trim().split('\n').pop()!) as { addedPeakBytes: number })
+          .addedPeakBytes;
+        const counted = decodeMemoryBytes('jpeg', width * height, true, chroma);
+        peaks[chroma] = peak;
+        t.diagnostic(
+          `${chroma}: peak +${(peak / 2 ** 20).toFixed(1)} MiB, counted ${(counted / 2 ** 20).toFixed(1)} MiB`,
+        );
+        assert.ok(
+          peak <= counted,
+          `${chroma}: the decode held ${peak} bytes, more than the ${counted} counted`,
+        );
+      }
+      // Full-resolution chroma holds about twice the coefficients: counting it as 4:2:0 let decodes overrun the budget.
+      assert.ok(peaks['4:4:4']! > 1.5 * peaks['4:2:0']!, JSON.stringify(peaks));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bounds the memory of progressive 12 MP photos decoded in parallel (peak RSS, side by side)', async (t) => {

@@ -63,7 +63,12 @@ export async function scalePhoto(original: Buffer, reserveMemory?: ReserveMemory
   const meta = await sharp(original, { failOn: 'none' }).metadata();
   const format = sniffFormat(original);
   const release = await reserveMemory?.(
-    decodeMemoryBytes(format ?? 'png', (meta.width ?? 0) * (meta.height ?? 0), meta.isProgressive === true),
+    decodeMemoryBytes(
+      format ?? 'png',
+      (meta.width ?? 0) * (meta.height ?? 0),
+      meta.isProgressive === true,
+      meta.chromaSubsampling,
+    ),
   );
   try {
     return await sharp(original, { failOn: 'none' })
