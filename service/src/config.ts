@@ -84,7 +84,7 @@ const envSchema = z.object({
   DECODE_MEMORY_BYTES: integer(1)
     .default(128 * 1024 * 1024)
     .describe(
-      'memory all photo decodes in progress may hold together, each counted from its header (a progressive JPEG about 3 bytes a pixel, PNG, WebP and GIF 4, a baseline JPEG a fraction); a decode waits while the others hold too much; a photo that alone needs more gets 422',
+      'memory all photo decodes in progress may hold together, each counted from its header (a progressive JPEG 3.2 bytes a pixel with 4:2:0 chroma, 6.2 with 4:4:4; PNG, WebP and GIF 4; a baseline JPEG a fraction); a decode waits while the others hold too much; a photo that alone needs more gets 422',
     ),
   MAX_INFLIGHT_UPLOAD_BYTES: integer(1)
     .default(64 * 1024 * 1024)
