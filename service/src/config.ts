@@ -82,7 +82,7 @@ const envSchema = z.object({
     .describe('larger uploads get 413'),
   MAX_PIXELS: integer(1).default(DEFAULT_MAX_PIXELS).describe('larger images get 422 (decompression bombs)'),
   DECODE_MEMORY_BYTES: integer(1)
-    .default(128 * 1024 * 1024)
+    .default(96 * 1024 * 1024)
     .describe(
       'memory all photo decodes in progress may hold together, each counted from its header (a progressive JPEG 3.2 bytes a pixel with 4:2:0 chroma, 6.2 with 4:4:4; PNG, WebP and GIF 4; a baseline JPEG a fraction); a decode waits while the others hold too much; a photo that alone needs more gets 422',
     ),
