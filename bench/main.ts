@@ -45,6 +45,10 @@ const program = new Command()
   .option('--memory-photos <n>', 'photos per setting in each memory run', (v) => Number(v), 300)
   .option('--memory-clients <list>', 'clients of the memory runs, one run each', '1,8')
   .option(
+    '--from <json>',
+    "render the report again from a run's saved measurements (.cache/bench/<report name>.json), measuring nothing",
+  )
+  .option(
     '--skip <sections>',
     'sections not to run: decode,inference,service-time,throughput,memory,http,cold-start',
     '',
@@ -255,7 +259,9 @@ async function main() {
   writeReport(input);
 }
 
-const RUN_DATA = path.join(REPO_ROOT, '.cache/bench/last-run.json');
+// Named after the report, so a run written elsewhere (--out /tmp/x.md) does not replace the measurements behind
+// bench/REPORT.md.
+const RUN_DATA = path.join(REPO_ROOT, '.cache/bench', `${path.basename(opts.out, '.md')}.json`);
 
 function writeReport(input: ReportInput): void {
   const report = renderReport(input);
