@@ -187,11 +187,11 @@ const podResourceKeys = {
     'CPU request per pod (what the scheduler reserves and the HPA measures against).',
   ),
   cpuLimit: cpu('1').describe('CPU limit per pod (one inference worker keeps about one core busy).'),
-  memoryRequest: memory('336Mi').describe(
-    'Memory request per pod: the median resident memory bench/memory.ts measured with one worker and 8 clients on real photos of phone sizes (263 MiB, bench/REPORT.md), plus the upload budget (MAX_INFLIGHT_UPLOAD_BYTES, 64 MiB), rounded up.',
+  memoryRequest: memory('256Mi').describe(
+    'Memory request per pod: the median resident memory `npm run bench` measured as a pod runs it (one worker, PostgreSQL) with 8 clients over 1,000 real photos of 3–16 MP (183 MiB, bench/REPORT.md), plus the upload budget (MAX_INFLIGHT_UPLOAD_BYTES, 64 MiB), rounded up; docs/deploy.md derives it.',
   ),
   memoryLimit: memory('512Mi').describe(
-    "Memory limit per pod: bench/memory.ts's peak with one worker and 8 clients (288 MiB, bench/REPORT.md) plus the whole upload budget (64 MiB) and the whole decode budget (DECODE_MEMORY_BYTES, 128 MiB), rounded up; with workers: 2, 576Mi (peak 378 MiB).",
+    "Memory limit per pod: that run's peak (266 MiB) plus the whole upload budget (64 MiB), decode budget (DECODE_MEMORY_BYTES, 96 MiB) and labels queue (LABEL_QUEUE_MAX_MB, 32 MiB), rounded up; with workers: 2, 576Mi (a second worker added up to 87 MiB at the peak).",
   ),
 };
 

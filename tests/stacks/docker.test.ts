@@ -70,7 +70,7 @@ describe('stack docker (a Docker host)', () => {
     assert.equal(hostContainer.memory, 512);
     assert.equal(hostContainer.memorySwap, 512);
     assert.equal(hostContainer.cpuShares, 512, '500m requested = 512 CPU shares');
-    assert.equal(hostContainer.memoryReservation, 336, 'the memory request, 336Mi, in MiB');
+    assert.equal(hostContainer.memoryReservation, 256, 'the memory request, 256Mi, in MiB');
   });
 
   it("checks readiness (/readyz) the way the image's HEALTHCHECK checks, and allows the startup probe's five minutes", () => {

@@ -262,7 +262,7 @@ export function assertProbes(probed: any, port: string | number, withStartup: bo
 }
 
 export const DEFAULT_RESOURCES = {
-  requests: { cpu: '500m', memory: '336Mi' },
+  requests: { cpu: '500m', memory: '256Mi' },
   limits: { cpu: '1', memory: '512Mi' },
 };
 
