@@ -188,10 +188,10 @@ const podResourceKeys = {
   ),
   cpuLimit: cpu('1').describe('CPU limit per pod (one inference worker keeps about one core busy).'),
   memoryRequest: memory('256Mi').describe(
-    'Memory request per pod: the median resident memory `npm run bench` measured as a pod runs it (one worker, PostgreSQL) with 8 clients over 1,000 real photos of 3–16 MP (183 MiB, bench/REPORT.md), plus the upload budget (MAX_INFLIGHT_UPLOAD_BYTES, 64 MiB), rounded up; docs/deploy.md derives it.',
+    'Memory request per pod: the median resident memory `npm run bench` measured as a pod runs it (one worker, PostgreSQL) with 8 clients over 1,000 real photos of 3–16 MP (187 MiB, bench/REPORT.md), plus the upload budget (MAX_INFLIGHT_UPLOAD_BYTES, 64 MiB), rounded up; docs/deploy.md derives it.',
   ),
   memoryLimit: memory('512Mi').describe(
-    "Memory limit per pod: that run's peak (266 MiB) plus the whole upload budget (64 MiB), decode budget (DECODE_MEMORY_BYTES, 96 MiB) and labels queue (LABEL_QUEUE_MAX_MB, 32 MiB), rounded up; with workers: 2, 576Mi (a second worker added up to 87 MiB at the peak).",
+    "Memory limit per pod: that run's peak (274 MiB) plus the whole upload budget (64 MiB), decode budget (DECODE_MEMORY_BYTES, 96 MiB) and labels queue (LABEL_QUEUE_MAX_MB, 32 MiB), rounded up; with workers: 2, 576Mi (a second worker added 34–87 MiB at the peak in two runs).",
   ),
 };
 
