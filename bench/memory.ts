@@ -13,7 +13,7 @@ import { loadAverage, mib, ms } from './format';
 import { jpegFiles, PHONE_SIZES, phonePhotos, spread, type PhoneSize } from './phone-photos';
 import { memoryBreakdown, peakRssBytes, rssBytes, type MemoryBreakdown } from './proc-usage';
 import { markedSection, writeSection } from './report-sections';
-import { slopePer1000 } from './store-memory';
+import { summariseRss } from './store-memory';
 
 /**
  * Memory on a stream of real photos of phone sizes (issue 19), and what decoding each size costs.
@@ -177,18 +177,14 @@ async function measure(
   } finally {
     await server.stop();
   }
-  const warm = samples.filter((s) => s.photos >= 100);
-  const secondHalf = samples.filter((s) => s.photos > photos.length / 2);
   return {
     variant,
     workers,
     concurrency,
     allocator,
     idle,
-    median: median(warm.map((s) => s.rss)),
-    sampledMax: Math.max(...warm.map((s) => s.rss)),
+    ...summariseRss(samples, photos.length),
     peak,
-    slope: slopePer1000(secondHalf),
     breakdown,
     statuses,
     seconds: (Date.now() - started) / 1000,

@@ -90,8 +90,25 @@ export interface StoreMemoryRow {
   accuracyAtReady?: number;
 }
 
+/**
+ * RSS samples taken as photos were served, as both memory reports print them: median and max from the 100th photo
+ * on (the warm-up left out; every sample while there are none that late yet), and the trend over the second half.
+ */
+export function summariseRss(
+  samples: { photos: number; rss: number }[],
+  photosSent: number,
+): { median: number; sampledMax: number; slope: number } {
+  const warm = samples.filter((s) => s.photos >= 100);
+  const counted = (warm.length > 0 ? warm : samples).map((s) => s.rss);
+  return {
+    median: median(counted),
+    sampledMax: Math.max(...counted),
+    slope: slopePer1000(samples.filter((s) => s.photos > photosSent / 2)),
+  };
+}
+
 /** Least-squares slope of RSS against photos served, in bytes per 1,000 photos. */
-export function slopePer1000(points: { photos: number; rss: number }[]): number {
+function slopePer1000(points: { photos: number; rss: number }[]): number {
   const n = points.length;
   if (n < 2) return NaN;
   const mx = points.reduce((a, p) => a + p.photos, 0) / n;
@@ -193,16 +210,13 @@ export async function benchStoreMemory(
     );
     return running.map((r, i) => {
       const pid = r.server.proc.pid!;
-      const warm = r.samples.filter((s) => s.photos >= 100);
       return {
         name: r.setting.name,
         clients: opts.clients,
         photos: r.sent,
         idle: r.idle,
-        median: median((warm.length > 0 ? warm : r.samples).map((s) => s.rss)),
-        sampledMax: Math.max(...r.samples.map((s) => s.rss)),
+        ...summariseRss(r.samples, r.sent),
         peak: peakRssBytes(pid),
-        slope: slopePer1000(r.samples.filter((s) => s.photos > r.sent / 2)),
         breakdown: memoryBreakdown(pid),
         statuses: r.statuses,
         ...(r.accuracyAtReady !== undefined ? { accuracyAtReady: r.accuracyAtReady } : {}),
