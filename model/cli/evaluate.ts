@@ -2,15 +2,26 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { defaultModelDir, initBackend, loadClassifier, type Classifier, type ModelInfo } from '../src';
+import {
+  defaultModelDir,
+  initBackend,
+  loadClassifier,
+  readMetadata,
+  type Classifier,
+  type ModelInfo,
+} from '../src';
 import {
   DatasetError,
   loadDataset,
+  newToAll,
+  recordedSplitOf,
   setOf,
+  trainedOn,
   type Dataset,
   type Layout,
   type Sample,
   type Split,
+  type TrainedOn,
 } from '../train/dataset';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { CROP_NAMES, cropCount, cropSetName, parseCropSet, type CropSet } from '../train/crops';
@@ -213,7 +224,11 @@ async function main(opts: EvaluateOptions): Promise<void> {
   const summary =
     variantsTable(candidate.runs) +
     (candidate.runs.length > 1 ? '\n\n' + recallByVariant(candidate.runs) : '');
-  const gate = baseline ? promotionGate(samples, dataset, what, baseline, candidate, opts) : undefined;
+  const compared = baseline
+    ? await comparablePhotos(samples, opts.data, [modelDir, opts.baseline!])
+    : undefined;
+  const gate =
+    baseline && compared ? promotionGate(compared, dataset, what, baseline, candidate, opts) : undefined;
   const text = markdown + '\n' + summary + (gate ? '\n\n' + gate.markdown : '');
   console.log('\n' + text);
   if (opts.reportDir) {
@@ -238,13 +253,18 @@ async function main(opts: EvaluateOptions): Promise<void> {
       msPerPhotoIncludingDecode: candidate.runs[0]!.msPerPhoto,
       timings: timings(candidate),
       looks: reportsOf(candidate),
-      ...(baseline && gate
+      ...(baseline && gate && compared
         ? {
             baseline: {
               model: baseline.info,
               view: baseline.view,
               timings: timings(baseline),
               looks: reportsOf(baseline),
+            },
+            compared: {
+              photos: compared.samples.length,
+              leftOut: compared.leftOut,
+              splitRecorded: Object.fromEntries(compared.splits.map((s) => [s.dir, s.recorded])),
             },
             comparison: gate.byLook,
             promoted: gate.promoted,
@@ -264,13 +284,78 @@ async function main(opts: EvaluateOptions): Promise<void> {
   if (gate && !gate.promoted && opts.requirePromotion) process.exitCode = 1;
 }
 
+/** The photos a comparison of these models may use, and what it had to leave out, for the report. */
+interface Comparable {
+  samples: Sample[];
+  /** Each compared sample's position among the scored ones. */
+  positions: number[];
+  /** Per model folder: what its recorded split says it trained on, or undefined where it records none. */
+  splits: { dir: string; recorded: boolean }[];
+  scored: number;
+  /** Scored photos some model trained on; unseen dishes and sources some model trained on, compared as photos. */
+  leftOut: { photos: number; unseenDishes: number; unseenSources: number };
+}
+
+/**
+ * The scored photos that no model in the comparison trained on, by each model's recorded split (its metadata's
+ * `training.split`, made again over these --data folders). An older model split its data another way: it may have
+ * trained on photos, dishes or sources this split holds out, and a comparison on them flatters it.
+ */
+async function comparablePhotos(samples: Sample[], roots: string[], dirs: string[]): Promise<Comparable> {
+  const seen: TrainedOn[] = [];
+  const splits: Comparable['splits'] = [];
+  for (const dir of dirs) {
+    const split = recordedSplitOf((await readMetadata(dir)).training);
+    splits.push({ dir, recorded: split !== undefined });
+    if (split) seen.push(trainedOn(roots, split));
+  }
+  const kept = newToAll(samples, seen);
+  const count = (list: Sample[], flag: 'unseenDish' | 'unseenSource') => list.filter((s) => s[flag]).length;
+  const before = kept.positions.map((i) => samples[i]!);
+  return {
+    ...kept,
+    splits,
+    scored: samples.length,
+    leftOut: {
+      photos: samples.length - kept.samples.length,
+      unseenDishes: count(before, 'unseenDish') - count(kept.samples, 'unseenDish'),
+      unseenSources: count(before, 'unseenSource') - count(kept.samples, 'unseenSource'),
+    },
+  };
+}
+
+/** What the comparison left out and why, in a sentence or two for the gate's report. */
+function comparableToMarkdown(c: Comparable): string {
+  const unrecorded = c.splits.filter((s) => !s.recorded).map((s) => s.dir);
+  const parts = [
+    `${c.samples.length} of the ${c.scored} scored photos are compared: ` +
+      (c.leftOut.photos > 0
+        ? `the other ${c.leftOut.photos} are photos a model trained on, by its recorded split.`
+        : 'no model trained on any of them, by the splits recorded.'),
+  ];
+  if (c.leftOut.unseenDishes + c.leftOut.unseenSources > 0)
+    parts.push(
+      `Of the compared photos, ${c.leftOut.unseenDishes} of dishes and ${c.leftOut.unseenSources} of sources ` +
+        'that this split leaves out, but a model trained on, count as photos only, not in the unseen groups.',
+    );
+  if (unrecorded.length > 0)
+    parts.push(
+      unrecorded.length === 1
+        ? `**${unrecorded[0]} records no training split**: photos, dishes or sources it trained on may be ` +
+            'among those compared, which flatters it.'
+        : `**${unrecorded.join(' and ')} record no training split**: photos, dishes or sources they trained ` +
+            'on may be among those compared, which flatters whichever trained on them.',
+    );
+  return parts.join(' ');
+}
+
 /**
  * The candidate against the baseline on the same photos, look by look, each model through its own view (the
  * candidate in its --crops when one is given): per group and per class, with the verdict. Promoted only when the
  * verdict of every look says so: better where the first look's rule asks, and no worse in the others.
  */
 function promotionGate(
-  samples: Sample[],
+  compared: Comparable,
   dataset: Dataset,
   what: string,
   baseline: ScoredModel,
@@ -290,7 +375,14 @@ function promotionGate(
   for (const base of baseline.runs) {
     const { look } = base.variant;
     const cand = candidate.runs.find((r) => r.variant.look === look)!;
-    const groups = comparisonsByGroup(samples, base.predicted, cand.predicted, dataset.labels, bootstrap);
+    const pick = (predicted: Int32Array) => Int32Array.from(compared.positions, (i) => predicted[i]!);
+    const groups = comparisonsByGroup(
+      compared.samples,
+      pick(base.predicted),
+      pick(cand.predicted),
+      dataset.labels,
+      bootstrap,
+    );
     // The first look decides what must improve; further looks of the same photos must only lose nothing.
     const verdict = promotionVerdict(groups, opts.margin / 100, { mustImprove: base === baseline.runs[0] });
     byLook[look] = { groups, verdict };
@@ -307,7 +399,9 @@ function promotionGate(
       [
         `### Candidate ${names.candidate} against baseline ${names.baseline} (${what}, look ${look})`,
         '',
-        `The same ${samples.length} photos through each model's own view; ${INTERVAL_LEVEL * 100} % intervals from ` +
+        comparableToMarkdown(compared),
+        '',
+        `The same ${compared.samples.length} photos through each model's own view; ${INTERVAL_LEVEL * 100} % intervals from ` +
           `${bootstrap.resamples} paired resamples within classes (seed ${bootstrap.seed}). ${names.baseline}: ` +
           `${time(base)}; ${names.candidate}: ${time(cand)}, decoding included.`,
         '',

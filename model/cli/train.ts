@@ -15,7 +15,14 @@ import {
   type View,
   type WeightsDtype,
 } from '../src';
-import { DatasetError, loadDataset, type Dataset } from '../train/dataset';
+import {
+  DatasetError,
+  loadDataset,
+  recordSplit,
+  type Dataset,
+  type RecordedSplit,
+  type SplitOptions,
+} from '../train/dataset';
 import { findPython, readTrainingRecord, runFinetune, type TrainingRecord } from '../train/finetune';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
@@ -157,6 +164,7 @@ function modelMetadata(
   base: { dir: string; source: string },
   record: TrainingRecord,
   view: View,
+  split: RecordedSplit,
 ): ModelMetadataInput {
   const architecture = `mobilenet_v2_${path.basename(base.dir).match(/mobilenet_v2_([0-9.]+)/)?.[1] ?? 'custom'}`;
   return {
@@ -179,7 +187,14 @@ function modelMetadata(
       licence: opts.baseLicence,
     },
     trainedAt: new Date().toISOString(),
-    training: { ...record.recipe, base: base.source, trainPhotos: record.trainPhotos, data: opts.data },
+    // The split is recorded so that a later model's promotion gate can leave out the photos this one trained on.
+    training: {
+      ...record.recipe,
+      base: base.source,
+      trainPhotos: record.trainPhotos,
+      data: opts.data,
+      split,
+    },
   };
 }
 
@@ -224,12 +239,13 @@ async function main(opts: TrainOptions): Promise<void> {
       `--small-epochs must be 1 to ${opts.epochs - 1} (--epochs ${opts.epochs}): the last epochs run at --input-size.`,
     );
   }
-  const dataset = loadDataset(opts.data, {
+  const splitOptions: SplitOptions = {
     validationPercent: opts.validationPercent,
     validationDishPercent: opts.validationDishes,
     ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
     ...(opts.validationSources ? { validationSources: opts.validationSources } : {}),
-  });
+  };
+  const dataset = loadDataset(opts.data, splitOptions);
   if (dataset.samples.every((s) => s.split !== 'train'))
     throw new DatasetError('No training photos in --data.');
   mkdirSync(opts.out, { recursive: true });
@@ -248,7 +264,14 @@ async function main(opts: TrainOptions): Promise<void> {
   await runFinetune(python, finetuneArgs(opts, cache.dir, base.dir), opts.threads);
 
   const record = readTrainingRecord(opts.out);
-  const metadata = modelMetadata(opts, dataset.labels, base, record, view);
+  const metadata = modelMetadata(
+    opts,
+    dataset.labels,
+    base,
+    record,
+    view,
+    recordSplit(dataset, splitOptions),
+  );
   await writeMetadata(opts.out, metadata);
   const { reports, msPerPhoto, backend } = await scoreValidation(opts.out, dataset, opts.latencyRuns);
   const accuracy = Object.fromEntries(

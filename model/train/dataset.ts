@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { FOOD11_LABELS, type ClassLabel } from '../src';
 
 export type Split = 'train' | 'validation' | 'evaluation';
@@ -31,6 +32,21 @@ export interface SplitOptions {
    * as `sourceOf` does (`full/Liang-yc`) or by its last part (`Liang-yc`, a --data folder's name).
    */
   validationSources?: string[];
+  /**
+   * Only photos from these sources (as `sourceOf` names them) are read; the others are as if absent, before the cap
+   * and the dish split. A model's recorded split names the sources its data had, so that split can be made again
+   * after new sources arrive (`trainedOn`).
+   */
+  sources?: string[];
+}
+
+/**
+ * How a model's training split was made, recorded in its metadata (`training.split`): with the same --data folders,
+ * `loadDataset` makes the same split again, and `trainedOn` says which photos, dishes and sources it trained on.
+ */
+export interface RecordedSplit extends SplitOptions {
+  /** Every source the training data held (its validation included), sorted. */
+  sources: string[];
 }
 
 /**
@@ -219,7 +235,9 @@ export function loadDataset(roots: string[], options: SplitOptions): Dataset {
     ? FOOD11_LABELS.map((l) => ({ ...l }))
     : [...allFolders].sort().map((id, index) => ({ index, id, name: id }));
 
-  const samples: Sample[] = food11Roots.flatMap(loadFood11);
+  const samples: Sample[] = food11Roots
+    .flatMap(loadFood11)
+    .filter((sample) => !options.sources || options.sources.includes(sourceOf(sample)));
   const photos: { file: string; label: number; root: string }[] = [];
   for (const { root, folders } of folderNames) {
     for (const folder of folders) {
@@ -229,7 +247,11 @@ export function loadDataset(roots: string[], options: SplitOptions): Dataset {
         throw new DatasetError(`Class folder ${dir} has no images (${[...IMAGE_EXTENSIONS].join(' ')}).`);
       }
       const label = useFood11 ? food11LabelFor(folder)!.index : labels.findIndex((l) => l.id === folder);
-      for (const file of capped(files, options.maxPerClass))
+      const known = options.sources;
+      const present = known
+        ? files.filter((file) => known.includes(sourceOf({ path: file, label, root, split: 'train' })))
+        : files;
+      for (const file of capped(present, options.maxPerClass))
         photos.push({ file: path.join(dir, file), label, root });
     }
   }
@@ -247,6 +269,87 @@ export function loadDataset(roots: string[], options: SplitOptions): Dataset {
     samples.push(sample);
   }
   return { layout: food11Roots.length > 0 ? 'food11' : 'folders', labels, samples };
+}
+
+const RecordedSplitSchema = z.object({
+  validationPercent: z.number().min(0).max(100),
+  validationDishPercent: z.number().min(0).max(100).optional(),
+  maxPerClass: z.number().int().positive().optional(),
+  validationSources: z.array(z.string().min(1)).optional(),
+  sources: z.array(z.string().min(1)).min(1),
+});
+
+/**
+ * A model's recorded split (its metadata's `training.split`), or undefined for a model trained before splits were
+ * recorded. A malformed record is an error: a wrong split would compare models on photos one of them trained on.
+ */
+export function recordedSplitOf(training: Record<string, unknown> | undefined): RecordedSplit | undefined {
+  if (training?.['split'] === undefined) return undefined;
+  const parsed = RecordedSplitSchema.safeParse(training['split']);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.join('.') || '(split)'}: ${i.message}`)
+      .join('; ');
+    throw new DatasetError(`The model's training.split is not a recorded split: ${issues}.`);
+  }
+  return parsed.data;
+}
+
+/** The split options a model's metadata records, with every source the data held. */
+export function recordSplit(dataset: Dataset, options: SplitOptions): RecordedSplit {
+  return { ...options, sources: [...new Set(dataset.samples.map(sourceOf))].sort() };
+}
+
+/** A photo's name across machines and folder paths: its data set, class and file name. */
+export function photoKey(sample: Sample): string {
+  return `${setOf(sample)}:${sample.label}:${path.basename(sample.path)}`;
+}
+
+/** A dish's name across data sets (a dish is one class's; see `dishOf`). */
+export function dishKey(sample: Sample): string {
+  return `${sample.label}:${dishOf(sample.path)}`;
+}
+
+/** What a model trained on, as `photoKey`, `dishKey` and `sourceOf` name them. */
+export interface TrainedOn {
+  photos: Set<string>;
+  dishes: Set<string>;
+  sources: Set<string>;
+}
+
+/**
+ * The photos, dishes and sources a model trained on, from its recorded split made again over these --data folders.
+ * A comparison with another model is fair only on photos neither trained on, and a dish or source is new to a pair
+ * of models only if neither trained on it.
+ */
+export function trainedOn(roots: string[], split: RecordedSplit): TrainedOn {
+  const seen: TrainedOn = { photos: new Set(), dishes: new Set(), sources: new Set() };
+  for (const sample of loadDataset(roots, split).samples) {
+    if (sample.split !== 'train') continue;
+    seen.photos.add(photoKey(sample));
+    seen.dishes.add(dishKey(sample));
+    seen.sources.add(sourceOf(sample));
+  }
+  return seen;
+}
+
+/**
+ * The samples none of these models trained on, for comparing them fairly: their positions in `samples`, and the
+ * samples themselves with "unseen dish" and "unseen source" kept only where no model trained on that dish or source
+ * (a dish the validation split leaves out may be one an older model, split another way, trained on).
+ */
+export function newToAll(samples: Sample[], models: TrainedOn[]): { positions: number[]; samples: Sample[] } {
+  const positions: number[] = [];
+  const kept: Sample[] = [];
+  samples.forEach((sample, i) => {
+    if (models.some((m) => m.photos.has(photoKey(sample)))) return;
+    const unseenDish = sample.unseenDish && !models.some((m) => m.dishes.has(dishKey(sample)));
+    const unseenSource = sample.unseenSource && !models.some((m) => m.sources.has(sourceOf(sample)));
+    const { unseenDish: _d, unseenSource: _s, ...rest } = sample;
+    positions.push(i);
+    kept.push({ ...rest, ...(unseenDish ? { unseenDish } : {}), ...(unseenSource ? { unseenSource } : {}) });
+  });
+  return { positions, samples: kept };
 }
 
 /**

@@ -9,7 +9,12 @@ import {
   dishOf,
   hashSplit,
   loadDataset,
+  newToAll,
+  photoKey,
+  recordedSplitOf,
+  recordSplit,
   sourceOf,
+  trainedOn,
 } from '../../model/train/dataset';
 import { writeFolderDataset, writeFood11Dataset } from '../fixtures/model/shape-photos';
 
@@ -204,6 +209,112 @@ describe('dishes and sources', () => {
     assert.deepEqual(
       again.samples.map((s) => s.path),
       capped.samples.map((s) => s.path),
+    );
+  });
+});
+
+describe("a model's recorded split", () => {
+  /** `full`-style photos: `<source>__<dish>__<n>.jpg`, 12 of each dish. */
+  async function writeSource(dir: string, source: string, dishes: [string, string][]): Promise<void> {
+    for (const [cls, dish] of dishes) {
+      await fs.mkdir(path.join(dir, cls), { recursive: true });
+      for (let i = 0; i < 12; i++)
+        await fs.writeFile(path.join(dir, cls, `${source}__${dish}__${i}.jpg`), '');
+    }
+  }
+  const dishes: [string, string][] = [
+    ['Egg', 'omelette'],
+    ['Egg', 'frittata'],
+    ['Egg', 'shakshuka'],
+    ['Egg', 'tamagoyaki'],
+    ['Rice', 'risotto'],
+    ['Rice', 'paella'],
+    ['Rice', 'biryani'],
+    ['Rice', 'jollof'],
+  ];
+
+  it('makes the same split again after a new source arrives, though the cap and the dish split would move', async () => {
+    const dir = path.join(root, 'recorded', 'full');
+    await writeSource(dir, 'old', dishes);
+    const options = { validationPercent: 20, validationDishPercent: 40, maxPerClass: 30 };
+    const then = loadDataset([dir], options);
+    const split = recordSplit(then, options);
+    assert.deepEqual(split.sources, ['full/old']);
+    const trained = then.samples.filter((s) => s.split === 'train');
+    assert.ok(trained.length > 0 && trained.length < then.samples.length);
+
+    // A new source doubles every class: the cap of 30 now picks other photos, and the dish split counts anew.
+    await writeSource(dir, 'new', dishes);
+    const now = loadDataset([dir], options);
+    const oldOf = (ds: typeof then) =>
+      ds.samples.filter((s) => s.path.includes('old__')).map((s) => [s.path, s.split]);
+    assert.notDeepEqual(oldOf(now), oldOf(then), 'made afresh, the old photos split another way');
+    const again = loadDataset([dir], split);
+    assert.deepEqual(
+      again.samples.map((s) => [s.path, s.split, s.unseenDish ?? false]),
+      then.samples.map((s) => [s.path, s.split, s.unseenDish ?? false]),
+    );
+
+    const seen = trainedOn([dir], split);
+    assert.deepEqual([...seen.photos].sort(), trained.map(photoKey).sort());
+    assert.deepEqual([...seen.sources], ['full/old']);
+    assert.ok(seen.dishes.size > 0);
+  });
+
+  it('compares only photos no model trained on, and unseen dishes and sources only where no model trained on them', async () => {
+    const dir = path.join(root, 'fair', 'full');
+    await writeSource(dir, 'old', dishes);
+    await writeSource(dir, 'phone', [
+      ['Egg', 'omelette'],
+      ['Rice', 'fried_rice'],
+    ]);
+    // The older model: no dish held out, no source left out, the phone photos not yet there.
+    const olderOptions = { validationPercent: 20, sources: ['full/old'] };
+    const older = trainedOn([dir], recordSplit(loadDataset([dir], olderOptions), olderOptions));
+    // The newer split leaves the phone source out whole, and a dish of the old source.
+    const newer = loadDataset([dir], {
+      validationPercent: 20,
+      validationDishPercent: 40,
+      validationSources: ['phone'],
+    });
+    const validation = newer.samples.filter((s) => s.split === 'validation');
+    const { positions, samples } = newToAll(validation, [older]);
+
+    assert.equal(samples.length, positions.length);
+    positions.forEach((p, i) => assert.equal(samples[i]!.path, validation[p]!.path));
+    for (const s of samples)
+      assert.ok(!older.photos.has(photoKey(s)), `${s.path} was trained on by the older model`);
+    const dropped = validation.filter((s) => older.photos.has(photoKey(s)));
+    assert.equal(samples.length + dropped.length, validation.length);
+    assert.ok(dropped.length > 0, 'the older model trained on photos of the dishes this split holds out');
+    // Every phone photo stays, and stays an unseen source: no model saw that source.
+    const phone = samples.filter((s) => sourceOf(s) === 'full/phone');
+    assert.equal(phone.length, 24);
+    assert.ok(phone.every((s) => s.unseenSource));
+    // An old-source dish the newer split holds out is one the older model trained on: compared, not unseen.
+    const oldHeld = samples.filter(
+      (s) => sourceOf(s) === 'full/old' && validation[positions[samples.indexOf(s)]!]!.unseenDish,
+    );
+    assert.ok(oldHeld.length > 0, 'some old-source photos of held-out dishes are compared');
+    assert.ok(oldHeld.every((s) => !s.unseenDish));
+    // With no model's record, nothing is left out and nothing changes.
+    assert.deepEqual(newToAll(validation, []).samples, validation);
+  });
+
+  it('reads a recorded split from metadata, and refuses a malformed one', () => {
+    assert.equal(recordedSplitOf(undefined), undefined);
+    assert.equal(recordedSplitOf({ epochs: 3 }), undefined);
+    const split = {
+      validationPercent: 15,
+      validationDishPercent: 15,
+      maxPerClass: 1200,
+      sources: ['lowres'],
+    };
+    assert.deepEqual(recordedSplitOf({ split }), split);
+    assert.throws(
+      () => recordedSplitOf({ split: { validationPercent: 15, sources: [] } }),
+      (e: Error) =>
+        e instanceof DatasetError && /training\.split is not a recorded split: sources/.test(e.message),
     );
   });
 });

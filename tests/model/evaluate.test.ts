@@ -10,6 +10,7 @@ import {
   reportToMarkdown,
 } from '../../model/train/classification-metrics';
 import type { GroupComparison, Verdict } from '../../model/train/paired-comparison';
+import { loadDataset, photoKey, trainedOn } from '../../model/train/dataset';
 import { argmax } from '../../model/train/scoring';
 import { writeFolderDataset } from '../fixtures/model/shape-photos';
 import { writeColourModel } from '../fixtures/model/tiny-network';
@@ -154,6 +155,11 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
       /- pass: unseen sources must be better \(Δ > 0, interval's lower end > \+30\.0\)/,
     );
     assert.match(result.stdout, /- pass: not significantly worse on kitchen, phone, all\./);
+    assert.match(result.stdout, /36 of the 36 scored photos are compared: no model trained on any of them/);
+    assert.match(
+      result.stdout,
+      /record no training split\*\*: photos, dishes or sources they trained on may be/,
+    );
 
     const md = await fs.readFile(path.join(reportDir, 'evaluation.md'), 'utf8');
     assert.match(md, /\*\*Verdict: promote v5\*\*/);
@@ -243,6 +249,49 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     );
     assert.match(viewCheck.stdout, /\| all \| 36 \| [\d.]+ % → [\d.]+ % \| \+0\.0 \| 0 \/ 0 \| 1\.000 \|/);
     assert.match(viewCheck.stdout, /\*\*Verdict: do not promote v5 fill\*\*/);
+  });
+
+  it("leaves out the photos, dishes and sources a model's recorded split trained on", async () => {
+    // v4 as an older model would have been trained: split by photo alone (40 %), the phone source trained on.
+    const older = path.join(root, 'v4-recorded');
+    await fs.cp(v4, older, { recursive: true });
+    const file = path.join(older, 'metadata.json');
+    const metadata = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+    const recorded = { validationPercent: 40, sources: ['kitchen', 'phone'] };
+    await fs.writeFile(file, JSON.stringify({ ...metadata, training: { split: recorded } }));
+    const roots = [path.join(root, 'kitchen'), path.join(root, 'phone')];
+    const scored = loadDataset(roots, { validationPercent: 40, validationSources: ['phone'] }).samples.filter(
+      (s) => s.split === 'validation',
+    );
+    const seen = trainedOn(roots, recorded);
+    const fair = scored.filter((s) => !seen.photos.has(photoKey(s)));
+    assert.ok(fair.length > 0 && fair.length < scored.length, 'the older model trained on some phone photos');
+
+    const reportDir = path.join(root, 'report-recorded');
+    const result = await modelCli('evaluate', [
+      ...['--model', v5, '--baseline', older, '--report-dir', reportDir],
+      ...split,
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `${fair.length} of the ${scored.length} scored photos are compared: the other ` +
+          `${scored.length - fair.length} are photos a model trained on, by its recorded split\\.`,
+      ),
+    );
+    const phoneKept = fair.filter((s) => s.unseenSource).length;
+    assert.match(
+      result.stdout,
+      new RegExp(`0 of dishes and ${phoneKept} of sources that this split leaves out`),
+    );
+    assert.match(result.stdout, new RegExp(`\\*\\*${v5} records no training split\\*\\*`));
+    const json = await written(reportDir);
+    const groups = json.comparison!['as-is']!.groups;
+    // The phone source is new to v5 only: no "unseen sources" group, and "all" must improve instead.
+    assert.deepEqual(Object.keys(groups), ['kitchen', 'phone', 'all']);
+    assert.equal(groups['all']!.photos, fair.length);
+    assert.match(result.stdout, /- (pass|FAIL): all must be better/);
   });
 
   it('refuses options that do not go together, before any work', async () => {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { FOOD11_LABELS, initBackend, loadClassifier, readMetadata } from '../../model/src/index';
-import { loadDataset } from '../../model/train/dataset';
+import { loadDataset, recordedSplitOf } from '../../model/train/dataset';
 import { buildTensorCache } from '../../model/train/tensor-cache';
 import { preprocessPhoto } from '../../model/src/preprocess';
 import { findPython } from '../../model/train/finetune';
@@ -222,7 +222,14 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     assert.equal(record.inputSize, 32);
     // The epochs are scored on the 5 photos of --eval-photos; the exported network on all of them.
     assert.equal(record.history[0]!.validation.all.photos, 5);
-    assert.equal((await readMetadata(smallOut)).network.inputSize, 32);
+    const metadata = await readMetadata(smallOut);
+    assert.equal(metadata.network.inputSize, 32);
+    // The split is recorded, so a later model's gate can leave out what this one trained on.
+    assert.deepEqual(recordedSplitOf(metadata.training), {
+      validationPercent: 30,
+      validationDishPercent: 15,
+      sources: ['shapes'],
+    });
   });
 
   it("--init-from continues an earlier run's weights with a new schedule, and refuses another split's run", async () => {
