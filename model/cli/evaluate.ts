@@ -13,14 +13,16 @@ import {
 import {
   DatasetError,
   loadDataset,
-  newToAll,
+  alikeFor,
   recordedSplitOf,
   setOf,
+  trainedIn,
   trainedOn,
   type Dataset,
   type Layout,
   type Sample,
   type Split,
+  type AlikeSamples,
   type TrainedOn,
 } from '../train/dataset';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
@@ -225,7 +227,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
     variantsTable(candidate.runs) +
     (candidate.runs.length > 1 ? '\n\n' + recallByVariant(candidate.runs) : '');
   const compared = baseline
-    ? await comparablePhotos(samples, opts.data, [modelDir, opts.baseline!])
+    ? await comparablePhotos(samples, dataset, opts.data, modelDir, opts.baseline!)
     : undefined;
   const gate =
     baseline && compared ? promotionGate(compared, dataset, what, baseline, candidate, opts) : undefined;
@@ -264,7 +266,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
             compared: {
               photos: compared.samples.length,
               leftOut: compared.leftOut,
-              splitRecorded: Object.fromEntries(compared.splits.map((s) => [s.dir, s.recorded])),
+              splitRecorded: compared.recorded,
             },
             comparison: gate.byLook,
             promoted: gate.promoted,
@@ -285,66 +287,60 @@ async function main(opts: EvaluateOptions): Promise<void> {
 }
 
 /** The photos a comparison of these models may use, and what it had to leave out, for the report. */
-interface Comparable {
-  samples: Sample[];
-  /** Each compared sample's position among the scored ones. */
-  positions: number[];
-  /** Per model folder: what its recorded split says it trained on, or undefined where it records none. */
-  splits: { dir: string; recorded: boolean }[];
+interface Comparable extends AlikeSamples {
   scored: number;
-  /** Scored photos some model trained on; unseen dishes and sources some model trained on, compared as photos. */
-  leftOut: { photos: number; unseenDishes: number; unseenSources: number };
+  /** Whether each model's metadata records its training split. */
+  recorded: { candidate: boolean; baseline: boolean };
 }
 
 /**
- * The scored photos that no model in the comparison trained on, by each model's recorded split (its metadata's
- * `training.split`, made again over these --data folders). An older model split its data another way: it may have
- * trained on photos, dishes or sources this split holds out, and a comparison on them flatters it.
+ * The scored photos both models stand alike on (`alikeFor`): what each trained on comes from its recorded split
+ * (its metadata's `training.split`, made again over these --data folders); for a candidate without one, from the
+ * split flags given, which are to be the ones it was trained with.
  */
-async function comparablePhotos(samples: Sample[], roots: string[], dirs: string[]): Promise<Comparable> {
-  const seen: TrainedOn[] = [];
-  const splits: Comparable['splits'] = [];
-  for (const dir of dirs) {
-    const split = recordedSplitOf((await readMetadata(dir)).training);
-    splits.push({ dir, recorded: split !== undefined });
-    if (split) seen.push(trainedOn(roots, split));
-  }
-  const kept = newToAll(samples, seen);
-  const count = (list: Sample[], flag: 'unseenDish' | 'unseenSource') => list.filter((s) => s[flag]).length;
-  const before = kept.positions.map((i) => samples[i]!);
+async function comparablePhotos(
+  samples: Sample[],
+  dataset: Dataset,
+  roots: string[],
+  candidateDir: string,
+  baselineDir: string,
+): Promise<Comparable> {
+  const recorded = async (dir: string) => recordedSplitOf((await readMetadata(dir)).training);
+  const candidateSplit = await recorded(candidateDir);
+  const baselineSplit = await recorded(baselineDir);
+  const models: TrainedOn[] = [
+    candidateSplit ? trainedOn(roots, candidateSplit) : trainedIn(dataset.samples),
+    ...(baselineSplit ? [trainedOn(roots, baselineSplit)] : []),
+  ];
   return {
-    ...kept,
-    splits,
+    ...alikeFor(samples, models),
     scored: samples.length,
-    leftOut: {
-      photos: samples.length - kept.samples.length,
-      unseenDishes: count(before, 'unseenDish') - count(kept.samples, 'unseenDish'),
-      unseenSources: count(before, 'unseenSource') - count(kept.samples, 'unseenSource'),
+    recorded: {
+      candidate: candidateSplit !== undefined,
+      // The same folder on both sides (a view against the model's own) stands alike on every photo.
+      baseline: baselineSplit !== undefined || path.resolve(baselineDir) === path.resolve(candidateDir),
     },
   };
 }
 
-/** What the comparison left out and why, in a sentence or two for the gate's report. */
+/** What the comparison left out and why, in a sentence or three for the gate's report. */
 function comparableToMarkdown(c: Comparable): string {
-  const unrecorded = c.splits.filter((s) => !s.recorded).map((s) => s.dir);
+  const { photo, dish, source } = c.leftOut;
   const parts = [
-    `${c.samples.length} of the ${c.scored} scored photos are compared: ` +
-      (c.leftOut.photos > 0
-        ? `the other ${c.leftOut.photos} are photos a model trained on, by its recorded split.`
-        : 'no model trained on any of them, by the splits recorded.'),
+    `${c.samples.length} of the ${c.scored} scored photos are compared, those both models stand alike on` +
+      (photo + dish + source > 0
+        ? `: left out are ${photo} photos a model trained on, and ${dish} of dishes and ${source} of sources ` +
+          'that one model trained on and the other did not.'
+        : '.'),
   ];
-  if (c.leftOut.unseenDishes + c.leftOut.unseenSources > 0)
+  if (!c.recorded.candidate)
     parts.push(
-      `Of the compared photos, ${c.leftOut.unseenDishes} of dishes and ${c.leftOut.unseenSources} of sources ` +
-        'that this split leaves out, but a model trained on, count as photos only, not in the unseen groups.',
+      "The candidate's metadata records no training split: what it trained on is taken from the split flags.",
     );
-  if (unrecorded.length > 0)
+  if (!c.recorded.baseline)
     parts.push(
-      unrecorded.length === 1
-        ? `**${unrecorded[0]} records no training split**: photos, dishes or sources it trained on may be ` +
-            'among those compared, which flatters it.'
-        : `**${unrecorded.join(' and ')} record no training split**: photos, dishes or sources they trained ` +
-            'on may be among those compared, which flatters whichever trained on them.',
+      "**The baseline's metadata records no training split**: it may have trained on photos, dishes or sources " +
+        'compared here, which flatters it.',
     );
   return parts.join(' ');
 }

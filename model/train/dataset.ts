@@ -317,14 +317,10 @@ export interface TrainedOn {
   sources: Set<string>;
 }
 
-/**
- * The photos, dishes and sources a model trained on, from its recorded split made again over these --data folders.
- * A comparison with another model is fair only on photos neither trained on, and a dish or source is new to a pair
- * of models only if neither trained on it.
- */
-export function trainedOn(roots: string[], split: RecordedSplit): TrainedOn {
+/** The photos, dishes and sources that the training photos among `samples` cover. */
+export function trainedIn(samples: Sample[]): TrainedOn {
   const seen: TrainedOn = { photos: new Set(), dishes: new Set(), sources: new Set() };
-  for (const sample of loadDataset(roots, split).samples) {
+  for (const sample of samples) {
     if (sample.split !== 'train') continue;
     seen.photos.add(photoKey(sample));
     seen.dishes.add(dishKey(sample));
@@ -333,23 +329,46 @@ export function trainedOn(roots: string[], split: RecordedSplit): TrainedOn {
   return seen;
 }
 
+/** What a model trained on, from its recorded split made again over these --data folders. */
+export function trainedOn(roots: string[], split: RecordedSplit): TrainedOn {
+  return trainedIn(loadDataset(roots, split).samples);
+}
+
+/** The samples models stand alike on, and how many were left out for which reason. */
+export interface AlikeSamples {
+  /** Each kept sample's position in the samples given. */
+  positions: number[];
+  samples: Sample[];
+  leftOut: { photo: number; dish: number; source: number };
+}
+
 /**
- * The samples none of these models trained on, for comparing them fairly: their positions in `samples`, and the
- * samples themselves with "unseen dish" and "unseen source" kept only where no model trained on that dish or source
- * (a dish the validation split leaves out may be one an older model, split another way, trained on).
+ * The samples on which these models stand alike, for comparing them fairly: none trained on the photo, and all or
+ * none trained on its dish, and on its source. A model that trained on a photo's dish or source has an edge there
+ * that a user's new dish or kitchen will not give it: an older model, split another way before new sources came,
+ * may have trained on dishes a newer split holds out, and a newer model on sources the older never had. A kept
+ * sample stays an unseen dish or source only where no model trained on it.
  */
-export function newToAll(samples: Sample[], models: TrainedOn[]): { positions: number[]; samples: Sample[] } {
-  const positions: number[] = [];
-  const kept: Sample[] = [];
+export function alikeFor(samples: Sample[], models: TrainedOn[]): AlikeSamples {
+  const out: AlikeSamples = { positions: [], samples: [], leftOut: { photo: 0, dish: 0, source: 0 } };
+  const alike = (seen: (m: TrainedOn) => boolean) => models.every(seen) || !models.some(seen);
   samples.forEach((sample, i) => {
-    if (models.some((m) => m.photos.has(photoKey(sample)))) return;
-    const unseenDish = sample.unseenDish && !models.some((m) => m.dishes.has(dishKey(sample)));
-    const unseenSource = sample.unseenSource && !models.some((m) => m.sources.has(sourceOf(sample)));
-    const { unseenDish: _d, unseenSource: _s, ...rest } = sample;
-    positions.push(i);
-    kept.push({ ...rest, ...(unseenDish ? { unseenDish } : {}), ...(unseenSource ? { unseenSource } : {}) });
+    if (models.some((m) => m.photos.has(photoKey(sample)))) out.leftOut.photo++;
+    else if (!alike((m) => m.dishes.has(dishKey(sample)))) out.leftOut.dish++;
+    else if (!alike((m) => m.sources.has(sourceOf(sample)))) out.leftOut.source++;
+    else {
+      const unseenDish = sample.unseenDish && !models.some((m) => m.dishes.has(dishKey(sample)));
+      const unseenSource = sample.unseenSource && !models.some((m) => m.sources.has(sourceOf(sample)));
+      const { unseenDish: _dish, unseenSource: _source, ...rest } = sample;
+      out.positions.push(i);
+      out.samples.push({
+        ...rest,
+        ...(unseenDish ? { unseenDish } : {}),
+        ...(unseenSource ? { unseenSource } : {}),
+      });
+    }
   });
-  return { positions, samples: kept };
+  return out;
 }
 
 /**
