@@ -21,8 +21,10 @@ import {
   recordSplit,
   type Dataset,
   type RecordedSplit,
+  type Sample,
   type SplitOptions,
 } from '../train/dataset';
+import { dishBreadth, dishBreadthToMarkdown } from '../train/dish-breadth';
 import { findPython, readTrainingRecord, runFinetune, type TrainingRecord } from '../train/finetune';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
@@ -45,7 +47,8 @@ const MOBILENET_V2_BLOCKS = 17;
 
 interface TrainOptions {
   data: string[];
-  base: string;
+  /** Required unless --split-only. */
+  base?: string;
   baseId?: string;
   baseSource?: string;
   baseLicence: string;
@@ -85,6 +88,7 @@ interface TrainOptions {
   latencyRuns: number;
   modelVersion: string;
   reportDir?: string;
+  splitOnly: boolean;
 }
 
 /**
@@ -198,6 +202,19 @@ function modelMetadata(
   };
 }
 
+/** How many photos train and validate, and how many of those are dishes and sources left out whole. */
+function splitToMarkdown(dataset: Dataset): string {
+  const count = (keep: (s: Sample) => boolean) => dataset.samples.filter(keep).length;
+  return [
+    '### The split',
+    '',
+    `${count((s) => s.split === 'train')} photos train; ${count((s) => s.split === 'validation')} validate, ` +
+      `${count((s) => s.unseenDish === true)} of them of dishes left out whole and ` +
+      `${count((s) => s.unseenSource === true)} of sources left out whole.`,
+    '',
+  ].join('\n');
+}
+
 /**
  * The validation photos scored the way the service classifies them (photo bytes → preprocessPhoto → the exported
  * TF.js network), one report per data folder, and the model's time per photo.
@@ -245,11 +262,21 @@ async function main(opts: TrainOptions): Promise<void> {
     ...(opts.maxPerClass ? { maxPerClass: opts.maxPerClass } : {}),
     ...(opts.validationSources ? { validationSources: opts.validationSources } : {}),
   };
+  if (!opts.base && !opts.splitOnly) {
+    throw new InvalidArgumentError(
+      '--base <model> is required: the ImageNet MobileNetV2 to fine-tune (or give --split-only).',
+    );
+  }
   const dataset = loadDataset(opts.data, splitOptions);
   if (dataset.samples.every((s) => s.split !== 'train'))
     throw new DatasetError('No training photos in --data.');
+  // Said before hours of training: a class trained on two dishes will miss a user's third.
+  const dishes = dishBreadth(dataset.samples, dataset.labels);
+  const splitMarkdown = splitToMarkdown(dataset) + '\n' + dishBreadthToMarkdown(dishes);
+  console.log(splitMarkdown);
+  if (opts.splitOnly) return;
   mkdirSync(opts.out, { recursive: true });
-  const base = await resolveBase(opts.base, opts.out);
+  const base = await resolveBase(opts.base!, opts.out);
   const python = findPython(opts.python);
   const view = viewOf(opts);
 
@@ -284,10 +311,16 @@ async function main(opts: TrainOptions): Promise<void> {
       reportToMarkdown(report, `${set} (validation split) — model ${opts.modelVersion}`),
     )
     .join('\n');
+  const scored = [splitMarkdown, markdown].join('\n');
   if (opts.reportDir) {
     mkdirSync(opts.reportDir, { recursive: true });
-    writeFileSync(path.join(opts.reportDir, 'training.md'), markdown);
-    const json = { metadata: { ...metadata, accuracy, msPerPhoto }, history: record.history, reports };
+    writeFileSync(path.join(opts.reportDir, 'training.md'), scored);
+    const json = {
+      metadata: { ...metadata, accuracy, msPerPhoto },
+      history: record.history,
+      dishes,
+      reports,
+    };
     writeFileSync(path.join(opts.reportDir, 'training.json'), JSON.stringify(json, null, 2) + '\n');
   }
   console.log('\n' + markdown);
@@ -311,9 +344,9 @@ function buildProgram(): Command {
       '--data <dir...>',
       'photos: <dir>/<Class>/*.jpg folders, or Food-11 training/ validation/',
     )
-    .requiredOption(
+    .option(
       '--base <model>',
-      'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL',
+      'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL (required)',
     )
     .option('--base-id <id>', 'name of the base network in the metadata (default: its folder name)')
     .option('--base-source <url>', 'where the base weights are published, for the metadata (default: --base)')
@@ -440,6 +473,11 @@ function buildProgram(): Command {
     .option('--latency-runs <n>', 'single-photo runs timed for msPerPhoto', positiveInt('--latency-runs'), 30)
     .option('--model-version <v>', 'version recorded in the metadata', '4')
     .option('--report-dir <dir>', 'also write training.md and training.json here')
+    .option(
+      '--split-only',
+      'say how the photos split and how many dishes each class trains on, and stop (no PyTorch, nothing written)',
+      false,
+    )
     .action((opts: TrainOptions) => main(opts));
 }
 

@@ -107,6 +107,9 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     );
     assert.ok(meta.accuracy['validation:shapes'] !== undefined, JSON.stringify(meta.accuracy));
     assert.ok((meta.msPerPhoto ?? 0) > 0);
+    const report = await fs.readFile(path.join(root, 'report', 'training.md'), 'utf8');
+    assert.match(report, /### The split\n\n\d+ photos train; \d+ validate/);
+    assert.match(report, /### Dishes trained on, per class/);
 
     // The same inputs through TF.js (the fused engine and TF.js layers) and through PyTorch, as finetune.py
     // recorded them after reloading its own export (float16 weights as stored).
