@@ -28,7 +28,7 @@ function namesDish(file: string): boolean {
  * whose photos are two dishes is one a user's third dish of it will miss (issue 23: Rice was paella and chicken rice,
  * and fried rice and risotto went to Noodles/Pasta). This says before training where more dishes are what is missing.
  */
-export function dishBreadth(samples: Sample[], labels: ClassLabel[]): DishBreadth[] {
+export function dishBreadth(samples: Sample[], labels: readonly ClassLabel[]): DishBreadth[] {
   return labels.map((label, index) => {
     const training = samples.filter((s) => s.split === 'train' && s.label === index);
     const perDish = new Map<string, number>();
