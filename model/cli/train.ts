@@ -346,7 +346,7 @@ function buildProgram(): Command {
     )
     .option(
       '--base <model>',
-      'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL (required)',
+      'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL (required to train)',
     )
     .option('--base-id <id>', 'name of the base network in the metadata (default: its folder name)')
     .option('--base-source <url>', 'where the base weights are published, for the metadata (default: --base)')
