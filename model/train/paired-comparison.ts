@@ -301,9 +301,15 @@ export function classesTable(group: GroupComparison, names: { baseline: string; 
 
 /** The verdict and every check behind it, as a person reads it. */
 export function verdictToMarkdown(verdict: Verdict, names: { baseline: string; candidate: string }): string {
-  const head = verdict.promoted
-    ? `**Verdict: promote ${names.candidate}** over ${names.baseline}.`
-    : `**Verdict: do not promote ${names.candidate}**; keep ${names.baseline}.`;
+  // A further look of the same photos decides nothing alone: it can only hold the candidate back.
+  const decides = verdict.checks.some((c) => c.rule === 'better');
+  const head = !decides
+    ? verdict.promoted
+      ? `**This look: ${names.candidate} is significantly worse nowhere**, so it holds nothing back.`
+      : `**This look: ${names.candidate} is significantly worse; do not promote it**; keep ${names.baseline}.`
+    : verdict.promoted
+      ? `**Verdict: promote ${names.candidate}** over ${names.baseline}.`
+      : `**Verdict: do not promote ${names.candidate}**; keep ${names.baseline}.`;
   const line = (c: GateCheck) => {
     const mark = c.passed ? 'pass' : 'FAIL';
     const rule =

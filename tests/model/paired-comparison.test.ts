@@ -255,5 +255,17 @@ describe('the promotion verdict', () => {
     assert.match(passed, /\*\*Verdict: promote v5\*\* over v4\./);
     assert.match(passed, /- pass: unseen dishes must be better .*: mean per-class recall \+40\.0 points/);
     assert.match(passed, /- pass: not significantly worse on lowres, all\.$/m);
+    // A further look (the same photos as phone photos) asks only "not worse", and says so.
+    const further = (g: Record<string, GroupComparison>) =>
+      verdictToMarkdown(promotionVerdict(g, 0, { mustImprove: false }), names);
+    assert.match(
+      further({ 'unseen dishes': n, all: n }),
+      /\*\*This look: v5 is significantly worse nowhere\*\*/,
+    );
+    assert.doesNotMatch(further({ 'unseen dishes': n, all: n }), /Verdict: promote/);
+    assert.match(
+      further({ 'unseen dishes': l }),
+      /\*\*This look: v5 is significantly worse; do not promote it\*\*; keep v4\./,
+    );
   });
 });
