@@ -208,6 +208,7 @@ function decodeCost(photo: string, size: PhoneSize, view: View, warmup: string, 
   const out = execFileSync(
     process.execPath,
     [
+      '--expose-gc',
       '--import',
       'tsx',
       path.join(__dirname, 'decode-peak.ts'),

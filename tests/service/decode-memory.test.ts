@@ -92,6 +92,7 @@ describe('the decode memory budget', () => {
         const { stdout } = await promisify(execFile)(
           process.execPath,
           [
+            '--expose-gc',
             '--import',
             'tsx',
             'bench/decode-peak.ts',
