@@ -70,9 +70,14 @@ export function setOf(sample: Sample): string {
  * dishes left out says how the model does on food it never saw.
  */
 export function dishOf(file: string): string {
+  return namedDishOf(file) ?? path.basename(file, path.extname(file));
+}
+
+/** The dish a file's name says (see `dishOf`), or undefined for a name without `__`, which says none. */
+export function namedDishOf(file: string): string | undefined {
   const name = path.basename(file, path.extname(file));
   const cut = name.lastIndexOf('__');
-  return cut > 0 ? name.slice(0, cut) : name;
+  return cut > 0 ? name.slice(0, cut) : undefined;
 }
 
 /**

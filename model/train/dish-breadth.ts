@@ -1,6 +1,5 @@
-import path from 'node:path';
 import type { ClassLabel } from '../src';
-import { dishOf, type Sample } from './dataset';
+import { namedDishOf, type Sample } from './dataset';
 
 /** How many dishes a class's training photos show, and how evenly. */
 export interface DishBreadth {
@@ -18,11 +17,6 @@ export interface DishBreadth {
   largest?: { dish: string; photos: number };
 }
 
-/** Whether a file's name says its dish (see `dishOf`): a name without `__` is a photo, not a dish. */
-function namesDish(file: string): boolean {
-  return path.basename(file, path.extname(file)).lastIndexOf('__') > 0;
-}
-
 /**
  * The dish breadth of each class's training photos. A network learns the dishes it sees, not the class, so a class
  * whose photos are two dishes is one a user's third dish of it will miss (issue 23: Rice was paella and chicken rice,
@@ -33,9 +27,9 @@ export function dishBreadth(samples: Sample[], labels: readonly ClassLabel[]): D
     const training = samples.filter((s) => s.split === 'train' && s.label === index);
     const perDish = new Map<string, number>();
     for (const sample of training) {
-      if (!namesDish(sample.path)) continue;
-      const dish = dishOf(sample.path);
-      perDish.set(dish, (perDish.get(dish) ?? 0) + 1);
+      // A name without `__` is a photo, not a dish: counting each as a dish of its own would inflate the breadth.
+      const dish = namedDishOf(sample.path);
+      if (dish !== undefined) perDish.set(dish, (perDish.get(dish) ?? 0) + 1);
     }
     const namedPhotos = [...perDish.values()].reduce((a, b) => a + b, 0);
     const sumOfSquares = [...perDish.values()].reduce((a, n) => a + (n / namedPhotos) ** 2, 0);
