@@ -14,7 +14,8 @@ import { applySharpSettings } from '../service/src/inference/sharp-settings';
  *
  * The baseline is taken after a full garbage collection, so node must run with --expose-gc: without it the warm-up's
  * garbage was collected during the measured decode now and then, and the heap's growth counted as decoding (6 MP
- * progressive 4:2:0, 30 runs: 2 peaks of 21.2 and 21.7 MiB against a median of 18.7; with it, at most 18.9).
+ * progressive 4:2:0, the test's photo, 30 runs of this script each way: without it 2 peaks of 21.2 and 21.7 MiB
+ * against a median of 18.7; with it, at most 18.9).
  *
  * Usage: node --expose-gc --import tsx bench/decode-peak.ts <photo.jpg> <view JSON> <runs> <warm-up photo.jpg>
  */
