@@ -287,7 +287,8 @@ async function main(opts: TrainOptions): Promise<void> {
     root: opts.cacheDir,
     log: (message) => console.log(message),
   });
-  console.log(`Tensor cache ${cache.dir} (${cache.index.count} photos${cache.reused ? ', reused' : ''}).`);
+  const how = cache.reused ? ', reused' : cache.pixelsFrom ? `, pixels shared with ${cache.pixelsFrom}` : '';
+  console.log(`Tensor cache ${cache.dir} (${cache.index.count} photos${how}).`);
   await runFinetune(python, finetuneArgs(opts, cache.dir, base.dir), opts.threads);
 
   const record = readTrainingRecord(opts.out);
@@ -464,7 +465,8 @@ function buildProgram(): Command {
     )
     .option(
       '--init-from <run>',
-      "start from an earlier run's weights (its --out folder or checkpoint.pt; same network, classes and split) with a new schedule",
+      "start from an earlier run's weights (its --out folder or checkpoint.pt; same network and classes) with a new " +
+        'schedule; its split may leave out less, never anything it trained on',
     )
     .option('--cache-dir <dir>', 'tensor cache root', '.cache/tensors')
     .option('--python <path>', 'Python with PyTorch (default: $PYTHON, /usr/bin/python3, python3)')

@@ -652,6 +652,16 @@ def probe_head(model, cache, train_idx, draw_p, args, classes):
         seconds=round(time.time() - started, 1))
 
 
+def photos_trained_in(root, key):
+    """The files another tensor cache under `root` trained on, or None where that cache is not there."""
+    try:
+        with open(os.path.join(root, str(key), "index.json")) as f:
+            samples = json.load(f)["samples"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return {s["file"] for s in samples if s["split"] == "train"}
+
+
 def sampling_weights(cache, train_idx, classes):
     """Each class drawn equally often; within a class, each source in proportion to the square root of its
     photos, so that Dessert's thousands do not drown Soup's hundreds and no one source is all a class is."""
@@ -842,12 +852,23 @@ def main(argv):
     if args.init_from and not resumed:
         init_path = os.path.join(args.init_from, "checkpoint.pt") if os.path.isdir(args.init_from) else args.init_from
         start = torch.load(init_path)
+        fields = {}
         if start.get("cache") != cache.index.get("key"):
-            # Another cache may split the photos differently: its training photos could be this run's validation.
-            raise SystemExit(f"finetune: --init-from {args.init_from} was trained on another tensor cache "
-                             "(another split); it would score photos it trained on")
+            trained = photos_trained_in(os.path.dirname(os.path.abspath(args.cache)), start.get("cache"))
+            if trained is None:
+                raise SystemExit(f"finetune: --init-from {args.init_from} was trained on another tensor cache "
+                                 f"({start.get('cache')}), not beside this one: which photos it trained on is unknown, "
+                                 "and it could score photos it trained on")
+            scored = {cache.index["samples"][i]["file"] for i in val_idx}
+            overlap = len(scored & trained)
+            if overlap:
+                raise SystemExit(f"finetune: --init-from {args.init_from} was trained on another tensor cache (another "
+                                 f"split) and on {overlap} of this run's validation photos; it would score photos it "
+                                 "trained on")
+            # Its training photos all train here too (a source or share no longer left out): nothing it saw is scored.
+            fields["cache"] = start.get("cache")
         model.load_state_dict(start["model"])
-        log("init from", path=init_path, epochs=start["epoch"])
+        log("init from", path=init_path, epochs=start["epoch"], **fields)
     if args.probe_head and not resumed and not args.init_from:
         probe_head(model, cache, train_idx, draw_p, args, classes)
     if (args.probe_head or args.init_from) and not resumed:

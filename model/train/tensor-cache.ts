@@ -44,6 +44,38 @@ function cacheKey(view: View, samples: CacheSample[], classes: number): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/**
+ * What the pixels depend on: the view and the photos in order, not their split. A cache of the same photos split
+ * another way (a source or a dish share left out) shares its pixels instead of decoding 45,000 photos again.
+ */
+function pixelsKey(view: View, files: string[]): string {
+  const h = createHash('sha256').update(JSON.stringify({ view, recipe: 1 }));
+  for (const file of files) h.update(`${file}\0`);
+  return h.digest('hex');
+}
+
+/** A complete sibling cache whose pixels.u8 holds these photos in this view, if any. */
+async function samePixelsIn(
+  root: string,
+  view: View,
+  key: string,
+  wanted: string,
+): Promise<string | undefined> {
+  const folders = await fs.readdir(root).catch(() => [] as string[]);
+  for (const folder of folders.sort()) {
+    if (folder === key) continue;
+    const dir = path.join(root, folder);
+    try {
+      const index = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')) as CacheIndex;
+      const files = index.samples.map((s) => s.file);
+      if (pixelsKey(index.view, files) === wanted && existsSync(path.join(dir, 'pixels.u8'))) return dir;
+    } catch {
+      // Not a complete cache (no index yet, or not ours): it cannot lend its pixels.
+    }
+  }
+  return undefined;
+}
+
 function cacheSamples(samples: Sample[]): CacheSample[] {
   return samples.map((s) => ({
     file: s.path,
@@ -67,7 +99,7 @@ export async function buildTensorCache(opts: {
   root: string;
   concurrency?: number;
   log?: (msg: string) => void;
-}): Promise<{ dir: string; index: CacheIndex; reused: boolean }> {
+}): Promise<{ dir: string; index: CacheIndex; reused: boolean; pixelsFrom?: string }> {
   const samples = cacheSamples(opts.samples);
   const key = cacheKey(opts.view, samples, opts.classes);
   const dir = path.join(opts.root, key);
@@ -77,6 +109,23 @@ export async function buildTensorCache(opts: {
     return { dir, index, reused: true };
   }
   await fs.mkdir(dir, { recursive: true });
+  const index: CacheIndex = { key, view: opts.view, classes: opts.classes, count: samples.length, samples };
+  const wanted = pixelsKey(
+    opts.view,
+    samples.map((s) => s.file),
+  );
+  const donor = await samePixelsIn(opts.root, opts.view, key, wanted);
+  if (donor) {
+    // A hard link costs no disk; a file system without them gets a copy, still far cheaper than decoding.
+    const pixels = path.join(dir, 'pixels.u8');
+    await fs.rm(pixels, { force: true });
+    await fs
+      .link(path.join(donor, 'pixels.u8'), pixels)
+      .catch(() => fs.copyFile(path.join(donor, 'pixels.u8'), pixels));
+    await fs.writeFile(indexFile, JSON.stringify(index));
+    opts.log?.(`tensor cache: the pixels of ${donor} (the same photos, split another way)`);
+    return { dir, index, reused: false, pixelsFrom: donor };
+  }
   const bytesPerPhoto = opts.view.size * opts.view.size * 3;
   const partial = path.join(dir, 'pixels.u8.partial');
   const out = createWriteStream(partial);
@@ -108,7 +157,6 @@ export async function buildTensorCache(opts: {
   out.end();
   await once(out, 'finish');
   await fs.rename(partial, path.join(dir, 'pixels.u8'));
-  const index: CacheIndex = { key, view: opts.view, classes: opts.classes, count: samples.length, samples };
   // Written last: a cache folder with an index is complete.
   await fs.writeFile(indexFile, JSON.stringify(index));
   return { dir, index, reused: false };

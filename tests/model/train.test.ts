@@ -142,6 +142,54 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     }
   });
 
+  it('shares the pixels of a cache of the same photos split another way instead of decoding them again', async () => {
+    const first = loadDataset([data], { validationPercent: 30 });
+    const resplit = loadDataset([data], { validationPercent: 60 });
+    assert.notDeepEqual(
+      resplit.samples.map((s) => s.split),
+      first.samples.map((s) => s.split),
+      'the test needs a split that differs',
+    );
+    const cacheRoot = path.join(root, 'cache');
+    const donor = await buildTensorCache({
+      samples: first.samples,
+      view,
+      classes: first.labels.length,
+      root: cacheRoot,
+    });
+    const cache = await buildTensorCache({
+      samples: resplit.samples,
+      view,
+      classes: resplit.labels.length,
+      root: cacheRoot,
+    });
+    assert.equal(cache.reused, false);
+    assert.notEqual(cache.dir, donor.dir, 'another split is another cache');
+    assert.equal(cache.pixelsFrom, donor.dir);
+    assert.deepEqual(
+      cache.index.samples.map((s) => s.split),
+      resplit.samples.map((s) => s.split),
+    );
+    assert.deepEqual(
+      await fs.readFile(path.join(cache.dir, 'pixels.u8')),
+      await fs.readFile(path.join(donor.dir, 'pixels.u8')),
+    );
+
+    // Other photos (one fewer) are other pixels: decoded, not shared.
+    const fewer = await buildTensorCache({
+      samples: resplit.samples.slice(1),
+      view,
+      classes: resplit.labels.length,
+      root: cacheRoot,
+    });
+    assert.equal(fewer.pixelsFrom, undefined);
+    const bytes = view.size * view.size * 3;
+    assert.equal(
+      (await fs.stat(path.join(fewer.dir, 'pixels.u8'))).size,
+      (resplit.samples.length - 1) * bytes,
+    );
+  });
+
   it('scores the model with evaluate, through the same path', async () => {
     const result = await modelCli('evaluate', [
       '--model',
@@ -259,7 +307,21 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
       ...['--init-from', smallOut],
     ]);
     assert.notEqual(other.code, 0);
-    assert.match(other.stderr + other.stdout, /--init-from .* was trained on another tensor cache/);
+    assert.match(
+      other.stderr + other.stdout,
+      /--init-from .* was trained on another tensor cache \(another split\) and on \d+ of this run's validation photos/,
+    );
+    // A split that leaves less out (20 % against 30 %) validates only on photos the earlier run never trained on.
+    const lessLeftOut = await modelCli('train', [
+      ...common,
+      ...['--out', path.join(root, 'less-left-out'), '--validation-percent', '20', '--epochs', '1'],
+      ...['--epoch-photos', '16', '--init-from', smallOut],
+    ]);
+    assert.equal(lessLeftOut.code, 0, lessLeftOut.stderr + lessLeftOut.stdout);
+    assert.match(
+      lessLeftOut.stdout,
+      /"msg": "init from", "path": "[^"]*small[/\\]checkpoint\.pt", "epochs": 3, "cache": /,
+    );
   });
 
   it('says what is missing when the base is not there', async () => {
