@@ -304,6 +304,40 @@ describe("a model's recorded split", () => {
     assert.deepEqual(self.leftOut, { photo: 0, dish: 0, source: 0 });
   });
 
+  it('compares, not matched on sources, the dishes neither trained on from a source only one trained on', async () => {
+    const dir = path.join(root, 'fair-dishes', 'full');
+    await writeSource(dir, 'old', dishes);
+    const olderOptions = { validationPercent: 20, sources: ['full/old'] };
+    const older = trainedOn([dir], recordSplit(loadDataset([dir], olderOptions), olderOptions));
+    // A source only the newer model has: it trains on some of its dishes and leaves the others out.
+    await writeSource(dir, 'market', dishes);
+    const newer = loadDataset([dir], { validationPercent: 20, validationDishPercent: 40 });
+    const validation = newer.samples.filter((s) => s.split === 'validation');
+    const models = [trainedIn(newer.samples), older];
+    const onSources = alikeFor(validation, models);
+    const onDishes = alikeFor(validation, models, { sources: false });
+
+    const market = validation.filter((s) => sourceOf(s) === 'full/market');
+    const marketLeftOut = market.filter((s) => s.unseenDish);
+    assert.ok(
+      marketLeftOut.length > 0 && marketLeftOut.length < market.length,
+      'some market dishes left out',
+    );
+    assert.equal(
+      onSources.leftOut.source,
+      marketLeftOut.length,
+      "only the newer model trained on market's others",
+    );
+    assert.equal(onDishes.leftOut.source, 0);
+    assert.deepEqual(
+      { photo: onDishes.leftOut.photo, dish: onDishes.leftOut.dish },
+      { photo: onSources.leftOut.photo, dish: onSources.leftOut.dish },
+    );
+    const kept = onDishes.samples.filter((s) => sourceOf(s) === 'full/market' && s.unseenDish);
+    assert.equal(kept.length, marketLeftOut.length, 'they stay, still dishes left out');
+    positionsMatch(onDishes.positions, onDishes.samples, validation);
+  });
+
   function positionsMatch(positions: number[], kept: Sample[], from: Sample[]): void {
     assert.equal(kept.length, positions.length);
     positions.forEach((p, i) => assert.equal(kept[i]!.path, from[p]!.path));

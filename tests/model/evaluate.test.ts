@@ -298,11 +298,33 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     assert.deepEqual(Object.keys(groups), ['kitchen']);
     assert.equal(groups['kitchen']!.photos, kitchen);
     assert.match(result.stdout, /- (pass|FAIL): kitchen must be better/);
+
+    // Not matched on sources, the phone photos neither model trained on stay: the older model's edge is its data.
+    const onDishes = await modelCli('evaluate', [
+      ...['--model', v5, '--baseline', older, '--alike', 'dish', '--report-dir', reportDir],
+      ...split,
+    ]);
+    assert.equal(onDishes.code, 0, onDishes.stderr + onDishes.stdout);
+    assert.match(
+      onDishes.stdout,
+      new RegExp(
+        `${scored.length - phoneTrained} of the ${scored.length} scored photos are compared, those both models ` +
+          `stand alike on but for their sources \\(--alike dish\\): left out are ${phoneTrained} photos a model ` +
+          'trained on, and 0 of dishes',
+      ),
+    );
+    assert.match(onDishes.stdout, /\*\*A dish left out may be of a source only one model trained on\*\*/);
+    const onDishesJson = (await written(reportDir)) as typeof json & { compared?: { alike?: string } };
+    assert.equal(onDishesJson.compared?.alike, 'dish');
+    const phoneGroup = onDishesJson.comparison!['as-is']!.groups['phone'];
+    assert.equal(phoneGroup?.photos, phone.length - phoneTrained);
   });
 
   it('refuses options that do not go together, before any work', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--require-promotion'], /--require-promotion needs --baseline/],
+      [['--alike', 'dish'], /--alike says how --baseline is compared: give --baseline too/],
+      [['--baseline', v4, '--alike', 'source'], /option '--alike <what>' argument 'source' is invalid/],
       [
         ['--baseline', v4, '--crops', 'cover', 'fill'],
         /--baseline compares one way of scoring --model: give at most one --crops/,
