@@ -35,8 +35,11 @@ export interface CacheIndex {
   samples: CacheSample[];
 }
 
+/** How photos become pixels here: a change to it must change both keys, so no old pixels are reused. */
+const RECIPE = 1;
+
 function cacheKey(view: View, samples: CacheSample[], classes: number): string {
-  const h = createHash('sha256').update(JSON.stringify({ view, classes, recipe: 1 }));
+  const h = createHash('sha256').update(JSON.stringify({ view, classes, recipe: RECIPE }));
   for (const s of samples) {
     const unseen = `${s.unseenDish ? 'unseen' : ''}${s.unseenSource ? '-source' : ''}`;
     h.update(`${s.file}\0${s.label}\0${s.split}\0${unseen}\0`);
@@ -49,18 +52,13 @@ function cacheKey(view: View, samples: CacheSample[], classes: number): string {
  * another way (a source or a dish share left out) shares its pixels instead of decoding 45,000 photos again.
  */
 function pixelsKey(view: View, files: string[]): string {
-  const h = createHash('sha256').update(JSON.stringify({ view, recipe: 1 }));
+  const h = createHash('sha256').update(JSON.stringify({ view, recipe: RECIPE }));
   for (const file of files) h.update(`${file}\0`);
   return h.digest('hex');
 }
 
 /** A complete sibling cache whose pixels.u8 holds these photos in this view, if any. */
-async function samePixelsIn(
-  root: string,
-  view: View,
-  key: string,
-  wanted: string,
-): Promise<string | undefined> {
+async function samePixelsIn(root: string, key: string, wanted: string): Promise<string | undefined> {
   const folders = await fs.readdir(root).catch(() => [] as string[]);
   for (const folder of folders.sort()) {
     if (folder === key) continue;
@@ -114,7 +112,7 @@ export async function buildTensorCache(opts: {
     opts.view,
     samples.map((s) => s.file),
   );
-  const donor = await samePixelsIn(opts.root, opts.view, key, wanted);
+  const donor = await samePixelsIn(opts.root, key, wanted);
   if (donor) {
     // A hard link costs no disk; a file system without them gets a copy, still far cheaper than decoding.
     const pixels = path.join(dir, 'pixels.u8');
