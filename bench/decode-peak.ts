@@ -15,7 +15,8 @@ import { applySharpSettings } from '../service/src/inference/sharp-settings';
  * The baseline is taken after a full garbage collection, so node must run with --expose-gc: without it the warm-up's
  * garbage was collected during the measured decode now and then, and the heap's growth counted as decoding (6 MP
  * progressive 4:2:0, the test's photo, 30 runs of this script each way: without it 2 peaks of 21.2 and 21.7 MiB
- * against a median of 18.7; with it, at most 18.9).
+ * against a median of 18.7; with it, at most 18.9). It is rarer, not gone: a later session saw 21.7 and 23.0 once
+ * each, so tests/service/decode-memory.test.ts takes the least of three runs.
  *
  * Usage: node --expose-gc --import tsx bench/decode-peak.ts <photo.jpg> <view JSON> <runs> <warm-up photo.jpg>
  */

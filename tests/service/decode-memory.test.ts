@@ -89,26 +89,34 @@ describe('the decode memory budget', () => {
         });
         fs.writeFileSync(file, photo);
         // In a process of its own: the kernel's high-water mark is the decode's alone (bench/decode-peak.ts).
-        const { stdout } = await promisify(execFile)(
-          process.execPath,
-          [
-            '--expose-gc',
-            '--import',
-            'tsx',
-            'bench/decode-peak.ts',
-            file,
-            JSON.stringify({ size: 224, crop: 'cover' }),
-            '1',
-            warmup,
-          ],
-          { cwd: path.resolve(__dirname, '../..') },
-        );
-        const peak = (JSON.parse(stdout.trim().split('\n').pop()!) as { addedPeakBytes: number })
-          .addedPeakBytes;
+        const measure = async () => {
+          const { stdout } = await promisify(execFile)(
+            process.execPath,
+            [
+              '--expose-gc',
+              '--import',
+              'tsx',
+              'bench/decode-peak.ts',
+              file,
+              JSON.stringify({ size: 224, crop: 'cover' }),
+              '1',
+              warmup,
+            ],
+            { cwd: path.resolve(__dirname, '../..') },
+          );
+          return (JSON.parse(stdout.trim().split('\n').pop()!) as { addedPeakBytes: number }).addedPeakBytes;
+        };
+        // The least of three: what else a process does while it decodes (a collection, a new thread's malloc arena)
+        // only adds to its peak, never takes away. One of a full test run's measurements read 21.7 MiB against a
+        // median of 18.7 even after a full collection; a decode the budget undercounts reads over it every time.
+        const measured = [await measure(), await measure(), await measure()];
+        const peak = Math.min(...measured);
         const counted = decodeMemoryBytes('jpeg', width * height, true, chroma);
         peaks[chroma] = peak;
         t.diagnostic(
-          `${chroma}: peak +${(peak / 2 ** 20).toFixed(1)} MiB, counted ${(counted / 2 ** 20).toFixed(1)} MiB`,
+          `${chroma}: peak +${(peak / 2 ** 20).toFixed(1)} MiB (least of ${measured
+            .map((b) => (b / 2 ** 20).toFixed(1))
+            .join(', ')}), counted ${(counted / 2 ** 20).toFixed(1)} MiB`,
         );
         assert.ok(
           peak <= counted,
