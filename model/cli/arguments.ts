@@ -33,3 +33,15 @@ export const wholeNumberUpTo = (option: string, max: number) => (value: string) 
     throw new InvalidArgumentError(`${option} must be a whole number from 0 to ${max}.`);
   return n;
 };
+
+/** `<name>=<factor>` pairs, the factor a number > 0, gathered over repeated values into one record. */
+export const namedFactors =
+  (option: string) =>
+  (value: string, previous: Record<string, number> | undefined): Record<string, number> => {
+    const cut = value.lastIndexOf('=');
+    const name = value.slice(0, cut);
+    const factor = Number(value.slice(cut + 1));
+    if (cut <= 0 || !Number.isFinite(factor) || factor <= 0)
+      throw new InvalidArgumentError(`${option} ${value}: give <name>=<factor>, the factor a number > 0.`);
+    return { ...previous, [name]: factor };
+  };

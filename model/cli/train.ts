@@ -19,6 +19,7 @@ import {
   DatasetError,
   loadDataset,
   recordSplit,
+  sourceOf,
   type Dataset,
   type RecordedSplit,
   type Sample,
@@ -30,7 +31,7 @@ import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
 import { predictSamples, reportsByGroup } from '../train/scoring';
 import { buildTensorCache } from '../train/tensor-cache';
-import { fraction, nonNegative, positiveInt, wholeNumber, wholeNumberUpTo } from './arguments';
+import { fraction, namedFactors, nonNegative, positiveInt, wholeNumber, wholeNumberUpTo } from './arguments';
 import { runCli } from './run-cli';
 
 /**
@@ -65,6 +66,7 @@ interface TrainOptions {
   augment: number;
   faults: number;
   balance: Balance;
+  sourceWeight?: Record<string, number>;
   freezeBlocks: number;
   featureCopies: number;
   dropout: number;
@@ -150,6 +152,10 @@ function finetuneArgs(opts: TrainOptions, cacheDir: string, baseDir: string): st
           ['--small-epochs', opts.smallEpochs],
         ]
       : []),
+    ...Object.entries(opts.sourceWeight ?? {}).map(([source, factor]) => [
+      '--source-weight',
+      `${source}=${factor}`,
+    ]),
     ...(opts.epochPhotos ? [['--epoch-photos', opts.epochPhotos]] : []),
     ...(opts.probeHead ? [['--probe-head', opts.probeHead]] : []),
     ...(opts.evalPhotos ? [['--eval-photos', opts.evalPhotos]] : []),
@@ -234,6 +240,33 @@ async function scoreValidation(
   return { reports, msPerPhoto, backend };
 }
 
+/**
+ * --source-weight's names as the split names its sources (a last part such as 'Puridech' matches 'full/Puridech'),
+ * each one a source of training photos: a misspelt name would otherwise change nothing and say nothing.
+ */
+function sourceWeightsFor(
+  dataset: Dataset,
+  weights: Record<string, number>,
+  balance: Balance,
+): Record<string, number> {
+  if (balance !== 'class-source')
+    throw new InvalidArgumentError(
+      '--source-weight weighs the class-source sampler: not with --balance none.',
+    );
+  const training = [...new Set(dataset.samples.filter((s) => s.split === 'train').map(sourceOf))].sort();
+  const resolved: Record<string, number> = {};
+  for (const [name, factor] of Object.entries(weights)) {
+    const matches = training.filter((source) => source === name || source.split('/').at(-1) === name);
+    if (matches.length !== 1)
+      throw new InvalidArgumentError(
+        `--source-weight ${name}: ${matches.length === 0 ? 'no training photo comes from it' : `names ${matches.join(' and ')}`} ` +
+          `(sources with training photos: ${training.join(', ')}).`,
+      );
+    resolved[matches[0]!] = factor;
+  }
+  return resolved;
+}
+
 async function main(opts: TrainOptions): Promise<void> {
   const started = Date.now();
   // Said before the tensor cache is built, which takes minutes; finetune.py would refuse them only then.
@@ -270,6 +303,7 @@ async function main(opts: TrainOptions): Promise<void> {
   const dataset = loadDataset(opts.data, splitOptions);
   if (dataset.samples.every((s) => s.split !== 'train'))
     throw new DatasetError('No training photos in --data.');
+  const sourceWeight = opts.sourceWeight && sourceWeightsFor(dataset, opts.sourceWeight, opts.balance);
   // Said before hours of training: a class trained on two dishes will miss a user's third.
   const dishes = dishBreadth(dataset.samples, dataset.labels);
   const splitMarkdown = splitToMarkdown(dataset) + '\n' + dishBreadthToMarkdown(dishes);
@@ -289,7 +323,11 @@ async function main(opts: TrainOptions): Promise<void> {
   });
   const how = cache.reused ? ', reused' : cache.pixelsFrom ? `, pixels shared with ${cache.pixelsFrom}` : '';
   console.log(`Tensor cache ${cache.dir} (${cache.index.count} photos${how}).`);
-  await runFinetune(python, finetuneArgs(opts, cache.dir, base.dir), opts.threads);
+  await runFinetune(
+    python,
+    finetuneArgs({ ...opts, ...(sourceWeight ? { sourceWeight } : {}) }, cache.dir, base.dir),
+    opts.threads,
+  );
 
   const record = readTrainingRecord(opts.out);
   const metadata = modelMetadata(
@@ -395,6 +433,12 @@ function buildProgram(): Command {
       )
         .choices(BALANCES)
         .default('class-source'),
+    )
+    .option(
+      '--source-weight <source=factor...>',
+      "with --balance class-source: draw a source's photos this many times as often within each of its classes " +
+        "(e.g. photos=2; a source as the split names it, 'photos' or 'full/Puridech', or its last part)",
+      namedFactors('--source-weight'),
     )
     .option(
       '--freeze-blocks <n>',

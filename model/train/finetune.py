@@ -579,6 +579,9 @@ def parse_args(argv):
                    help="class-source: draw every class equally often, and within a class each source in "
                         "proportion to the square root of its photos; none: every photo once an epoch, with "
                         "inverse-frequency class weights")
+    p.add_argument("--source-weight", action="append", default=[], metavar="SOURCE=FACTOR",
+                   help="with --balance class-source: draw this source's photos FACTOR times as often within each "
+                        "of its classes (repeat for several)")
     p.add_argument("--freeze-blocks", type=int, default=0,
                    help="the stem and this many inverted-residual blocks keep their ImageNet weights")
     p.add_argument("--feature-copies", type=int, default=0,
@@ -601,6 +604,8 @@ def recipe_of(args):
     for k in ["small_input_size", "small_epochs", "epoch_photos", "probe_head", "init_from"]:
         if getattr(args, k):
             recipe[k] = getattr(args, k)
+    if args.source_weight:
+        recipe["source_weight"] = source_weights_of(args)
     return recipe
 
 
@@ -662,18 +667,42 @@ def photos_trained_in(root, key):
     return {s["file"] for s in samples if s["split"] == "train"}
 
 
-def sampling_weights(cache, train_idx, classes):
+def source_weights_of(args):
+    """--source-weight's SOURCE=FACTOR pairs as a dict, sorted by source."""
+    weights = {}
+    for pair in args.source_weight:
+        name, _, factor = pair.rpartition("=")
+        try:
+            value = float(factor)
+        except ValueError:
+            value = 0.0
+        if not name or not value > 0 or not math.isfinite(value):
+            raise SystemExit(f"finetune: --source-weight {pair}: give SOURCE=FACTOR, the factor a number > 0")
+        weights[name] = value
+    return dict(sorted(weights.items()))
+
+
+def sampling_weights(cache, train_idx, classes, source_weight=None):
     """Each class drawn equally often; within a class, each source in proportion to the square root of its
-    photos, so that Dessert's thousands do not drown Soup's hundreds and no one source is all a class is."""
+    photos, so that Dessert's thousands do not drown Soup's hundreds and no one source is all a class is; times
+    its --source-weight, where one is given. Returns the photos' weights and each class's share per source."""
+    source_weight = source_weight or {}
     labels, sources = cache.labels[train_idx], cache.source[train_idx]
+    missing = sorted(set(source_weight) - set(sources))
+    if missing:
+        raise SystemExit(f"finetune: --source-weight {', '.join(missing)}: no training photo comes from it")
     w = np.zeros(len(train_idx))
+    shares = {}
     for c in range(classes):
         in_class = labels == c
-        groups = [np.nonzero(in_class & (sources == name))[0] for name in sorted(set(sources[in_class]))]
-        total = sum(math.sqrt(len(g)) for g in groups)
-        for g in groups:
-            w[g] = math.sqrt(len(g)) / total / len(g)
-    return w / w.sum()
+        names = sorted(set(sources[in_class]))
+        groups = [np.nonzero(in_class & (sources == name))[0] for name in names]
+        mass = [math.sqrt(len(g)) * source_weight.get(name, 1.0) for name, g in zip(names, groups)]
+        total = sum(mass)
+        for g, m in zip(groups, mass):
+            w[g] = m / total / len(g)
+        shares[c] = {name: round(m / total, 4) for name, m in zip(names, mass)}
+    return w / w.sum(), shares
 
 
 class FrozenFeatures:
@@ -794,6 +823,8 @@ def main(argv):
     train_idx = np.nonzero(cache.split == "train")[0]
     val_idx = np.nonzero(cache.split == "validation")[0]
     counts = np.bincount(cache.labels[train_idx], minlength=classes).astype(np.float64)
+    if args.source_weight and args.balance != "class-source":
+        raise SystemExit("finetune: --source-weight weighs the class-source sampler: not with --balance none")
     if args.balance == "none":
         # Inverse-frequency class weights (mean 1), so Dairy product's 830 photos weigh as much as Dessert's 3,800.
         class_weights = torch.tensor(
@@ -801,7 +832,13 @@ def main(argv):
         draw_p = None
     else:
         class_weights = None  # the sampling balances the classes
-        draw_p = sampling_weights(cache, train_idx, classes)
+        draw_p, shares = sampling_weights(cache, train_idx, classes, source_weights_of(args))
+        if args.source_weight:
+            # What the weights did: each weighted source's share of its classes' draws.
+            weighted = source_weights_of(args)
+            log("source weights", weights=weighted, shares={
+                str(c): {n: v for n, v in s.items() if n in weighted} for c, s in shares.items()
+                if any(n in weighted for n in s)})
     if args.small_input_size and args.feature_copies:
         raise SystemExit("finetune: --small-input-size changes the frozen layers' input: not with --feature-copies")
     if args.init_from and args.feature_copies:

@@ -283,6 +283,67 @@ describe('npm run train (PyTorch fine-tuning, exported to TF.js)', { skip }, () 
     });
   });
 
+  it('--source-weight draws a source more often within its classes, and refuses a name no training photo has', async () => {
+    const more = path.join(root, 'more');
+    await writeFolderDataset(more, 5, undefined, 1);
+    const weightedOut = path.join(root, 'weighted');
+    const common = [
+      ...['--data', data, more, '--base', base, '--cache-dir', path.join(root, 'cache')],
+      ...[
+        '--input-size',
+        '32',
+        '--view-size',
+        String(view.size),
+        '--batch',
+        '8',
+        '--validation-percent',
+        '30',
+      ],
+      ...['--threads', '1', '--latency-runs', '3', '--freeze-blocks', '0', '--feature-copies', '0'],
+      ...['--epochs', '1', '--epoch-photos', '16'],
+    ];
+    const result = await modelCli('train', [...common, '--out', weightedOut, '--source-weight', 'more=3']);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    // Each class: 'more' weighs 3 × √(its training photos) against 'shapes' √(its own).
+    const train = loadDataset([data, more], { validationPercent: 30 }).samples.filter(
+      (s) => s.split === 'train',
+    );
+    const count = (label: number, set: string) =>
+      train.filter((s) => s.label === label && path.basename(s.root) === set).length;
+    const line = /"msg": "source weights", "weights": \{"more": 3\.0\}, "shares": (\{.*\})\}/.exec(
+      result.stdout,
+    );
+    assert.ok(line, result.stdout);
+    const shares = JSON.parse(line[1]!) as Record<string, { more: number }>;
+    const labels = [...new Set(train.map((s) => s.label))];
+    assert.deepEqual(Object.keys(shares).map(Number).sort(), labels.sort());
+    for (const label of labels) {
+      const weighted = 3 * Math.sqrt(count(label, 'more'));
+      const expected = weighted / (weighted + Math.sqrt(count(label, 'shapes')));
+      assert.ok(
+        Math.abs(shares[String(label)]!.more - expected) < 1e-4,
+        `class ${label}: ${shares[String(label)]!.more}`,
+      );
+    }
+    const metadata = await readMetadata(weightedOut);
+    assert.deepEqual(metadata.training?.['source_weight'], { more: 3 });
+
+    for (const [args, message] of [
+      [
+        ['--source-weight', 'nowhere=2'],
+        /--source-weight nowhere: no training photo comes from it \(sources with training photos: more, shapes\)/,
+      ],
+      [
+        ['--source-weight', 'more=2', '--balance', 'none'],
+        /--source-weight weighs the class-source sampler: not with --balance none/,
+      ],
+    ] as const) {
+      const refused = await modelCli('train', [...common, '--out', path.join(root, 'refused'), ...args]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, message);
+    }
+  });
+
   it("--init-from continues an earlier run's weights with a new schedule, and refuses another split's run", async () => {
     const smallOut = path.join(root, 'small');
     const continued = path.join(root, 'continued');
@@ -389,6 +450,13 @@ describe('the training and evaluation CLIs refuse a wrong number before any work
     ],
     ['train', '--small-epochs', '-1', /--small-epochs must be a whole number ≥ 0/],
     ['train', '--probe-head', 'all', /--probe-head must be a whole number ≥ 0/],
+    [
+      'train',
+      '--source-weight',
+      'photos=0',
+      /--source-weight photos=0: give <name>=<factor>, the factor a number > 0/,
+    ],
+    ['train', '--source-weight', 'photos', /--source-weight photos: give <name>=<factor>/],
     [
       'train',
       '--small-input-size',
