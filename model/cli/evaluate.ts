@@ -335,22 +335,21 @@ async function comparablePhotos(
 /** What the comparison left out and why, in a sentence or three for the gate's report. */
 function comparableToMarkdown(c: Comparable): string {
   const { photo, dish, source } = c.leftOut;
-  const parts =
-    c.alike === 'dish-and-source'
-      ? [
-          `${c.samples.length} of the ${c.scored} scored photos are compared, those both models stand alike on` +
-            (photo + dish + source > 0
-              ? `: left out are ${photo} photos a model trained on, and ${dish} of dishes and ${source} of ` +
-                'sources that one model trained on and the other did not.'
-              : '.'),
-        ]
-      : [
-          `${c.samples.length} of the ${c.scored} scored photos are compared, those both models stand alike on ` +
-            `but for their sources (--alike dish): left out are ${photo} photos a model trained on, and ${dish} ` +
-            'of dishes that one model trained on and the other did not.',
-          '**A dish left out may be of a source only one model trained on**: a gain there may come from the data ' +
-            'that model had, not from how it was trained.',
-        ];
+  const onDish = c.alike === 'dish';
+  const leftOutKinds = onDish ? `${dish} of dishes` : `${dish} of dishes and ${source} of sources`;
+  const parts = [
+    `${c.samples.length} of the ${c.scored} scored photos are compared, those both models stand alike on` +
+      (onDish ? ' but for their sources (--alike dish)' : '') +
+      (photo + dish + source > 0
+        ? `: left out are ${photo} photos a model trained on, and ${leftOutKinds} that one model trained on ` +
+          'and the other did not.'
+        : '.'),
+  ];
+  if (onDish)
+    parts.push(
+      '**A dish left out may be of a source only one model trained on**: a gain there may come from the data ' +
+        'that model had, not from how it was trained.',
+    );
   if (!c.recorded.candidate)
     parts.push(
       "The candidate's metadata records no training split: what it trained on is taken from the split flags.",

@@ -18,6 +18,7 @@ import {
 import {
   DatasetError,
   loadDataset,
+  namesSource,
   recordSplit,
   sourceOf,
   type Dataset,
@@ -256,7 +257,7 @@ function sourceWeightsFor(
   const training = [...new Set(dataset.samples.filter((s) => s.split === 'train').map(sourceOf))].sort();
   const resolved: Record<string, number> = {};
   for (const [name, factor] of Object.entries(weights)) {
-    const matches = training.filter((source) => source === name || source.split('/').at(-1) === name);
+    const matches = training.filter((source) => namesSource(name, source));
     if (matches.length !== 1)
       throw new InvalidArgumentError(
         `--source-weight ${name}: ${matches.length === 0 ? 'no training photo comes from it' : `names ${matches.join(' and ')}`} ` +

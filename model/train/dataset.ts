@@ -384,6 +384,11 @@ export function alikeFor(
   return out;
 }
 
+/** Whether a name on the command line means this source: its whole name ('full/Puridech') or its last part. */
+export function namesSource(name: string, source: string): boolean {
+  return source === name || source.split('/').at(-1) === name;
+}
+
 /**
  * Whether a source (as `sourceOf` names it) is one of `names`. A name that matches no photo is an error at once: a
  * typo would otherwise train on the source it meant to leave out and report nothing for it.
@@ -393,17 +398,15 @@ function sourceMatcher(
   photos: { file: string; label: number; root: string }[],
 ): (source: string) => boolean {
   if (names.length === 0) return () => false;
-  const matches = (source: string, name: string): boolean =>
-    source === name || source.split('/').at(-1) === name;
   const sources = new Set(
     photos.map(({ file, label, root }) => sourceOf({ path: file, label, root, split: 'train' })),
   );
   for (const name of names) {
-    if (![...sources].some((source) => matches(source, name))) {
+    if (![...sources].some((source) => namesSource(name, source))) {
       throw new DatasetError(
         `--validation-sources ${name}: no photo comes from it (sources: ${[...sources].sort().join(', ')}).`,
       );
     }
   }
-  return (source) => names.some((name) => matches(source, name));
+  return (source) => names.some((name) => namesSource(name, source));
 }

@@ -832,10 +832,10 @@ def main(argv):
         draw_p = None
     else:
         class_weights = None  # the sampling balances the classes
-        draw_p, shares = sampling_weights(cache, train_idx, classes, source_weights_of(args))
-        if args.source_weight:
+        weighted = source_weights_of(args)
+        draw_p, shares = sampling_weights(cache, train_idx, classes, weighted)
+        if weighted:
             # What the weights did: each weighted source's share of its classes' draws.
-            weighted = source_weights_of(args)
             log("source weights", weights=weighted, shares={
                 str(c): {n: v for n, v in s.items() if n in weighted} for c, s in shares.items()
                 if any(n in weighted for n in s)})
