@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { stringify } from 'csv-stringify/sync';
 import cliProgress from 'cli-progress';
 import {
   defaultModelDir,
@@ -27,7 +28,7 @@ import {
 } from '../train/dataset';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { CROP_NAMES, cropCount, cropSetName, parseCropSet, type CropSet } from '../train/crops';
-import { comparisonsByGroup, predictSamples, reportsByGroup } from '../train/scoring';
+import { comparisonsByGroup, predictionRows, predictSamples, reportsByGroup } from '../train/scoring';
 import { LOOK_NAMES, type Look } from '../train/looks';
 import {
   classesTable,
@@ -281,12 +282,20 @@ async function main(opts: EvaluateOptions): Promise<void> {
     };
     writeFileSync(path.join(opts.reportDir, 'evaluation.md'), text + '\n');
     writeFileSync(path.join(opts.reportDir, 'evaluation.json'), JSON.stringify(json, null, 2) + '\n');
+    const columns = [
+      ...candidate.runs.map((r) => ({ name: `candidate ${r.variant.label}`, predicted: r.predicted })),
+      ...(baseline?.runs ?? []).map((r) => ({ name: `baseline ${r.variant.label}`, predicted: r.predicted })),
+    ];
+    const rows = predictionRows(samples, dataset.labels, columns, compared?.positions);
+    writeFileSync(path.join(opts.reportDir, 'predictions.csv'), stringify(rows, { header: true }));
   }
   const first = candidate.runs[0]!;
   console.log(
     `${first.msPerPhoto.toFixed(1)} ms per photo including decoding (batch ${opts.batch}, ${first.variant.label}); ` +
       `${((Date.now() - started) / 1000).toFixed(0)} s` +
-      (opts.reportDir ? `; reports in ${opts.reportDir}/evaluation.{md,json}` : '') +
+      (opts.reportDir
+        ? `; reports in ${opts.reportDir}/evaluation.{md,json}, each photo's answers in predictions.csv`
+        : '') +
       '.',
   );
   if (gate && !gate.promoted && opts.requirePromotion) process.exitCode = 1;
@@ -562,7 +571,10 @@ function buildProgram(): Command {
       2000,
     )
     .option('--require-promotion', 'with --baseline: exit 1 when the verdict is not to promote')
-    .option('--report-dir <dir>', 'also write evaluation.md and evaluation.json here')
+    .option(
+      '--report-dir <dir>',
+      'also write evaluation.md, evaluation.json and predictions.csv (each photo and every answer to it) here',
+    )
     .option('--batch <n>', 'photos per classify call', positiveInt('--batch'), 1)
     .option('--limit <n>', 'score an evenly spread subset of about n photos', positiveInt('--limit'))
     .option(

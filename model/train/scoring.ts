@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ClassLabel, Classifier } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './classification-metrics';
-import { setOf, sourceOf, type Sample } from './dataset';
+import { dishOf, setOf, sourceOf, type Sample } from './dataset';
 import { LOOKS, type Look } from './looks';
 import { comparePaired, type BootstrapOptions, type GroupComparison } from './paired-comparison';
 import { averageCrops, cropCount, cropViews, type CropSet } from './crops';
@@ -121,4 +121,39 @@ export function comparisonsByGroup(
     );
   }
   return comparisons;
+}
+
+/** One model's answers to the scored samples, under the column name it is written with. */
+export interface PredictionColumn {
+  name: string;
+  predicted: Int32Array;
+}
+
+/**
+ * A row per scored photo: where it came from, its true class, and each column's answer, as class ids. The reports
+ * count; these say which photos, so a failure can be looked at (which dish, which source, what it was taken for).
+ * `compared` (the positions a gate compared), when given, marks each row in or out of the comparison.
+ */
+export function predictionRows(
+  samples: Sample[],
+  labels: ClassLabel[],
+  columns: PredictionColumn[],
+  compared?: number[],
+): Record<string, string>[] {
+  const inComparison = compared ? new Set(compared) : undefined;
+  return samples.map((sample, i) => {
+    const row: Record<string, string> = {
+      file: sample.path,
+      set: setOf(sample),
+      source: sourceOf(sample),
+      dish: dishOf(sample.path),
+      left_out: [sample.unseenDish ? 'dish' : '', sample.unseenSource ? 'source' : '']
+        .filter(Boolean)
+        .join('+'),
+      truth: labels[sample.label]!.id,
+    };
+    for (const column of columns) row[column.name] = labels[column.predicted[i]!]!.id;
+    if (inComparison) row['compared'] = inComparison.has(i) ? 'yes' : 'no';
+    return row;
+  });
 }

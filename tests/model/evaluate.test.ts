@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'csv-parse/sync';
 import { initBackend } from '../../model/src/index';
 import {
   confusionMatrix,
@@ -115,6 +116,11 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
   }
   const written = async (dir: string) =>
     JSON.parse(await fs.readFile(path.join(dir, 'evaluation.json'), 'utf8')) as Written;
+  const predictions = async (dir: string) =>
+    parse(await fs.readFile(path.join(dir, 'predictions.csv'), 'utf8'), { columns: true }) as Record<
+      string,
+      string
+    >[];
 
   it('compares both models on the same photos per group and class, and promotes the better one', async () => {
     const reportDir = path.join(root, 'report-promote');
@@ -175,6 +181,24 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     assert.deepEqual(Object.keys(groups), ['kitchen', 'phone', 'unseen sources', 'all']);
     assert.equal(groups['unseen sources']!.accuracy.onlyCandidate, 10);
     assert.equal(groups['kitchen']!.photos + groups['phone']!.photos, groups['all']!.photos);
+
+    // Photo by photo: v4 takes every Rice photo for Egg, v5 gets it; each row says where the photo came from.
+    const rows = await predictions(reportDir);
+    assert.equal(rows.length, 36);
+    assert.deepEqual(Object.keys(rows[0]!), [
+      ...['file', 'set', 'source', 'dish', 'left_out', 'truth'],
+      ...['candidate as-is', 'baseline as-is', 'compared'],
+    ]);
+    const rice = rows.filter((r) => r['truth'] === 'Rice');
+    assert.ok(rice.length > 0);
+    assert.ok(rice.every((r) => r['candidate as-is'] === 'Rice' && r['baseline as-is'] === 'Egg'));
+    assert.ok(rows.every((r) => r['compared'] === 'yes'));
+    const phoneRows = rows.filter((r) => r['set'] === 'phone');
+    assert.equal(phoneRows.length, 30);
+    assert.ok(phoneRows.every((r) => r['left_out'] === 'source' && r['source'] === 'phone'));
+    // The file as read, and its dish as the name says it (<class>__<n>.jpg: the class is the dish).
+    assert.ok(rice.every((r) => path.basename(r['file']!).startsWith('rice__') && r['dish'] === 'rice'));
+    assert.ok(rows.every((r) => path.dirname(r['file']!) === path.join(root, r['set']!, r['truth']!)));
   });
 
   it('does not promote a candidate whose gain does not clear --margin, and still exits 0', async () => {
@@ -233,6 +257,12 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
         ['as-is · cover+corners', 5],
       ],
     );
+    // Without a baseline, one column per way of scoring and no comparison.
+    assert.deepEqual(Object.keys((await predictions(reportDir))[0]!).slice(6), [
+      'candidate as-is · cover',
+      'candidate as-is · fill',
+      'candidate as-is · cover+corners',
+    ]);
 
     // The view check as a paired test: the same model, its whole photo against its own centre crop. The shape
     // photos are square, so both crops show the same pixels: no disagreement, no promotion.
@@ -318,6 +348,10 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     assert.equal(onDishesJson.compared?.alike, 'dish');
     const phoneGroup = onDishesJson.comparison!['as-is']!.groups['phone'];
     assert.equal(phoneGroup?.photos, phone.length - phoneTrained);
+    // The photos a model trained on are in the file, marked out of the comparison.
+    const rows = await predictions(reportDir);
+    assert.equal(rows.length, scored.length);
+    assert.equal(rows.filter((r) => r['compared'] === 'no').length, phoneTrained);
   });
 
   it('refuses options that do not go together, before any work', async () => {
