@@ -37,7 +37,9 @@ import {
   INTERVAL_LEVEL,
   MUST_IMPROVE,
   promotionVerdict,
+  RESAMPLE_UNITS,
   verdictToMarkdown,
+  type ResampleUnit,
   type GroupComparison,
   type Verdict,
 } from '../train/paired-comparison';
@@ -62,6 +64,7 @@ interface EvaluateOptions {
   alike: AlikeOn;
   margin: number;
   resamples: number;
+  resample: ResampleUnit;
   requirePromotion?: boolean;
   reportDir?: string;
   batch: number;
@@ -272,6 +275,7 @@ async function main(opts: EvaluateOptions): Promise<void> {
             compared: {
               photos: compared.samples.length,
               alike: compared.alike,
+              resample: opts.resample,
               leftOut: compared.leftOut,
               splitRecorded: compared.recorded,
             },
@@ -404,6 +408,7 @@ function promotionGate(
       pick(cand.predicted),
       dataset.labels,
       bootstrap,
+      opts.resample,
     );
     // The first look decides what must improve; further looks of the same photos must only lose nothing.
     const verdict = promotionVerdict(groups, opts.margin / 100, { mustImprove: base === baseline.runs[0] });
@@ -424,7 +429,7 @@ function promotionGate(
         comparableToMarkdown(compared),
         '',
         `The same ${compared.samples.length} photos through each model's own view; ${INTERVAL_LEVEL * 100} % intervals from ` +
-          `${bootstrap.resamples} paired resamples within classes (seed ${bootstrap.seed}). ${names.baseline}: ` +
+          `${bootstrap.resamples} paired resamples ${resampledWhat(opts.resample)} (seed ${bootstrap.seed}). ${names.baseline}: ` +
           `${time(base)}; ${names.candidate}: ${time(cand)}, decoding included.`,
         '',
         groupsTable(groups, names),
@@ -440,6 +445,13 @@ function promotionGate(
       ? `\n\n**Over every look: ${promoted ? `promote ${names.candidate}` : `do not promote ${names.candidate}`}.**`
       : '';
   return { byLook, promoted, markdown: sections.join('\n\n') + overall };
+}
+
+/** What the bootstrap drew, in the words of the gate's report. */
+function resampledWhat(unit: ResampleUnit): string {
+  return unit === 'dishes'
+    ? "of dishes within classes (each dish's photos drawn together, --resample dishes)"
+    : 'of photos within classes';
 }
 
 /**
@@ -570,6 +582,15 @@ function buildProgram(): Command {
       positiveInt('--resamples'),
       2000,
     )
+    .addOption(
+      new Option(
+        '--resample <unit>',
+        "with --baseline: what the bootstrap draws within a class: single photos, or each dish's photos together " +
+          '(photos of one dish are not independent: counted one by one, a dish can pass for its whole source)',
+      )
+        .choices(RESAMPLE_UNITS)
+        .default('photos'),
+    )
     .option('--require-promotion', 'with --baseline: exit 1 when the verdict is not to promote')
     .option(
       '--report-dir <dir>',
@@ -586,6 +607,8 @@ function buildProgram(): Command {
         command.error('error: --baseline compares one way of scoring --model: give at most one --crops.');
       if (!opts.baseline && command.getOptionValueSource('alike') === 'cli')
         command.error('error: --alike says how --baseline is compared: give --baseline too.');
+      if (!opts.baseline && command.getOptionValueSource('resample') === 'cli')
+        command.error('error: --resample says how --baseline is compared: give --baseline too.');
       if (!opts.baseline && opts.requirePromotion)
         command.error('error: --require-promotion needs --baseline.');
       return main(opts);

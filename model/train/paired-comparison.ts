@@ -9,7 +9,9 @@ import { mulberry32 } from './random';
  * photos, only the photos the models disagree on say which is better. Accuracy: McNemar's exact test (the photos
  * one model gets right and the other wrong, as a fair coin would split them). Mean per-class recall: a paired
  * bootstrap that resamples photos within each class, so every resample keeps each class's count and the mean
- * over classes stays the one the reports give.
+ * over classes stays the one the reports give — or, with `clusters`, resamples whole clusters (a dish's photos)
+ * within each class. Photos of one dish, or shots of one banana from the side and the top, are not independent:
+ * counted one by one, a single dish can look like a significant change of its source.
  */
 
 /** The two-sided interval every comparison reports. */
@@ -23,6 +25,10 @@ export interface BootstrapOptions {
 }
 
 export const DEFAULT_BOOTSTRAP: BootstrapOptions = { resamples: 2000, seed: 1 };
+
+/** What the bootstrap draws: single photos, or a class's photos of one dish together. */
+export const RESAMPLE_UNITS = ['photos', 'dishes'] as const;
+export type ResampleUnit = (typeof RESAMPLE_UNITS)[number];
 
 /** One measure of both models, its difference (candidate − baseline) and the photos they disagree on. */
 export interface PairedMeasure {
@@ -78,9 +84,17 @@ export function mcnemarExactP(onlyBaseline: number, onlyCandidate: number): numb
   return Math.min(1, 2 * tail);
 }
 
+/** A class's photos gathered by cluster: each cluster's summed paired outcomes and its photos. */
+interface Clustered {
+  outcome: number[];
+  photos: number[];
+}
+
 /**
  * Compares the candidate's predictions with the baseline's on the same photos: accuracy, mean per-class recall and
- * each class's recall, with McNemar's p and a paired bootstrap interval for every difference.
+ * each class's recall, with McNemar's p and a paired bootstrap interval for every difference. With `clusters` (a
+ * key per photo), the bootstrap draws a class's clusters whole; without, each photo is a cluster of its own. McNemar's
+ * p still counts photos, so a loss is significant only where the interval says so too (`isWorse`).
  */
 export function comparePaired(
   truth: ArrayLike<number>,
@@ -88,11 +102,17 @@ export function comparePaired(
   candidate: ArrayLike<number>,
   labels: ClassLabel[],
   options: BootstrapOptions = DEFAULT_BOOTSTRAP,
+  clusters?: ArrayLike<string>,
 ): GroupComparison {
-  if (truth.length !== baseline.length || truth.length !== candidate.length) {
+  if (
+    truth.length !== baseline.length ||
+    truth.length !== candidate.length ||
+    (clusters && clusters.length !== truth.length)
+  ) {
     throw new Error(
       `paired comparison needs one prediction per photo from each model: ${truth.length} photos, ` +
-        `${baseline.length} and ${candidate.length} predictions`,
+        `${baseline.length} and ${candidate.length} predictions` +
+        (clusters ? `, ${clusters.length} clusters` : ''),
     );
   }
   if (!Number.isInteger(options.resamples) || options.resamples < 1) {
@@ -102,17 +122,29 @@ export function comparePaired(
   const base = reportFromConfusion(confusionMatrix(truth, baseline, labels.length), labels);
   const cand = reportFromConfusion(confusionMatrix(truth, candidate, labels.length), labels);
 
-  // Each photo's paired outcome: +1 only the candidate is right, −1 only the baseline, 0 they agree on it.
-  const byClass = labels.map(() => [] as number[]);
+  // Each photo's paired outcome: +1 only the candidate is right, −1 only the baseline, 0 they agree on it; summed
+  // per cluster, in order of each cluster's first photo.
+  const byClass: Clustered[] = labels.map(() => ({ outcome: [], photos: [] }));
+  const clusterAt = labels.map(() => new Map<string, number>());
   const discordant = labels.map(() => ({ onlyBaseline: 0, onlyCandidate: 0 }));
   for (let i = 0; i < n; i++) {
     const t = truth[i]!;
     const d = Number(candidate[i] === t) - Number(baseline[i] === t);
-    byClass[t]!.push(d);
+    const own = byClass[t]!;
+    const key = clusters?.[i];
+    let at = key === undefined ? undefined : clusterAt[t]!.get(key);
+    if (at === undefined) {
+      at = own.outcome.push(0) - 1;
+      own.photos.push(0);
+      if (key !== undefined) clusterAt[t]!.set(key, at);
+    }
+    own.outcome[at]! += d;
+    own.photos[at]! += 1;
     if (d < 0) discordant[t]!.onlyBaseline++;
     if (d > 0) discordant[t]!.onlyCandidate++;
   }
-  const present = labels.map((_, c) => c).filter((c) => byClass[c]!.length > 0);
+  const present = labels.map((_, c) => c).filter((c) => byClass[c]!.outcome.length > 0);
+  const photosOf = (c: number) => byClass[c]!.photos.reduce((a, b) => a + b, 0);
 
   const random = mulberry32(options.seed);
   const R = options.resamples;
@@ -122,16 +154,23 @@ export function comparePaired(
   for (let r = 0; r < R; r++) {
     let recallSum = 0;
     let correctSum = 0;
+    let photoSum = 0;
     present.forEach((c, j) => {
-      const outcomes = byClass[c]!;
-      const m = outcomes.length;
+      const { outcome, photos } = byClass[c]!;
+      const m = outcome.length;
       let s = 0;
-      for (let draw = 0; draw < m; draw++) s += outcomes[Math.floor(random() * m)]!;
-      classDiffs[j]![r] = s / m;
-      recallSum += s / m;
+      let drawn = 0;
+      for (let draw = 0; draw < m; draw++) {
+        const k = Math.floor(random() * m);
+        s += outcome[k]!;
+        drawn += photos[k]!;
+      }
+      classDiffs[j]![r] = s / drawn;
+      recallSum += s / drawn;
       correctSum += s;
+      photoSum += drawn;
     });
-    accuracyDiffs[r] = n > 0 ? correctSum / n : 0;
+    accuracyDiffs[r] = photoSum > 0 ? correctSum / photoSum : 0;
     meanRecallDiffs[r] = present.length > 0 ? recallSum / present.length : 0;
   }
 
@@ -162,7 +201,7 @@ export function comparePaired(
         index: c,
         id: labels[c]!.id,
         name: labels[c]!.name,
-        photos: byClass[c]!.length,
+        photos: photosOf(c),
         baseline: b,
         candidate: k,
         difference: k - b,

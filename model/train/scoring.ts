@@ -1,9 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import type { ClassLabel, Classifier } from '../src';
 import { confusionMatrix, reportFromConfusion, type Report } from './classification-metrics';
-import { dishOf, setOf, sourceOf, type Sample } from './dataset';
+import { dishKey, dishOf, setOf, sourceOf, type Sample } from './dataset';
 import { LOOKS, type Look } from './looks';
-import { comparePaired, type BootstrapOptions, type GroupComparison } from './paired-comparison';
+import {
+  comparePaired,
+  type BootstrapOptions,
+  type GroupComparison,
+  type ResampleUnit,
+} from './paired-comparison';
 import { averageCrops, cropCount, cropViews, type CropSet } from './crops';
 import { photoBytes, viewPhoto } from './photo-file';
 
@@ -102,13 +107,18 @@ export function reportsByGroup(
   return reports;
 }
 
-/** Two models' predictions on the same samples compared photo by photo, in every group (reportGroups). */
+/**
+ * Two models' predictions on the same samples compared photo by photo, in every group (reportGroups). With
+ * `resample: 'dishes'` the bootstrap draws each dish's photos together (`dishKey`; a photo whose name says no dish
+ * is one of its own).
+ */
 export function comparisonsByGroup(
   samples: Sample[],
   baseline: Int32Array,
   candidate: Int32Array,
   labels: ClassLabel[],
   bootstrap: BootstrapOptions,
+  resample: ResampleUnit = 'photos',
 ): Record<string, GroupComparison> {
   const comparisons: Record<string, GroupComparison> = {};
   for (const [key, idx] of reportGroups(samples)) {
@@ -118,6 +128,7 @@ export function comparisonsByGroup(
       idx.map((i) => candidate[i]!),
       labels,
       bootstrap,
+      resample === 'dishes' ? idx.map((i) => dishKey(samples[i]!)) : undefined,
     );
   }
   return comparisons;

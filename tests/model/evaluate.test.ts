@@ -201,6 +201,29 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     assert.ok(rows.every((r) => path.dirname(r['file']!) === path.join(root, r['set']!, r['truth']!)));
   });
 
+  it('--resample dishes: draws each dish whole, says so, and records it', async () => {
+    const reportDir = path.join(root, 'report-dishes');
+    const result = await modelCli('evaluate', [
+      ...['--model', v5, '--baseline', v4, '--resample', 'dishes', '--report-dir', reportDir],
+      ...split,
+    ]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(
+      result.stdout,
+      /500 paired resamples of dishes within classes \(each dish's photos drawn together, --resample dishes\)/,
+    );
+    // Each class of the shape photos is one dish (rice__<n>.jpg): every resample draws it whole, and the intervals
+    // are the differences themselves, as they are photo by photo where every photo is the same.
+    assert.match(
+      result.stdout,
+      /\| Rice \| 10 \| 0\.0 % → 100\.0 % \| \+100\.0 \| 0 \/ 10 \| 0\.002 \| \+100\.0 to \+100\.0 \|/,
+    );
+    const json = (await written(reportDir)) as Written & { compared?: { resample?: string } };
+    assert.equal(json.compared?.resample, 'dishes');
+    const photoByPhoto = await modelCli('evaluate', ['--model', v5, '--baseline', v4, ...split]);
+    assert.match(photoByPhoto.stdout, /500 paired resamples of photos within classes \(seed 1\)/);
+  });
+
   it('does not promote a candidate whose gain does not clear --margin, and still exits 0', async () => {
     const result = await modelCli('evaluate', ['--model', v5, '--baseline', v4, '--margin', '40', ...split]);
     assert.equal(result.code, 0, result.stderr + result.stdout);
@@ -358,6 +381,11 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--require-promotion'], /--require-promotion needs --baseline/],
       [['--alike', 'dish'], /--alike says how --baseline is compared: give --baseline too/],
+      [['--resample', 'dishes'], /--resample says how --baseline is compared: give --baseline too/],
+      [
+        ['--baseline', v4, '--resample', 'sources'],
+        /option '--resample <unit>' argument 'sources' is invalid/,
+      ],
       [['--baseline', v4, '--alike', 'source'], /option '--alike <what>' argument 'source' is invalid/],
       [
         ['--baseline', v4, '--crops', 'cover', 'fill'],

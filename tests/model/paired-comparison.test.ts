@@ -4,6 +4,7 @@ import { confusionMatrix, reportFromConfusion } from '../../model/train/classifi
 import {
   classesTable,
   comparePaired,
+  DEFAULT_BOOTSTRAP,
   groupsTable,
   mcnemarExactP,
   promotionVerdict,
@@ -145,6 +146,70 @@ describe('paired comparison of two models on the same photos', () => {
 
   it('refuses predictions that are not one per photo', () => {
     assert.throws(() => comparePaired([0, 1], [0], [0, 1], labels), /one prediction per photo/);
+    assert.throws(
+      () => comparePaired([0, 1], [0, 1], [0, 1], labels, DEFAULT_BOOTSTRAP, ['a']),
+      /one prediction per photo from each model: 2 photos, 2 and 2 predictions, 1 clusters/,
+    );
+  });
+});
+
+describe('resampling whole dishes (clusters)', () => {
+  it('draws exactly what single photos draw when every photo is a cluster of its own', () => {
+    const own = noise.truth.map((_, i) => `photo ${i}`);
+    const options = { resamples: 2000, seed: 3 };
+    assert.deepEqual(
+      comparePaired(noise.truth, noise.baseline, noise.candidate, labels, options, own),
+      comparePaired(noise.truth, noise.baseline, noise.candidate, labels, options),
+    );
+  });
+
+  // Class A: 10 dishes of 10 photos each, both models right on all but dish 0, which only the baseline gets.
+  // Counted photo by photo, the 10 lost photos are a significant loss of A; drawn by dish, a third of the resamples
+  // leave dish 0 out altogether (0.9¹⁰), so nothing says the next dish would go the same way.
+  const truth = Array(100).fill(0) as number[];
+  const baseline = [...truth];
+  const candidate = truth.map((t, i) => (i < 10 ? 1 : t));
+  const dishes = truth.map((_, i) => `dish ${Math.floor(i / 10)}`);
+
+  it('a loss on one dish is significant photo by photo, and not dish by dish', () => {
+    const byPhoto = comparePaired(truth, baseline, candidate, labels, DEFAULT_BOOTSTRAP);
+    const byDish = comparePaired(truth, baseline, candidate, labels, DEFAULT_BOOTSTRAP, dishes);
+    for (const g of [byPhoto, byDish]) {
+      assert.ok(Math.abs(g.meanRecall.difference + 0.1) < 1e-12);
+      assert.equal(g.accuracy.onlyBaseline, 10);
+      assert.equal(g.classes[0]!.photos, 100);
+    }
+    assert.ok(byPhoto.meanRecall.interval[1] < 0, String(byPhoto.meanRecall.interval));
+    assert.equal(byDish.meanRecall.interval[1], 0, String(byDish.meanRecall.interval));
+    // McNemar counts photos either way: the verdict's "worse" needs the interval too, and by dish it is not.
+    const verdictOf = (g: GroupComparison) => promotionVerdict({ kitchen: g }, 0, { mustImprove: false });
+    assert.equal(verdictOf(byPhoto).promoted, false);
+    assert.equal(verdictOf(byDish).promoted, true);
+  });
+
+  it('gathers a dish by its key wherever its photos are, and keeps dishes of one name apart by class', () => {
+    // The same ten photos, dish 0's spread through the list: the same clusters, the same draws.
+    const order = truth.map((_, i) => (i * 37) % 100);
+    const spread = comparePaired(
+      order.map((i) => truth[i]!),
+      order.map((i) => baseline[i]!),
+      order.map((i) => candidate[i]!),
+      labels,
+      DEFAULT_BOOTSTRAP,
+      order.map((i) => dishes[i]!),
+    );
+    assert.equal(spread.meanRecall.interval[1], 0);
+    // 'dish 0' in class B too: a class's resample draws only its own photos.
+    const both = comparePaired(
+      [...truth, 1, 1],
+      [...baseline, 1, 1],
+      [...candidate, 1, 1],
+      labels,
+      DEFAULT_BOOTSTRAP,
+      [...dishes, 'dish 0', 'dish 0'],
+    );
+    assert.equal(both.classes[1]!.photos, 2);
+    assert.deepEqual(both.classes[1]!.interval, [0, 0]);
   });
 });
 
