@@ -9,9 +9,9 @@ import { mulberry32 } from './random';
  * photos, only the photos the models disagree on say which is better. Accuracy: McNemar's exact test (the photos
  * one model gets right and the other wrong, as a fair coin would split them). Mean per-class recall: a paired
  * bootstrap that resamples photos within each class, so every resample keeps each class's count and the mean
- * over classes stays the one the reports give — or, with `clusters`, resamples whole clusters (a dish's photos)
- * within each class. Photos of one dish, or shots of one banana from the side and the top, are not independent:
- * counted one by one, a single dish can look like a significant change of its source.
+ * over classes stays the one the reports give — or, with `clusters`, resamples a class's clusters (its dishes),
+ * then the photos within each drawn cluster. Photos of one dish, or shots of one banana from the side and the top,
+ * are not independent: counted one by one, a single dish can look like a significant change of its source.
  */
 
 /** The two-sided interval every comparison reports. */
@@ -84,16 +84,14 @@ export function mcnemarExactP(onlyBaseline: number, onlyCandidate: number): numb
   return Math.min(1, 2 * tail);
 }
 
-/** A class's photos gathered by cluster: each cluster's summed paired outcomes and its photos. */
-interface Clustered {
-  outcome: number[];
-  photos: number[];
-}
+/** A class's photos gathered by cluster: each cluster's photos' paired outcomes. */
+type Clustered = number[][];
 
 /**
  * Compares the candidate's predictions with the baseline's on the same photos: accuracy, mean per-class recall and
  * each class's recall, with McNemar's p and a paired bootstrap interval for every difference. With `clusters` (a
- * key per photo), the bootstrap draws a class's clusters whole; without, each photo is a cluster of its own. McNemar's
+ * key per photo), the bootstrap draws a class's clusters, then photos within each; without, each photo is a
+ * cluster of its own. McNemar's
  * p still counts photos, so a loss is significant only where the interval says so too (`isWorse`).
  */
 export function comparePaired(
@@ -122,9 +120,9 @@ export function comparePaired(
   const base = reportFromConfusion(confusionMatrix(truth, baseline, labels.length), labels);
   const cand = reportFromConfusion(confusionMatrix(truth, candidate, labels.length), labels);
 
-  // Each photo's paired outcome: +1 only the candidate is right, −1 only the baseline, 0 they agree on it; summed
-  // per cluster, in order of each cluster's first photo.
-  const byClass: Clustered[] = labels.map(() => ({ outcome: [], photos: [] }));
+  // Each photo's paired outcome: +1 only the candidate is right, −1 only the baseline, 0 they agree on it; kept
+  // by cluster, in order of each cluster's first photo.
+  const byClass: Clustered[] = labels.map(() => []);
   const clusterAt = labels.map(() => new Map<string, number>());
   const discordant = labels.map(() => ({ onlyBaseline: 0, onlyCandidate: 0 }));
   for (let i = 0; i < n; i++) {
@@ -134,17 +132,15 @@ export function comparePaired(
     const key = clusters?.[i];
     let at = key === undefined ? undefined : clusterAt[t]!.get(key);
     if (at === undefined) {
-      at = own.outcome.push(0) - 1;
-      own.photos.push(0);
+      at = own.push([]) - 1;
       if (key !== undefined) clusterAt[t]!.set(key, at);
     }
-    own.outcome[at]! += d;
-    own.photos[at]! += 1;
+    own[at]!.push(d);
     if (d < 0) discordant[t]!.onlyBaseline++;
     if (d > 0) discordant[t]!.onlyCandidate++;
   }
-  const present = labels.map((_, c) => c).filter((c) => byClass[c]!.outcome.length > 0);
-  const photosOf = (c: number) => byClass[c]!.photos.reduce((a, b) => a + b, 0);
+  const present = labels.map((_, c) => c).filter((c) => byClass[c]!.length > 0);
+  const photosOf = (c: number) => byClass[c]!.reduce((a, cluster) => a + cluster.length, 0);
 
   const random = mulberry32(options.seed);
   const R = options.resamples;
@@ -156,14 +152,18 @@ export function comparePaired(
     let correctSum = 0;
     let photoSum = 0;
     present.forEach((c, j) => {
-      const { outcome, photos } = byClass[c]!;
-      const m = outcome.length;
+      // Two stages: the class's clusters with replacement, then each drawn cluster's photos with replacement. A
+      // class of one dish then varies as its photos do, where drawing dishes alone would call it certain.
+      const clustersOfClass = byClass[c]!;
+      const m = clustersOfClass.length;
       let s = 0;
       let drawn = 0;
       for (let draw = 0; draw < m; draw++) {
-        const k = Math.floor(random() * m);
-        s += outcome[k]!;
-        drawn += photos[k]!;
+        const cluster = clustersOfClass[Math.floor(random() * m)]!;
+        // A photo of its own is itself: no second draw, so single photos draw exactly as without clusters.
+        if (cluster.length === 1) s += cluster[0]!;
+        else for (let p = 0; p < cluster.length; p++) s += cluster[Math.floor(random() * cluster.length)]!;
+        drawn += cluster.length;
       }
       classDiffs[j]![r] = s / drawn;
       recallSum += s / drawn;

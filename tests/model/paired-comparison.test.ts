@@ -187,6 +187,17 @@ describe('resampling whole dishes (clusters)', () => {
     assert.equal(verdictOf(byDish).promoted, true);
   });
 
+  it('a class of one dish varies as its photos do, not certain because no other dish can be drawn', () => {
+    // One dish of 100 photos: 20 only the candidate gets, 10 only the baseline.
+    const one = Array(100).fill(0) as number[];
+    const b = one.map((t, i) => (i >= 20 && i < 30 ? t : i < 20 ? 1 : t));
+    const k = one.map((t, i) => (i >= 20 && i < 30 ? 1 : t));
+    const g = comparePaired(one, b, k, labels, DEFAULT_BOOTSTRAP, Array(100).fill('dish') as string[]);
+    assert.ok(Math.abs(g.meanRecall.difference - 0.1) < 1e-12);
+    const [low, high] = g.meanRecall.interval;
+    assert.ok(low < 0.05 && high > 0.15, String(g.meanRecall.interval));
+  });
+
   it('gathers a dish by its key wherever its photos are, and keeps dishes of one name apart by class', () => {
     // The same ten photos, dish 0's spread through the list: the same clusters, the same draws.
     const order = truth.map((_, i) => (i * 37) % 100);
