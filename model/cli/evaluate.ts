@@ -450,7 +450,7 @@ function promotionGate(
 /** What the bootstrap drew, in the words of the gate's report. */
 function resampledWhat(unit: ResampleUnit): string {
   return unit === 'dishes'
-    ? "of dishes within classes (each dish's photos drawn together, --resample dishes)"
+    ? 'of dishes, then photos within each dish, within classes (--resample dishes)'
     : 'of photos within classes';
 }
 
@@ -585,8 +585,9 @@ function buildProgram(): Command {
     .addOption(
       new Option(
         '--resample <unit>',
-        "with --baseline: what the bootstrap draws within a class: single photos, or each dish's photos together " +
-          '(photos of one dish are not independent: counted one by one, a dish can pass for its whole source)',
+        'with --baseline: what the bootstrap draws within a class: single photos, or dishes and then photos within ' +
+          'each dish (photos of one dish are not independent: counted one by one, a dish can pass for its whole ' +
+          'source)',
       )
         .choices(RESAMPLE_UNITS)
         .default('photos'),

@@ -9,7 +9,7 @@ import { mulberry32 } from './random';
  * photos, only the photos the models disagree on say which is better. Accuracy: McNemar's exact test (the photos
  * one model gets right and the other wrong, as a fair coin would split them). Mean per-class recall: a paired
  * bootstrap that resamples photos within each class, so every resample keeps each class's count and the mean
- * over classes stays the one the reports give — or, with `clusters`, resamples a class's clusters (its dishes),
+ * over classes stays the one the reports give; or, with `clusters`, resamples a class's clusters (its dishes),
  * then the photos within each drawn cluster. Photos of one dish, or shots of one banana from the side and the top,
  * are not independent: counted one by one, a single dish can look like a significant change of its source.
  */
@@ -26,7 +26,7 @@ export interface BootstrapOptions {
 
 export const DEFAULT_BOOTSTRAP: BootstrapOptions = { resamples: 2000, seed: 1 };
 
-/** What the bootstrap draws: single photos, or a class's photos of one dish together. */
+/** What the bootstrap draws within a class: single photos, or dishes and then photos within each dish. */
 export const RESAMPLE_UNITS = ['photos', 'dishes'] as const;
 export type ResampleUnit = (typeof RESAMPLE_UNITS)[number];
 
@@ -91,8 +91,8 @@ type Clustered = number[][];
  * Compares the candidate's predictions with the baseline's on the same photos: accuracy, mean per-class recall and
  * each class's recall, with McNemar's p and a paired bootstrap interval for every difference. With `clusters` (a
  * key per photo), the bootstrap draws a class's clusters, then photos within each; without, each photo is a
- * cluster of its own. McNemar's
- * p still counts photos, so a loss is significant only where the interval says so too (`isWorse`).
+ * cluster of its own. McNemar's p still counts photos, so a loss is significant only where the interval says so
+ * too (`isWorse`).
  */
 export function comparePaired(
   truth: ArrayLike<number>,

@@ -109,8 +109,8 @@ export function reportsByGroup(
 
 /**
  * Two models' predictions on the same samples compared photo by photo, in every group (reportGroups). With
- * `resample: 'dishes'` the bootstrap draws each dish's photos together (`dishKey`; a photo whose name says no dish
- * is one of its own).
+ * `resample: 'dishes'` the bootstrap draws dishes (`dishKey`; a photo whose name says no dish is one of its own),
+ * then photos within each.
  */
 export function comparisonsByGroup(
   samples: Sample[],

@@ -201,7 +201,7 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     assert.ok(rows.every((r) => path.dirname(r['file']!) === path.join(root, r['set']!, r['truth']!)));
   });
 
-  it('--resample dishes: draws each dish whole, says so, and records it', async () => {
+  it('--resample dishes: draws dishes, then their photos, says so, and records it', async () => {
     const reportDir = path.join(root, 'report-dishes');
     const result = await modelCli('evaluate', [
       ...['--model', v5, '--baseline', v4, '--resample', 'dishes', '--report-dir', reportDir],
@@ -210,7 +210,7 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(
       result.stdout,
-      /500 paired resamples of dishes within classes \(each dish's photos drawn together, --resample dishes\)/,
+      /500 paired resamples of dishes, then photos within each dish, within classes \(--resample dishes\)/,
     );
     // Each class of the shape photos is one dish (rice__<n>.jpg): every resample draws it whole, and the intervals
     // are the differences themselves, as they are photo by photo where every photo is the same.
