@@ -28,11 +28,19 @@ import {
 } from '../train/dataset';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { CROP_NAMES, cropCount, cropSetName, parseCropSet, type CropSet } from '../train/crops';
-import { comparisonsByGroup, predictionRows, predictSamples, reportsByGroup } from '../train/scoring';
+import {
+  comparisonsByGroup,
+  dishComparisons,
+  predictionRows,
+  predictSamples,
+  reportsByGroup,
+  type DishComparison,
+} from '../train/scoring';
 import { LOOK_NAMES, type Look } from '../train/looks';
 import {
   classesTable,
   DEFAULT_BOOTSTRAP,
+  dishesTable,
   groupsTable,
   INTERVAL_LEVEL,
   MUST_IMPROVE,
@@ -396,7 +404,10 @@ function promotionGate(
       baseline.info.version === candidateName ? `${baseline.info.version} (baseline)` : baseline.info.version,
   };
   const bootstrap = { ...DEFAULT_BOOTSTRAP, resamples: opts.resamples };
-  const byLook: Record<string, { groups: Record<string, GroupComparison>; verdict: Verdict }> = {};
+  const byLook: Record<
+    string,
+    { groups: Record<string, GroupComparison>; dishes: DishComparison[]; verdict: Verdict }
+  > = {};
   const sections: string[] = [];
   for (const base of baseline.runs) {
     const { look } = base.variant;
@@ -412,7 +423,13 @@ function promotionGate(
     );
     // The first look decides what must improve; further looks of the same photos must only lose nothing.
     const verdict = promotionVerdict(groups, opts.margin / 100, { mustImprove: base === baseline.runs[0] });
-    byLook[look] = { groups, verdict };
+    const dishes = dishComparisons(
+      compared.samples,
+      pick(base.predicted),
+      pick(cand.predicted),
+      dataset.labels,
+    );
+    byLook[look] = { groups, dishes, verdict };
     const perClass = [...MUST_IMPROVE, 'all']
       .filter((g) => g in groups)
       .map((g) => `Per class, ${g}:\n\n${classesTable(groups[g]!, names)}`);
@@ -435,6 +452,9 @@ function promotionGate(
         groupsTable(groups, names),
         '',
         ...perClass.flatMap((t) => [t, '']),
+        ...(dishes.length > 0
+          ? [`Per dish, the dishes left out (${dishes.length}):`, '', dishesTable(dishes, names), '']
+          : []),
         verdictToMarkdown(verdict, names),
       ].join('\n'),
     );

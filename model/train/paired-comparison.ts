@@ -371,3 +371,20 @@ export function verdictToMarkdown(verdict: Verdict, names: { baseline: string; c
   const decided = verdict.checks.filter((c) => !held.includes(c)).map(line);
   return [head, '', ...decided, ...heldLine, ...worse].join('\n');
 }
+
+/** The dishes left out, each model's right answers on each, as a person reads them (scoring.ts's dishComparisons). */
+export function dishesTable(
+  dishes: { label: string; dish: string; photos: number; baselineRight: number; candidateRight: number }[],
+  names: { baseline: string; candidate: string },
+): string {
+  const { baseline: b, candidate: c } = names;
+  return [
+    `| class | dish | photos | right by ${b} → ${c} | Δ points |`,
+    '|---|---|---:|---:|---:|',
+    ...dishes.map(
+      (d) =>
+        `| ${d.label} | ${d.dish} | ${d.photos} | ${d.baselineRight} → ${d.candidateRight} | ` +
+        `${points((d.candidateRight - d.baselineRight) / d.photos)} |`,
+    ),
+  ].join('\n');
+}

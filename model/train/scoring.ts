@@ -168,3 +168,48 @@ export function predictionRows(
     return row;
   });
 }
+
+/** One dish's photos and how many of them each model gets right. */
+export interface DishComparison {
+  label: string;
+  dish: string;
+  photos: number;
+  baselineRight: number;
+  candidateRight: number;
+}
+
+/**
+ * Both models per dish, over the dishes left out of training (`unseenDish`), by class and then by photos. Mean
+ * recall over a class's photos hides which dishes moved: two or three dishes can carry a class's gain or loss, and
+ * a user's next dish is neither of them.
+ */
+export function dishComparisons(
+  samples: Sample[],
+  baseline: Int32Array,
+  candidate: Int32Array,
+  labels: ClassLabel[],
+): DishComparison[] {
+  const byDish = new Map<string, DishComparison & { index: number }>();
+  samples.forEach((sample, i) => {
+    if (!sample.unseenDish) return;
+    const key = dishKey(sample);
+    let row = byDish.get(key);
+    if (!row) {
+      row = {
+        index: sample.label,
+        label: labels[sample.label]!.name,
+        dish: dishOf(sample.path),
+        photos: 0,
+        baselineRight: 0,
+        candidateRight: 0,
+      };
+      byDish.set(key, row);
+    }
+    row.photos++;
+    if (baseline[i] === sample.label) row.baselineRight++;
+    if (candidate[i] === sample.label) row.candidateRight++;
+  });
+  return [...byDish.values()]
+    .sort((a, b) => a.index - b.index || b.photos - a.photos || a.dish.localeCompare(b.dish))
+    .map(({ index: _index, ...row }) => row);
+}

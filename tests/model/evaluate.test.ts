@@ -10,9 +10,9 @@ import {
   reportFromConfusion,
   reportToMarkdown,
 } from '../../model/train/classification-metrics';
-import type { GroupComparison, Verdict } from '../../model/train/paired-comparison';
+import { dishesTable, type GroupComparison, type Verdict } from '../../model/train/paired-comparison';
 import { hashSplit, loadDataset, setOf } from '../../model/train/dataset';
-import { argmax } from '../../model/train/scoring';
+import { argmax, dishComparisons } from '../../model/train/scoring';
 import { writeFolderDataset } from '../fixtures/model/shape-photos';
 import { writeColourModel } from '../fixtures/model/tiny-network';
 import { modelCli } from '../helpers/model-cli';
@@ -63,6 +63,37 @@ describe('evaluation arithmetic', () => {
     assert.match(md, /\| A name \| 10 \| 88\.9 % \| 80\.0 % \|/);
     assert.match(md, /\| A \| 8 \| 2 \| 0 \|/);
     assert.doesNotMatch(md, /\| C \| 0 \| 0 \| 0 \|/);
+  });
+
+  it('counts each dish left out for both models, by class and then by photos, and tables it', () => {
+    const sample = (file: string, label: number, unseenDish: boolean) => ({
+      path: `/data/full/${labels[label]!.id}/${file}`,
+      label,
+      split: 'validation' as const,
+      root: '/data/full',
+      ...(unseenDish ? { unseenDish } : {}),
+    });
+    const samples = [
+      sample('Src__pozole__1.jpg', 1, true),
+      sample('Src__pozole__2.jpg', 1, true),
+      sample('Src__bun__1.jpg', 0, false), // trained on: not a dish left out
+      sample('Src__naan__1.jpg', 0, true),
+      sample('Src__pozole__3.jpg', 1, true),
+      // The same name in another class is another dish.
+      sample('Src__pozole__4.jpg', 0, true),
+    ];
+    const baseline = Int32Array.from([1, 0, 0, 2, 0, 0]);
+    const candidate = Int32Array.from([1, 1, 0, 0, 1, 2]);
+    const dishes = dishComparisons(samples, baseline, candidate, labels);
+    assert.deepEqual(dishes, [
+      { label: 'A name', dish: 'Src__naan', photos: 1, baselineRight: 0, candidateRight: 1 },
+      { label: 'A name', dish: 'Src__pozole', photos: 1, baselineRight: 1, candidateRight: 0 },
+      { label: 'B name', dish: 'Src__pozole', photos: 3, baselineRight: 1, candidateRight: 3 },
+    ]);
+    const md = dishesTable(dishes, { baseline: 'v4', candidate: 'v5' });
+    assert.match(md, /\| class \| dish \| photos \| right by v4 → v5 \| Δ points \|/);
+    assert.match(md, /\| B name \| Src__pozole \| 3 \| 1 → 3 \| \+66\.7 \|/);
+    assert.match(md, /\| A name \| Src__pozole \| 1 \| 1 → 0 \| -100\.0 \|/);
   });
 
   it('picks the largest probability per row', () => {
@@ -222,6 +253,42 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
     assert.equal(json.compared?.resample, 'dishes');
     const photoByPhoto = await modelCli('evaluate', ['--model', v5, '--baseline', v4, ...split]);
     assert.match(photoByPhoto.stdout, /500 paired resamples of photos within classes \(seed 1\)/);
+  });
+
+  it('tables the dishes left out, each with both models’ right answers', async () => {
+    // 12 photos a class as four dishes of 3 (src__<class>-<k>__<n>.jpg), every dish held out; v4 misses every Rice.
+    const dishRoot = path.join(root, 'dishes');
+    await writeFolderDataset(dishRoot, 12);
+    for (const cls of await fs.readdir(dishRoot))
+      for (const file of await fs.readdir(path.join(dishRoot, cls))) {
+        const n = Number(/__(\d+)\.jpg$/.exec(file)![1]);
+        await fs.rename(
+          path.join(dishRoot, cls, file),
+          path.join(dishRoot, cls, `src__${cls.toLowerCase()}-${n % 4}__${n}.jpg`),
+        );
+      }
+    const flags = [
+      '--data',
+      dishRoot,
+      '--split',
+      'validation',
+      '--validation-dishes',
+      '100',
+      '--resamples',
+      '200',
+    ];
+    const result = await modelCli('evaluate', ['--model', v5, '--baseline', v4, ...flags]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /Per dish, the dishes left out \(12\):/);
+    assert.match(result.stdout, /\| Bread \| src__bread-0 \| 3 \| 3 → 3 \| \+0\.0 \|/);
+    for (let k = 0; k < 4; k++)
+      assert.match(
+        result.stdout,
+        new RegExp(`\\| Rice \\| src__rice-${k} \\| 3 \\| 0 → 3 \\| \\+100\\.0 \\|`),
+      );
+    // Without dishes left out there is no such table.
+    const none = await modelCli('evaluate', ['--model', v5, '--baseline', v4, ...split]);
+    assert.doesNotMatch(none.stdout, /Per dish, the dishes left out/);
   });
 
   it('does not promote a candidate whose gain does not clear --margin, and still exits 0', async () => {
