@@ -34,7 +34,6 @@ import {
   predictionRows,
   predictSamples,
   reportsByGroup,
-  type DishComparison,
 } from '../train/scoring';
 import { LOOK_NAMES, type Look } from '../train/looks';
 import {
@@ -47,6 +46,7 @@ import {
   promotionVerdict,
   RESAMPLE_UNITS,
   verdictToMarkdown,
+  type DishComparison,
   type ResampleUnit,
   type GroupComparison,
   type Verdict,
@@ -413,22 +413,18 @@ function promotionGate(
     const { look } = base.variant;
     const cand = candidate.runs.find((r) => r.variant.look === look)!;
     const pick = (predicted: Int32Array) => Int32Array.from(compared.positions, (i) => predicted[i]!);
+    const [baseAnswers, candAnswers] = [pick(base.predicted), pick(cand.predicted)];
     const groups = comparisonsByGroup(
       compared.samples,
-      pick(base.predicted),
-      pick(cand.predicted),
+      baseAnswers,
+      candAnswers,
       dataset.labels,
       bootstrap,
       opts.resample,
     );
     // The first look decides what must improve; further looks of the same photos must only lose nothing.
     const verdict = promotionVerdict(groups, opts.margin / 100, { mustImprove: base === baseline.runs[0] });
-    const dishes = dishComparisons(
-      compared.samples,
-      pick(base.predicted),
-      pick(cand.predicted),
-      dataset.labels,
-    );
+    const dishes = dishComparisons(compared.samples, baseAnswers, candAnswers, dataset.labels);
     byLook[look] = { groups, dishes, verdict };
     const perClass = [...MUST_IMPROVE, 'all']
       .filter((g) => g in groups)

@@ -372,9 +372,18 @@ export function verdictToMarkdown(verdict: Verdict, names: { baseline: string; c
   return [head, '', ...decided, ...heldLine, ...worse].join('\n');
 }
 
-/** The dishes left out, each model's right answers on each, as a person reads them (scoring.ts's dishComparisons). */
+/** One dish's photos and how many of them each model gets right (scoring.ts's dishComparisons). */
+export interface DishComparison {
+  label: string;
+  dish: string;
+  photos: number;
+  baselineRight: number;
+  candidateRight: number;
+}
+
+/** The dishes left out, each model's right answers on each, as a person reads them. */
 export function dishesTable(
-  dishes: { label: string; dish: string; photos: number; baselineRight: number; candidateRight: number }[],
+  dishes: DishComparison[],
   names: { baseline: string; candidate: string },
 ): string {
   const { baseline: b, candidate: c } = names;

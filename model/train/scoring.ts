@@ -6,6 +6,7 @@ import { LOOKS, type Look } from './looks';
 import {
   comparePaired,
   type BootstrapOptions,
+  type DishComparison,
   type GroupComparison,
   type ResampleUnit,
 } from './paired-comparison';
@@ -167,15 +168,6 @@ export function predictionRows(
     if (inComparison) row['compared'] = inComparison.has(i) ? 'yes' : 'no';
     return row;
   });
-}
-
-/** One dish's photos and how many of them each model gets right. */
-export interface DishComparison {
-  label: string;
-  dish: string;
-  photos: number;
-  baselineRight: number;
-  candidateRight: number;
 }
 
 /**

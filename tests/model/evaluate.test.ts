@@ -243,8 +243,8 @@ describe('npm run evaluate --baseline: the promotion gate', () => {
       result.stdout,
       /500 paired resamples of dishes, then photos within each dish, within classes \(--resample dishes\)/,
     );
-    // Each class of the shape photos is one dish (rice__<n>.jpg): every resample draws it whole, and the intervals
-    // are the differences themselves, as they are photo by photo where every photo is the same.
+    // Each class of the shape photos is one dish (rice__<n>.jpg) whose photos all come out alike: every resample
+    // draws that dish and then photos of the same outcome, so the intervals are the differences themselves.
     assert.match(
       result.stdout,
       /\| Rice \| 10 \| 0\.0 % → 100\.0 % \| \+100\.0 \| 0 \/ 10 \| 0\.002 \| \+100\.0 to \+100\.0 \|/,
