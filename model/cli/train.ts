@@ -30,6 +30,7 @@ import { dishBreadth, dishBreadthToMarkdown } from '../train/dish-breadth';
 import { findPython, readTrainingRecord, runFinetune, type TrainingRecord } from '../train/finetune';
 import { reportToMarkdown, type Report } from '../train/classification-metrics';
 import { medianMsPerPhoto } from '../train/latency';
+import { hashPhotos, nearTwins, nearTwinsToMarkdown } from '../train/near-duplicates';
 import { predictSamples, reportsByGroup } from '../train/scoring';
 import { buildTensorCache } from '../train/tensor-cache';
 import { fraction, namedFactors, nonNegative, positiveInt, wholeNumber, wholeNumberUpTo } from './arguments';
@@ -92,6 +93,7 @@ interface TrainOptions {
   modelVersion: string;
   reportDir?: string;
   splitOnly: boolean;
+  nearDuplicates: boolean;
 }
 
 /**
@@ -307,7 +309,15 @@ async function main(opts: TrainOptions): Promise<void> {
   const sourceWeight = opts.sourceWeight && sourceWeightsFor(dataset, opts.sourceWeight, opts.balance);
   // Said before hours of training: a class trained on two dishes will miss a user's third.
   const dishes = dishBreadth(dataset.samples, dataset.labels);
-  const splitMarkdown = splitToMarkdown(dataset) + '\n' + dishBreadthToMarkdown(dishes);
+  let splitMarkdown = splitToMarkdown(dataset) + '\n' + dishBreadthToMarkdown(dishes);
+  if (opts.nearDuplicates) {
+    const hashes = await hashPhotos(
+      dataset.samples.map((s) => s.path),
+      path.join(opts.cacheDir, 'photo-hashes.json'),
+      { log: (msg) => console.log(msg) },
+    );
+    splitMarkdown += '\n' + nearTwinsToMarkdown(dataset.samples, nearTwins(dataset.samples, hashes));
+  }
   console.log(splitMarkdown);
   if (opts.splitOnly) return;
   mkdirSync(opts.out, { recursive: true });
@@ -522,7 +532,14 @@ function buildProgram(): Command {
     .option('--report-dir <dir>', 'also write training.md and training.json here')
     .option(
       '--split-only',
-      'say how the photos split and how many dishes each class trains on, and stop (no PyTorch, nothing written)',
+      'say how the photos split and how many dishes each class trains on, and stop (no PyTorch; nothing is ' +
+        "written but --near-duplicates' hash cache)",
+      false,
+    )
+    .option(
+      '--near-duplicates',
+      'also say which validation photos have a near twin in training (a copy, crop or re-shot of the same plate), ' +
+        'by perceptual hashes cached in --cache-dir (minutes the first time)',
       false,
     )
     .action((opts: TrainOptions) => main(opts));
