@@ -1,4 +1,4 @@
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { type Sample, setOf } from './dataset';
 import { viewPhotoFile } from './photo-file';
@@ -120,6 +120,17 @@ interface HashCacheFile {
   photos: Record<string, { size: number; mtimeMs: number; dHash: string; pHash: string }>;
 }
 
+/** The cache as last saved; a missing, unreadable or older-format one is an empty cache (it is only a cache). */
+async function readHashCache(cacheFile: string): Promise<HashCacheFile> {
+  try {
+    const cache = JSON.parse(await fs.readFile(cacheFile, 'utf8')) as HashCacheFile;
+    if (cache.version === 1 && typeof cache.photos === 'object' && cache.photos !== null) return cache;
+  } catch {
+    // Missing or unreadable: hash again.
+  }
+  return { version: 1, photos: {} };
+}
+
 /**
  * Every file's hashes, decoding only the files the cache at `cacheFile` has no current entry for. The cache is
  * written every `saveEvery` new photos too, so a stopped run keeps what it hashed. A photo that cannot be decoded
@@ -130,10 +141,7 @@ export async function hashPhotos(
   cacheFile: string,
   opts: { concurrency?: number; saveEvery?: number; log?: (msg: string) => void } = {},
 ): Promise<Map<string, PhotoHashes>> {
-  const cache: HashCacheFile = existsSync(cacheFile)
-    ? (JSON.parse(await fs.readFile(cacheFile, 'utf8')) as HashCacheFile)
-    : { version: 1, photos: {} };
-  if (cache.version !== 1) cache.photos = {};
+  const cache = await readHashCache(cacheFile);
   const save = async () => {
     await fs.mkdir(path.dirname(cacheFile), { recursive: true });
     await fs.writeFile(`${cacheFile}.tmp`, JSON.stringify(cache));
@@ -228,6 +236,9 @@ export function validationGroup(s: Sample): 'sources left out' | 'dishes left ou
   return s.unseenSource ? 'sources left out' : s.unseenDish ? 'dishes left out' : 'by photo';
 }
 
+/** A photo's path as its set names it: `sharp/Noodles-Pasta/…`. */
+const relative = (s: Sample) => `${setOf(s)}/${path.relative(path.resolve(s.root), path.resolve(s.path))}`;
+
 /** Per validation group and data set, how many photos have a near twin in training; then the twins themselves. */
 export function nearTwinsToMarkdown(
   samples: Sample[],
@@ -286,5 +297,3 @@ export function nearTwinsToMarkdown(
       : []),
   ].join('\n');
 }
-
-const relative = (s: Sample) => `${setOf(s)}/${path.relative(path.resolve(s.root), path.resolve(s.path))}`;

@@ -183,6 +183,15 @@ describe('near twins of validation photos in training', () => {
     assert.equal((await hashPhotos([photo], cacheFile)).get(photo)!.dHash, first.get(photo)!.dHash);
   });
 
+  it('hashes again over a cache file it cannot read', async () => {
+    const cacheFile = path.join(root, 'cache', 'torn.json');
+    const photo = file('Soup', 'miso__0.jpg');
+    await fs.writeFile(cacheFile, '{"version": 1, "pho');
+    const hashes = await hashPhotos([photo], cacheFile);
+    assert.equal(hashes.get(photo)!.pHash, (await photoHashes(photo)).pHash);
+    assert.ok(JSON.parse(await fs.readFile(cacheFile, 'utf8')).photos[photo]);
+  });
+
   it('stops on a photo it cannot decode, naming it', async () => {
     await assert.rejects(
       hashPhotos([file('Soup', 'broken__1.jpg')], path.join(root, 'cache', 'broken.json')),
