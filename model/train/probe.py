@@ -4,7 +4,8 @@ and sources left out, before anyone fine-tunes it (issue 23, item 4). Training o
 
   probe.py features --cache C --out D --backbone NAME=SPEC …   pooled features of a subset of the cache, stored
       SPEC: mobilenet:<TF.js base dir> (finetune.py's MobileNetV2), exported:<network dir> (a finetune.py
-      export, e.g. v5), fastvit:<model.onnx> (its pooled 384)
+      export, e.g. v5), fastvit:<model.onnx> (its pooled 384); a MobileNetV2 spec may end in @<px>, the input
+      side the 224 px view is resized to (a cheaper branch), e.g. mobilenet:<dir>@160
   probe.py score --cache C --out D --set NAME=A+B … [--seeds 1 2] [--onnx model.onnx]
       a linear softmax head per feature set; a part `<name>-probs` is FastViT's 101 Food-101 probabilities,
       computed from the stored pooled features `<name>` with the ONNX network's own final layer (--onnx)
@@ -52,12 +53,15 @@ def subset(cache, lowres_train, lowres_validation):
 def extractor(spec):
     """(function of RGB bytes N×3×224×224 → features) for a backbone spec."""
     kind, _, path = spec.partition(":")
+    path, _, size = path.rpartition("@") if kind in ("mobilenet", "exported") and "@" in path else (path, "", "")
     if kind == "mobilenet":
         weights, _ = finetune.read_tfjs(path)
-        net = finetune.MobileNetV2(finetune.conv_units(weights), 11, 224, 0.0).eval()
+        net = finetune.MobileNetV2(finetune.conv_units(weights), 11, int(size or 224), 0.0).eval()
         return lambda x: net.top(net.blocks(net.stem(net.resize(x) / 127.5 - 1))).mean(dim=(2, 3))
     if kind == "exported":
         net = finetune.load_exported(path)
+        if size:
+            net.input_size = int(size)
         return lambda x: net.top(net.blocks(net.stem(net.resize(x) / 127.5 - 1))).mean(dim=(2, 3))
     if kind == "fastvit":
         net = fastvit.load(path)
