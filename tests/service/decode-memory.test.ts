@@ -112,7 +112,9 @@ describe('the decode memory budget', () => {
         const measured = [await measure(), await measure(), await measure()];
         const peak = Math.min(...measured);
         const counted = decodeMemoryBytes('jpeg', width * height, true, chroma);
-        peaks[chroma] = peak;
+        // The comparison of the two chromas takes the middle one: the least is right for the bound above, but a
+        // fresh clone's full run read 4:4:4 as 27.4, 35.6 and 35.6 MiB, and the low one alone failed the ratio.
+        peaks[chroma] = [...measured].sort((a, b) => a - b)[1]!;
         t.diagnostic(
           `${chroma}: peak +${(peak / 2 ** 20).toFixed(1)} MiB (least of ${measured
             .map((b) => (b / 2 ** 20).toFixed(1))
