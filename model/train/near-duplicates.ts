@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { type Sample, setOf } from './dataset';
+import { DatasetError, type Sample, setOf } from './dataset';
 import { viewPhotoFile } from './photo-file';
 
 /**
@@ -167,7 +167,7 @@ export async function hashPhotos(
         try {
           return await photoHashes(file);
         } catch (err) {
-          throw new Error(`${file}: ${(err as Error).message}`);
+          throw new DatasetError(`${file}: ${(err as Error).message}`);
         }
       }),
     );
@@ -231,8 +231,10 @@ function bitCount32(x: number): number {
   return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
+export type ValidationGroup = 'dishes left out' | 'sources left out' | 'by photo';
+
 /** The validation groups the gate reads (a photo of a source left out is counted there, not under its dish). */
-export function validationGroup(s: Sample): 'sources left out' | 'dishes left out' | 'by photo' {
+export function validationGroup(s: Sample): ValidationGroup {
   return s.unseenSource ? 'sources left out' : s.unseenDish ? 'dishes left out' : 'by photo';
 }
 
@@ -247,18 +249,18 @@ export function nearTwinsToMarkdown(
 ): string {
   const examples = opts.examples ?? 20;
   const withTwin = new Set(twins.map((t) => t.validation));
-  const rows = new Map<string, { photos: number; twinned: number }>();
+  const rows = new Map<string, { group: ValidationGroup; set: string; photos: number; twinned: number }>();
   for (const s of samples) {
     if (s.split !== 'validation') continue;
-    const key = `${validationGroup(s)} | \`${setOf(s)}\``;
-    const row = rows.get(key) ?? { photos: 0, twinned: 0 };
+    const [group, set] = [validationGroup(s), setOf(s)];
+    const row = rows.get(`${group}:${set}`) ?? { group, set, photos: 0, twinned: 0 };
     row.photos++;
     if (withTwin.has(s)) row.twinned++;
-    rows.set(key, row);
+    rows.set(`${group}:${set}`, row);
   }
-  const order = ['dishes left out', 'sources left out', 'by photo'];
-  const keys = [...rows.keys()].sort(
-    (a, b) => order.indexOf(a.split(' | ')[0]!) - order.indexOf(b.split(' | ')[0]!) || a.localeCompare(b),
+  const order: ValidationGroup[] = ['dishes left out', 'sources left out', 'by photo'];
+  const table = [...rows.values()].sort(
+    (a, b) => order.indexOf(a.group) - order.indexOf(b.group) || a.set.localeCompare(b.set),
   );
   const pct = (n: number, of: number) => `${((100 * n) / of).toFixed(1)} %`;
   const shown = [...twins]
@@ -276,10 +278,10 @@ export function nearTwinsToMarkdown(
     '',
     '| validation group | set | photos | with a near twin in training |',
     '|---|---|---:|---:|',
-    ...keys.map((key) => {
-      const { photos, twinned } = rows.get(key)!;
-      return `| ${key} | ${photos} | ${twinned} (${pct(twinned, photos)}) |`;
-    }),
+    ...table.map(
+      ({ group, set, photos, twinned }) =>
+        `| ${group} | \`${set}\` | ${photos} | ${twinned} (${pct(twinned, photos)}) |`,
+    ),
     '',
     ...(shown.length > 0
       ? [

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { type Sample } from '../../model/train/dataset';
+import { DatasetError, type Sample } from '../../model/train/dataset';
 import {
   NEAR_TWIN_BITS,
   hammingDistance,
@@ -195,7 +195,7 @@ describe('near twins of validation photos in training', () => {
   it('stops on a photo it cannot decode, naming it', async () => {
     await assert.rejects(
       hashPhotos([file('Soup', 'broken__1.jpg')], path.join(root, 'cache', 'broken.json')),
-      /broken__1\.jpg: .*not a JPEG, PNG/,
+      (err: Error) => err instanceof DatasetError && /broken__1\.jpg: .*not a JPEG, PNG/.test(err.message),
     );
   });
 });
