@@ -96,18 +96,27 @@ interface TrainOptions {
   nearDuplicates: boolean;
 }
 
+/** The network --base names, as finetune.py reads it: a TF.js layers model's folder, or FastViT's ONNX graph. */
+interface Base {
+  /** The folder of a TF.js model.json, or the path of an ONNX graph. */
+  dir: string;
+  source: string;
+  kind: 'tfjs' | 'onnx';
+}
+
 /**
  * --base: a local TF.js layers MobileNetV2 (folder or model.json) is used where it lies; an http(s):// URL is
- * downloaded once into the output folder, since the trainer reads files.
+ * downloaded once into the output folder, since the trainer reads files. FastViT's ONNX graph (model.onnx, or a
+ * folder holding it and no model.json: ../shared/data/backbones/fastvit_t4_food101) is read by fastvit.py.
  */
-async function resolveBase(base: string, out: string): Promise<{ dir: string; source: string }> {
+async function resolveBase(base: string, out: string): Promise<Base> {
   if (/^https?:\/\//i.test(base)) {
     const dir = path.join(out, 'base');
     if (!existsSync(path.join(dir, 'model.json'))) {
       console.log(`Downloading the base network from ${base} …`);
       await writeArtifactsDir(dir, await readArtifactsFromUrl(base, { timeoutMs: 120_000 }));
     }
-    return { dir, source: base };
+    return { dir, source: base, kind: 'tfjs' };
   }
   const local = base.startsWith('file://') ? new URL(base).pathname : base;
   if (!existsSync(local)) {
@@ -115,10 +124,22 @@ async function resolveBase(base: string, out: string): Promise<{ dir: string; so
       `--base ${base}: no such file or folder (give a TF.js model.json, its folder, or a URL).`,
     );
   }
-  const dir = statSync(local).isDirectory() ? local : path.dirname(local);
-  if (!existsSync(path.join(dir, 'model.json')))
-    throw new DatasetError(`--base ${base}: no model.json there.`);
-  return { dir, source: base };
+  const isDir = statSync(local).isDirectory();
+  if (!isDir && local.endsWith('.onnx')) return { dir: local, source: base, kind: 'onnx' };
+  const dir = isDir ? local : path.dirname(local);
+  if (existsSync(path.join(dir, 'model.json'))) return { dir, source: base, kind: 'tfjs' };
+  if (isDir && existsSync(path.join(dir, 'model.onnx')))
+    return { dir: path.join(dir, 'model.onnx'), source: base, kind: 'onnx' };
+  throw new DatasetError(`--base ${base}: no model.json (TF.js) or model.onnx (FastViT) there.`);
+}
+
+/** The architecture the metadata names: mobilenet_v2_<width> or fastvit_<variant>, from the base's folder name. */
+function architectureOf(base: Base): string {
+  if (base.kind === 'onnx') {
+    const name = path.basename(path.dirname(path.resolve(base.dir)));
+    return `fastvit_${name.match(/fastvit_([a-z0-9]+)/i)?.[1] ?? 'custom'}`;
+  }
+  return `mobilenet_v2_${path.basename(base.dir).match(/mobilenet_v2_([0-9.]+)/)?.[1] ?? 'custom'}`;
 }
 
 /** The view every photo is brought to, in training and then in the service: --view-size, --crop, --view-jpeg. */
@@ -174,12 +195,12 @@ function finetuneArgs(opts: TrainOptions, cacheDir: string, baseDir: string): st
 function modelMetadata(
   opts: TrainOptions,
   labels: ClassLabel[],
-  base: { dir: string; source: string },
+  base: Base,
   record: TrainingRecord,
   view: View,
   split: RecordedSplit,
 ): ModelMetadataInput {
-  const architecture = `mobilenet_v2_${path.basename(base.dir).match(/mobilenet_v2_([0-9.]+)/)?.[1] ?? 'custom'}`;
+  const architecture = architectureOf(base);
   return {
     schemaVersion: 2,
     name: MODEL_NAME,
@@ -195,7 +216,7 @@ function modelMetadata(
       weightsDtype: record.weightsDtype,
     },
     base: {
-      id: opts.baseId ?? path.basename(base.dir),
+      id: opts.baseId ?? path.basename(base.kind === 'onnx' ? path.dirname(base.dir) : base.dir),
       source: opts.baseSource ?? base.source,
       licence: opts.baseLicence,
     },
@@ -300,7 +321,7 @@ async function main(opts: TrainOptions): Promise<void> {
   };
   if (!opts.base && !opts.splitOnly) {
     throw new InvalidArgumentError(
-      '--base <model> is required: the ImageNet MobileNetV2 to fine-tune (or give --split-only).',
+      '--base <model> is required: the ImageNet MobileNetV2 (or FastViT) to fine-tune (or give --split-only).',
     );
   }
   const dataset = loadDataset(opts.data, splitOptions);
@@ -396,7 +417,8 @@ function buildProgram(): Command {
     )
     .option(
       '--base <model>',
-      'ImageNet MobileNetV2 as a TF.js layers model: a folder, its model.json, or an http(s):// URL (required to train)',
+      'the network to fine-tune: ImageNet MobileNetV2 as a TF.js layers model (a folder, its model.json, or an ' +
+        "http(s):// URL), or FastViT's ONNX graph (model.onnx or its folder; fastvit_t4_food101); required to train",
     )
     .option('--base-id <id>', 'name of the base network in the metadata (default: its folder name)')
     .option('--base-source <url>', 'where the base weights are published, for the metadata (default: --base)')

@@ -52,6 +52,7 @@ class OnnxNet(nn.Module):
         g = model.graph
         self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in g.node]
         self.input_name = g.input[0].name
+        self.input_size = int(g.input[0].type.tensor_type.shape.dim[2].dim_value)  # NCHW, exported at one size
         self.output_name = g.output[0].name
         self.params = nn.ParameterDict()
         self.key = {}
@@ -181,6 +182,46 @@ def load(path):
     import onnx
 
     return OnnxNet(onnx.load(path)).eval()
+
+
+class FastViTClassifier(nn.Module):
+    """FastViT alone, every weight trainable, under a new softmax layer: what finetune.py fine-tunes when --base is
+    the ONNX graph ("instead of MobileNetV2", issue 23 item 4). It has the calls finetune.py makes of its
+    MobileNetV2: RGB bytes at the view's size in, logits out; `pooled` for the head probe; no frozen prefix."""
+
+    def __init__(self, fast, classes, input_size, dropout):
+        super().__init__()
+        if input_size != fast.input_size:
+            # The graph's reshapes and its squeeze-excite pooling (a fixed AveragePool) hold the size it was
+            # exported at (224 px for FastViT-t4).
+            raise SystemExit(f"finetune: this FastViT graph runs at {fast.input_size} px only (--input-size "
+                             f"{fast.input_size}, no --small-input-size)")
+        self.fastvit = fast
+        self.input_size = input_size
+        self.features = int(fast.weight(next(n for n in fast.nodes if n[0] == "Gemm")[1][1]).shape[1])
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(self.features, classes)
+
+    def resize(self, x):
+        """As MobileNetV2.resize: bilinear with half-pixel centres, as the service resizes."""
+        if x.shape[2] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        return x
+
+    def pooled(self, x):
+        return self.fastvit.features(self.resize(x))
+
+    def forward(self, x):
+        return self.classifier(self.dropout(self.pooled(x)))
+
+    def frozen_modules(self, blocks):
+        if blocks:
+            raise SystemExit("finetune: --freeze-blocks is for MobileNetV2; FastViT is fine-tuned whole")
+        return []
+
+    def export(self, out_dir):
+        export_tfjs(self.fastvit, out_dir, self.input_size, self.classifier.out_features,
+                    head=(_np(self.classifier.weight), _np(self.classifier.bias)))
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -228,8 +228,14 @@ class MobileNetV2(nn.Module):
     def forward(self, x):
         return self.upper(self.lower(x, 0), 0)
 
+    def pooled(self, x):
+        """The pooled features (N, C) of RGB 0..255 already at the input side (the head probe's input)."""
+        return self.top(self.blocks(self.stem(x / 127.5 - 1))).mean(dim=(2, 3))
+
     def frozen_modules(self, blocks):
         """The stem and the first `blocks` blocks: what --freeze-blocks keeps at its ImageNet weights."""
+        if not 0 <= blocks <= len(self.blocks):
+            raise SystemExit(f"finetune: --freeze-blocks takes 0 to {len(self.blocks)}")
         return [self.stem, *self.blocks[:blocks]] if blocks > 0 else []
 
 
@@ -542,7 +548,9 @@ def evaluate(model, cache, flip, classes, limit=0, size=None):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache", required=True, help="tensor cache folder (index.json + pixels.u8)")
-    p.add_argument("--base", required=True, help="TF.js layers MobileNetV2 with ImageNet weights (folder or model.json)")
+    p.add_argument("--base", required=True,
+                   help="TF.js layers MobileNetV2 with ImageNet weights (folder or model.json), or FastViT's ONNX graph "
+                        "(model.onnx or its folder; fastvit.py)")
     p.add_argument("--out", required=True)
     p.add_argument("--input-size", type=int, default=128,
                    help="the network's input side (the exported network's); the view is resized to it")
@@ -596,6 +604,29 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def onnx_base(base):
+    """FastViT's ONNX graph if --base names one (model.onnx, or a folder holding it and no model.json), else None."""
+    if base.endswith(".onnx"):
+        return base
+    if os.path.isdir(base) and os.path.exists(os.path.join(base, "model.onnx")) \
+            and not os.path.exists(os.path.join(base, "model.json")):
+        return os.path.join(base, "model.onnx")
+    return None
+
+
+def build_model(args, classes):
+    """The network --base names, with a new softmax layer for these classes."""
+    graph = onnx_base(args.base)
+    if graph:
+        try:
+            import fastvit  # beside this file; needs python3-onnx
+        except ImportError as e:
+            raise SystemExit(f"finetune: a FastViT --base needs python3-onnx ({e})")
+        return fastvit.FastViTClassifier(fastvit.load(graph), classes, args.input_size, args.dropout)
+    weights, _ = read_tfjs(args.base)
+    return MobileNetV2(conv_units(weights), classes, args.input_size, args.dropout)
+
+
 def recipe_of(args):
     keys = ["base", "input_size", "epochs", "batch", "lr", "backbone_lr", "weight_decay", "label_smoothing",
             "dropout", "augment", "faults", "balance", "freeze_blocks", "feature_copies", "seed", "limit_steps"]
@@ -623,7 +654,7 @@ def pooled_features(model, cache, idx, size, batch=128):
         x, _ = cache.batch(idx[start : start + batch])
         if x.shape[2] != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        out.append(model.top(model.blocks(model.stem(x / 127.5 - 1))).mean(dim=(2, 3)))
+        out.append(model.pooled(x))
     return torch.cat(out)
 
 
@@ -808,17 +839,18 @@ def main(argv):
         raise SystemExit("finetune: --feature-copies stores the frozen layers' output: give --freeze-blocks too")
     cache = Cache(args.cache)
     classes = int(cache.index["classes"])
-    weights, _ = read_tfjs(args.base)
-    model = MobileNetV2(conv_units(weights), classes, args.input_size, args.dropout)
-    if not 0 <= args.freeze_blocks <= len(model.blocks):
-        raise SystemExit(f"finetune: --freeze-blocks takes 0 to {len(model.blocks)}")
+    model = build_model(args, classes)
+    if args.small_input_size and not isinstance(model, MobileNetV2):
+        raise SystemExit("finetune: --small-input-size is for MobileNetV2; FastViT's graph runs at one size")
+    if args.weights_dtype != "float32" and not isinstance(model, MobileNetV2):
+        raise SystemExit("finetune: --weights-dtype float16 is for MobileNetV2; FastViT exports float32")
     frozen = model.frozen_modules(args.freeze_blocks)
     frozen_ids = {id(p) for m in frozen for p in m.parameters()}
     for m in frozen:
         m.requires_grad_(False)
     log("network", features=model.features, parameters=sum(p.numel() for p in model.parameters()),
         trained=sum(p.numel() for p in model.parameters() if id(p) not in frozen_ids),
-        batchnorm=model.stem.bn is not None)
+        architecture=type(model).__name__)
 
     train_idx = np.nonzero(cache.split == "train")[0]
     val_idx = np.nonzero(cache.split == "validation")[0]
@@ -976,8 +1008,14 @@ def main(argv):
 
     net_dir = os.path.join(args.out, "network")
     model.eval()
-    export_tfjs(model, net_dir, args.weights_dtype, classes)
-    exported = load_exported(net_dir)
+    if isinstance(model, MobileNetV2):
+        export_tfjs(model, net_dir, args.weights_dtype, classes)
+        exported = load_exported(net_dir)
+    else:
+        # Exported in float32, so the network as trained is the network as stored; reference.json (below) and the
+        # TF.js scoring `npm run train` does next check the export itself.
+        model.export(net_dir)
+        exported = model
     scores = evaluate(exported, cache, args.test_time_flip, classes)
     log("exported", dtype=args.weights_dtype, **{k: round(v["accuracy"], 4) for k, v in scores.items()})
     write_reference(exported, cache, net_dir)

@@ -1,7 +1,8 @@
 /**
  * model/train/fastvit.py on a tiny synthetic ONNX graph with every op and pattern FastViT-t4 uses (no ../shared):
  * its PyTorch runner against hand arithmetic (inside --self-test), and its TF.js export against PyTorch on both
- * engines the service may run. Needs Python with PyTorch and python3-onnx; skips without them unless
+ * engines the service may run; and `npm run train --base <model.onnx>`, which fine-tunes that graph whole under a
+ * new softmax layer and writes a model folder the service loads. Needs Python with PyTorch and python3-onnx; skips without them unless
  * REQUIRE_TORCH=1.
  */
 import assert from 'node:assert/strict';
@@ -10,9 +11,11 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { initBackend } from '../../model/src/index';
+import { initBackend, loadClassifier, readMetadata } from '../../model/src/index';
 import { findPython } from '../../model/train/finetune';
 import { referenceDiff } from '../../model/train/reference-check';
+import { writeFolderDataset } from '../fixtures/model/shape-photos';
+import { modelCli } from '../helpers/model-cli';
 
 const repo = path.resolve(__dirname, '..', '..');
 
@@ -54,4 +57,89 @@ describe('fastvit.py (ONNX → PyTorch → TF.js)', { skip }, () => {
     assert.ok(diff.probabilities.layers < 1e-5, `layers: ${diff.probabilities.layers}`);
     assert.ok(diff.features! < 1e-4, `pooled features: ${diff.features}`);
   });
+
+  // The graph the first test wrote (root/tiny.onnx, 8 px): fine-tuned whole, as `--base fastvit_t4_food101` is.
+  it('fine-tunes an ONNX FastViT whole with npm run train, and TF.js runs the export as PyTorch does', async () => {
+    const graph = path.join(root, 'tiny.onnx');
+    const data = path.join(root, 'shapes');
+    await writeFolderDataset(data, 12);
+    const train = (out: string, extra: string[]) =>
+      modelCli('train', [
+        ...['--data', data, '--base', graph, '--out', out, '--cache-dir', path.join(root, 'cache')],
+        ...['--input-size', '8', '--view-size', '8', '--freeze-blocks', '0', '--feature-copies', '0'],
+        ...['--epochs', '2', '--batch', '8', '--validation-percent', '30', '--threads', '1'],
+        ...['--latency-runs', '2', '--base-licence', 'MIT', ...extra],
+      ]);
+    const out = path.join(root, 'model');
+    const result = await train(out, ['--probe-head', '40', '--backbone-lr', '0.05']);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /"msg": "network".*"architecture": "FastViTClassifier"/);
+    assert.match(result.stdout, /"msg": "probe head"/);
+
+    const meta = await readMetadata(out);
+    assert.equal(meta.network.architecture, 'fastvit_custom');
+    assert.equal(meta.network.inputSize, 8);
+    assert.equal(meta.base.licence, 'MIT');
+    const classifier = await loadClassifier({ modelDir: out, engine: 'fused' });
+    assert.equal(classifier.info.inputSize, 8);
+    classifier.dispose();
+
+    const diff = await referenceDiff(path.join(out, 'network'));
+    assert.equal(diff.fusedEngine, 'fused');
+    assert.ok(diff.probabilities.fused < 1e-5, `fused: ${diff.probabilities.fused}`);
+    assert.ok(diff.probabilities.layers < 1e-5, `layers: ${diff.probabilities.layers}`);
+
+    // The body trained too, not only the new layer: its first convolution moved from the graph's weights.
+    const untrained = path.join(root, 'untrained');
+    const exported = spawnSync(
+      python!,
+      [path.join(repo, 'model/train/fastvit.py'), '--export', graph, untrained, '--input-size', '8'],
+      { encoding: 'utf8' },
+    );
+    assert.equal(exported.status, 0, exported.stderr);
+    const [before, after] = await Promise.all([
+      firstKernel(untrained),
+      firstKernel(path.join(out, 'network')),
+    ]);
+    assert.equal(before.length, after.length);
+    assert.ok(
+      before.some((v, i) => Math.abs(v - after[i]!) > 1e-4),
+      'the first convolution kept the graph weights',
+    );
+  });
+
+  it('refuses what the FastViT graph cannot do, before any training', async () => {
+    const data = path.join(root, 'shapes');
+    const run = (extra: string[]) =>
+      modelCli('train', [
+        ...['--data', data, '--base', path.join(root, 'tiny.onnx'), '--out', path.join(root, 'refused')],
+        ...['--cache-dir', path.join(root, 'cache'), '--view-size', '8', '--feature-copies', '0'],
+        ...['--epochs', '2', '--batch', '8', '--validation-percent', '30', '--threads', '1', ...extra],
+      ]);
+    const size = await run(['--input-size', '16', '--freeze-blocks', '0']);
+    assert.notEqual(size.code, 0);
+    assert.match(size.stderr + size.stdout, /runs at 8 px only/);
+    const frozen = await run(['--input-size', '8', '--freeze-blocks', '2']);
+    assert.notEqual(frozen.code, 0);
+    assert.match(frozen.stderr + frozen.stdout, /--freeze-blocks is for MobileNetV2/);
+  });
 });
+
+/** The first trained convolution's kernel of a network fastvit.py exported (float32): the one after the fixed
+ * normalisation layer. */
+async function firstKernel(dir: string): Promise<Float32Array> {
+  const model = JSON.parse(await fs.readFile(path.join(dir, 'model.json'), 'utf8')) as {
+    weightsManifest: { weights: { name: string; shape: number[] }[] }[];
+  };
+  const blob = await fs.readFile(path.join(dir, 'weights.bin'));
+  let offset = 0;
+  for (const w of model.weightsManifest[0]!.weights) {
+    const count = w.shape.reduce((a, b) => a * b, 1);
+    if (/kernel/.test(w.name) && !/normalise/.test(w.name))
+      return new Float32Array(
+        blob.buffer.slice(blob.byteOffset + offset, blob.byteOffset + offset + 4 * count),
+      );
+    offset += 4 * count;
+  }
+  throw new Error(`no trained kernel in ${dir}`);
+}
