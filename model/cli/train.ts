@@ -133,13 +133,17 @@ async function resolveBase(base: string, out: string): Promise<Base> {
   throw new DatasetError(`--base ${base}: no model.json (TF.js) or model.onnx (FastViT) there.`);
 }
 
+/** The name of the folder the base's files are in (mobilenet_v2_1.0_224_quant, fastvit_t4_food101). */
+function baseFolderName(base: Base): string {
+  return path.basename(base.kind === 'onnx' ? path.dirname(path.resolve(base.dir)) : base.dir);
+}
+
 /** The architecture the metadata names: mobilenet_v2_<width> or fastvit_<variant>, from the base's folder name. */
 function architectureOf(base: Base): string {
-  if (base.kind === 'onnx') {
-    const name = path.basename(path.dirname(path.resolve(base.dir)));
-    return `fastvit_${name.match(/fastvit_([a-z0-9]+)/i)?.[1] ?? 'custom'}`;
-  }
-  return `mobilenet_v2_${path.basename(base.dir).match(/mobilenet_v2_([0-9.]+)/)?.[1] ?? 'custom'}`;
+  const name = baseFolderName(base);
+  return base.kind === 'onnx'
+    ? `fastvit_${name.match(/fastvit_([a-z0-9]+)/i)?.[1] ?? 'custom'}`
+    : `mobilenet_v2_${name.match(/mobilenet_v2_([0-9.]+)/)?.[1] ?? 'custom'}`;
 }
 
 /** The view every photo is brought to, in training and then in the service: --view-size, --crop, --view-jpeg. */
@@ -216,7 +220,7 @@ function modelMetadata(
       weightsDtype: record.weightsDtype,
     },
     base: {
-      id: opts.baseId ?? path.basename(base.kind === 'onnx' ? path.dirname(base.dir) : base.dir),
+      id: opts.baseId ?? baseFolderName(base),
       source: opts.baseSource ?? base.source,
       licence: opts.baseLicence,
     },

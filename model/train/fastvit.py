@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import finetune  # beside this file: MobileNetV2, its export, and the service's resize
+
 # What the ONNX network was trained on (timm's defaults): RGB in [0, 1], then these.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -66,6 +68,8 @@ class OnnxNet(nn.Module):
                 self.constants[outputs[0]] = nh.to_array(a["value"])
         gemm = [n for n in self.nodes if n[0] == "Gemm"]
         self.feature_name = gemm[-1][1][0] if gemm else None
+        # The final Gemm's weight is [classes, features] (transB): the width of `features`.
+        self.feature_count = int(self.weight(gemm[-1][1][1]).shape[1]) if gemm else None
         gap = [n for n in self.nodes if n[0] == "GlobalAveragePool"]
         self.map_name = gap[-1][1][0] if gap else None
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1))
@@ -164,8 +168,7 @@ class TwoBranch(nn.Module):
         super().__init__()
         self.mobilenet, self.fastvit = mobilenet, fast
         self.input_size = mobilenet.input_size
-        self.features = mobilenet.features + int(fast.weight(
-            next(n for n in fast.nodes if n[0] == "Gemm")[1][1]).shape[1])
+        self.features = mobilenet.features + fast.feature_count
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.features, classes)
 
@@ -198,21 +201,16 @@ class FastViTClassifier(nn.Module):
                              f"{fast.input_size}, no --small-input-size)")
         self.fastvit = fast
         self.input_size = input_size
-        self.features = int(fast.weight(next(n for n in fast.nodes if n[0] == "Gemm")[1][1]).shape[1])
+        self.features = fast.feature_count
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.features, classes)
 
-    def resize(self, x):
-        """As MobileNetV2.resize: bilinear with half-pixel centres, as the service resizes."""
-        if x.shape[2] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-        return x
-
     def pooled(self, x):
-        return self.fastvit.features(self.resize(x))
+        """The pooled features (N, C) of RGB 0..255 already at the input side (the head probe's input)."""
+        return self.fastvit.features(x)
 
     def forward(self, x):
-        return self.classifier(self.dropout(self.pooled(x)))
+        return self.classifier(self.dropout(self.pooled(finetune.service_resize(x, self.input_size))))
 
     def frozen_modules(self, blocks):
         if blocks:
@@ -434,8 +432,6 @@ def emit_fastvit(net, kg, x, prefix="fv_"):
 def emit_mobilenet(model, kg, x, prefix="mn_"):
     """finetune.py's MobileNetV2 into `kg` as finetune.export_tfjs lays it out (batch norms folded, 'same'
     padding as the network pads), up to its last ReLU6'd feature map; returns that layer's name."""
-    import finetune
-
     count = [0]
 
     def conv(m, x):
@@ -491,7 +487,7 @@ def export_tfjs(net, out_dir, input_size=224, classes=11, head=None):
     fmap = emit_fastvit(net, kg, normalisation_layer(kg, x))
     pool = kg.add("GlobalAveragePooling2D", "pool", {"data_format": "channels_last"}, [fmap])
     kg.add("Dense", "logits", {"units": classes, "activation": "softmax", "use_bias": True}, [pool])
-    features = int(net.weight(net.nodes[[n[0] for n in net.nodes].index("Gemm")][1][1]).shape[1])
+    features = net.feature_count
     if head is None:
         rng = np.random.default_rng(0)
         head = (rng.standard_normal((classes, features)) * 0.05, np.zeros(classes))
@@ -557,8 +553,6 @@ def check(onnx_path, cache_dir, photos, threads):
 
 def export_two_branch_command(onnx_path, base, out_dir, classes):
     """Both backbones, an untrained (random) softmax layer, and a reference.json of PyTorch's answers."""
-    import finetune
-
     weights, _ = finetune.read_tfjs(base)
     torch.manual_seed(0)
     mobilenet = finetune.MobileNetV2(finetune.conv_units(weights), classes, 224, 0.0)

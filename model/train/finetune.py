@@ -147,6 +147,14 @@ class Block(nn.Module):
         return x + y if self.residual else y
 
 
+def service_resize(x, size):
+    """The service's resize from the view to a network's input side: bilinear with half-pixel centres (TF.js
+    resizeBilinear(halfPixelCenters=true)); a view already at that side is left as it is."""
+    if x.shape[2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x
+
+
 class MobileNetV2(nn.Module):
     """Takes RGB bytes at the view's size (N, 3, v, v as floats 0..255); resizes and scales like the service."""
 
@@ -208,11 +216,7 @@ class MobileNetV2(nn.Module):
             del m.source
 
     def resize(self, x):
-        """The service's resize from the view to the network's input: bilinear with half-pixel centres (TF.js
-        resizeBilinear(halfPixelCenters=true))."""
-        if x.shape[2] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-        return x
+        return service_resize(x, self.input_size)
 
     def lower(self, x, blocks):
         """RGB 0..255 at the view's size, or already at the input size (an augmented batch), scaled x / 127.5 - 1
@@ -652,9 +656,7 @@ def pooled_features(model, cache, idx, size, batch=128):
     out = []
     for start in range(0, len(idx), batch):
         x, _ = cache.batch(idx[start : start + batch])
-        if x.shape[2] != size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        out.append(model.pooled(x))
+        out.append(model.pooled(service_resize(x, size)))
     return torch.cat(out)
 
 
@@ -951,7 +953,7 @@ def main(argv):
         if args.augment > 0:
             view = augment(x, size, gen, args.augment, args.faults)
         else:
-            view = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False) if size != x.shape[2] else x
+            view = service_resize(x, size)
         if not frozen:
             return model(view)
         with torch.no_grad():

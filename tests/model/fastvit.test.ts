@@ -16,6 +16,7 @@ import { findPython } from '../../model/train/finetune';
 import { referenceDiff } from '../../model/train/reference-check';
 import { writeFolderDataset } from '../fixtures/model/shape-photos';
 import { modelCli } from '../helpers/model-cli';
+import { networkWeights } from '../helpers/network-weights';
 
 const repo = path.resolve(__dirname, '..', '..');
 
@@ -43,6 +44,14 @@ describe('fastvit.py (ONNX → PyTorch → TF.js)', { skip }, () => {
   });
   after(() => fs.rm(root, { recursive: true, force: true }));
 
+  /** npm run train on the tiny graph and the shapes data set, at an 8 px view, 2 short epochs. */
+  const trainTiny = (graph: string, data: string, out: string, extra: string[]) =>
+    modelCli('train', [
+      ...['--data', data, '--base', graph, '--out', out, '--cache-dir', path.join(root, 'cache')],
+      ...['--view-size', '8', '--feature-copies', '0', '--epochs', '2', '--batch', '8'],
+      ...['--validation-percent', '30', '--threads', '1', ...extra],
+    ]);
+
   it('runs the graph as hand arithmetic does, and exports a network TF.js runs fused to the same numbers', async () => {
     const made = spawnSync(python!, [path.join(repo, 'model/train/fastvit.py'), '--self-test', root], {
       encoding: 'utf8',
@@ -63,15 +72,11 @@ describe('fastvit.py (ONNX → PyTorch → TF.js)', { skip }, () => {
     const graph = path.join(root, 'tiny.onnx');
     const data = path.join(root, 'shapes');
     await writeFolderDataset(data, 12);
-    const train = (out: string, extra: string[]) =>
-      modelCli('train', [
-        ...['--data', data, '--base', graph, '--out', out, '--cache-dir', path.join(root, 'cache')],
-        ...['--input-size', '8', '--view-size', '8', '--freeze-blocks', '0', '--feature-copies', '0'],
-        ...['--epochs', '2', '--batch', '8', '--validation-percent', '30', '--threads', '1'],
-        ...['--latency-runs', '2', '--base-licence', 'MIT', ...extra],
-      ]);
     const out = path.join(root, 'model');
-    const result = await train(out, ['--probe-head', '40', '--backbone-lr', '0.05']);
+    const result = await trainTiny(graph, data, out, [
+      ...['--input-size', '8', '--freeze-blocks', '0', '--latency-runs', '2', '--base-licence', 'MIT'],
+      ...['--probe-head', '40', '--backbone-lr', '0.05'],
+    ]);
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, /"msg": "network".*"architecture": "FastViTClassifier"/);
     assert.match(result.stdout, /"msg": "probe head"/);
@@ -98,24 +103,23 @@ describe('fastvit.py (ONNX → PyTorch → TF.js)', { skip }, () => {
     );
     assert.equal(exported.status, 0, exported.stderr);
     const [before, after] = await Promise.all([
-      firstKernel(untrained),
-      firstKernel(path.join(out, 'network')),
+      networkWeights(untrained),
+      networkWeights(path.join(out, 'network')),
     ]);
-    assert.equal(before.length, after.length);
+    // The first convolution after the fixed normalisation layer (fv_normalise).
+    const first = [...before.keys()].find((name) => /kernel/.test(name) && !/normalise/.test(name));
+    assert.ok(first, 'the export has a trained convolution');
+    const [was, now] = [before.get(first)!, after.get(first)!];
+    assert.equal(was.length, now.length);
     assert.ok(
-      before.some((v, i) => Math.abs(v - after[i]!) > 1e-4),
+      was.some((v, i) => Math.abs(v - now[i]!) > 1e-4),
       'the first convolution kept the graph weights',
     );
   });
 
   it('refuses what the FastViT graph cannot do, before any training', async () => {
-    const data = path.join(root, 'shapes');
     const run = (extra: string[]) =>
-      modelCli('train', [
-        ...['--data', data, '--base', path.join(root, 'tiny.onnx'), '--out', path.join(root, 'refused')],
-        ...['--cache-dir', path.join(root, 'cache'), '--view-size', '8', '--feature-copies', '0'],
-        ...['--epochs', '2', '--batch', '8', '--validation-percent', '30', '--threads', '1', ...extra],
-      ]);
+      trainTiny(path.join(root, 'tiny.onnx'), path.join(root, 'shapes'), path.join(root, 'refused'), extra);
     const size = await run(['--input-size', '16', '--freeze-blocks', '0']);
     assert.notEqual(size.code, 0);
     assert.match(size.stderr + size.stdout, /runs at 8 px only/);
@@ -124,22 +128,3 @@ describe('fastvit.py (ONNX → PyTorch → TF.js)', { skip }, () => {
     assert.match(frozen.stderr + frozen.stdout, /--freeze-blocks is for MobileNetV2/);
   });
 });
-
-/** The first trained convolution's kernel of a network fastvit.py exported (float32): the one after the fixed
- * normalisation layer. */
-async function firstKernel(dir: string): Promise<Float32Array> {
-  const model = JSON.parse(await fs.readFile(path.join(dir, 'model.json'), 'utf8')) as {
-    weightsManifest: { weights: { name: string; shape: number[] }[] }[];
-  };
-  const blob = await fs.readFile(path.join(dir, 'weights.bin'));
-  let offset = 0;
-  for (const w of model.weightsManifest[0]!.weights) {
-    const count = w.shape.reduce((a, b) => a * b, 1);
-    if (/kernel/.test(w.name) && !/normalise/.test(w.name))
-      return new Float32Array(
-        blob.buffer.slice(blob.byteOffset + offset, blob.byteOffset + offset + 4 * count),
-      );
-    offset += 4 * count;
-  }
-  throw new Error(`no trained kernel in ${dir}`);
-}
