@@ -626,7 +626,11 @@ def build_model(args, classes):
             import fastvit  # beside this file; needs python3-onnx
         except ImportError as e:
             raise SystemExit(f"finetune: a FastViT --base needs python3-onnx ({e})")
-        return fastvit.FastViTClassifier(fastvit.load(graph), classes, args.input_size, args.dropout)
+        try:
+            net = fastvit.load(graph)
+        except Exception as e:  # onnx's parse errors have no common base class
+            raise SystemExit(f"finetune: --base {graph} is not an ONNX graph this runner reads ({type(e).__name__}: {e})")
+        return fastvit.FastViTClassifier(net, classes, args.input_size, args.dropout)
     weights, _ = read_tfjs(args.base)
     return MobileNetV2(conv_units(weights), classes, args.input_size, args.dropout)
 

@@ -126,5 +126,12 @@ describe('fastvit.py (ONNX → PyTorch → TF.js)', { skip }, () => {
     const frozen = await run(['--input-size', '8', '--freeze-blocks', '2']);
     assert.notEqual(frozen.code, 0);
     assert.match(frozen.stderr + frozen.stdout, /--freeze-blocks is for MobileNetV2/);
+    const notGraph = path.join(root, 'not-a-graph.onnx');
+    await fs.writeFile(notGraph, 'not a graph');
+    const bad = await trainTiny(notGraph, path.join(root, 'shapes'), path.join(root, 'refused'), [
+      ...['--input-size', '8', '--freeze-blocks', '0'],
+    ]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr + bad.stdout, /not-a-graph\.onnx is not an ONNX graph this runner reads/);
   });
 });
